@@ -1,0 +1,364 @@
+//! `agentctl`: the operator's client for a running agentd.
+//!
+//! It finds the daemon from `--socket`, else `AGENTD_SOCKET`, else the same
+//! default path agentd uses. `--json` prints the API's JSON as is, for scripts.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use agentd::control::api;
+use agentd::control::client::{Client, ClientError};
+use clap::{Parser, Subcommand};
+use hyper::Method;
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "agentctl", version, about = "Control a running agentd")]
+struct Args {
+    /// Control socket of the daemon
+    #[arg(long, env = "AGENTD_SOCKET", global = true)]
+    socket: Option<PathBuf>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the daemon, its agents and its plugins
+    Status,
+    /// List plugins: path, hash, exports, last error
+    Plugins,
+    /// List agents with their tools
+    Agents,
+    /// List sessions
+    Sessions,
+    /// Start, show or close a session
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Send a user text message to a session
+    Send { session: String, text: String },
+    /// Interrupt the model's current response
+    Interrupt { session: String },
+    /// Print a session's events
+    Events {
+        session: String,
+        /// Keep printing new events until the session ends
+        #[arg(long, short)]
+        follow: bool,
+        /// Start at this sequence number
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Include raw model events and audio chunks in text output
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Print a session's conversation history
+    History { session: String },
+    /// Approve a tool call waiting for approval
+    Approve {
+        call_id: String,
+        /// Also approve later calls of the same tool in this session
+        #[arg(long)]
+        always: bool,
+        /// The session holding the call (found automatically when omitted)
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Reject a tool call waiting for approval
+    Reject {
+        call_id: String,
+        /// Also reject later calls of the same tool in this session
+        #[arg(long)]
+        always: bool,
+        /// The session holding the call (found automatically when omitted)
+        #[arg(long)]
+        session: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCmd {
+    /// Start a session and print its id
+    Start {
+        /// Agent to start with [default: the config's default agent]
+        agent: Option<String>,
+    },
+    /// Show one session
+    Show { session: String },
+    /// Close a session
+    Close { session: String },
+    /// Switch a live session to another agent
+    Agent { session: String, agent: String },
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// One event as a line of text.
+fn event_line(ev: &Value) -> String {
+    let s = |k: &str| ev.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let seq = ev.get("seq").and_then(Value::as_u64).unwrap_or(0);
+    let kind = s("type");
+    let detail = match kind.as_str() {
+        "agent_start" | "agent_end" => s("agent"),
+        "handoff" => format!("{} -> {}", s("from"), s("to")),
+        "tool_start" | "tool_approval_required" => {
+            format!("{} call_id={} args={}", s("tool"), s("call_id"), short(&s("arguments"), 200))
+        }
+        "tool_end" => format!(
+            "{} call_id={} {} output={}",
+            s("tool"),
+            s("call_id"),
+            s("outcome"),
+            short(&s("output"), 200)
+        ),
+        "audio" => {
+            let bytes = s("audio").len() / 4 * 3;
+            format!("item={} {bytes} bytes", s("item_id"))
+        }
+        "audio_end" | "audio_interrupted" => format!("item={}", s("item_id")),
+        "transcript_delta" => format!("item={} {:?}", s("item_id"), s("delta")),
+        "history_added" | "history_updated" => {
+            let item = ev.get("item").cloned().unwrap_or_default();
+            format!(
+                "{} {} (history: {})",
+                item.get("type").and_then(Value::as_str).unwrap_or(""),
+                item.get("id").and_then(Value::as_str).unwrap_or(""),
+                ev.get("history_len").and_then(Value::as_u64).unwrap_or(0)
+            )
+        }
+        "guardrail_tripped" => format!(
+            "{} {} text={:?}",
+            s("direction"),
+            ev.get("guardrails").map(Value::to_string).unwrap_or_default(),
+            short(&s("message"), 120)
+        ),
+        "error" => format!("{} {}", s("code"), s("message")),
+        "raw_model_event" => ev
+            .pointer("/data/type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        "session_closed" => s("reason"),
+        _ => String::new(),
+    };
+    format!("#{seq:<5} {kind:<24} {detail}")
+}
+
+async fn run(args: Args) -> Result<(), ClientError> {
+    let socket = args.socket.unwrap_or_else(agentd::config::default_socket_path);
+    let c = Client::new(&socket);
+    let json = args.json;
+    match args.command {
+        Cmd::Status => {
+            let st: api::Status = c.get("/v1/status").await?;
+            if json {
+                print_json(&st);
+                return Ok(());
+            }
+            println!("agentd {} (pid {})", st.version, st.pid);
+            println!("config:   {}", st.config);
+            println!("socket:   {}", st.socket);
+            println!("sessions: {} live", st.sessions);
+            println!("agents:");
+            for a in &st.agents {
+                let tools: Vec<String> = a.tools.iter().map(|t| t.tool.clone()).collect();
+                println!("  {} (model {}): tools [{}]", a.name, a.model, tools.join(", "));
+                if !a.handoffs.is_empty() {
+                    println!("    handoffs: {}", a.handoffs.join(", "));
+                }
+                if !a.guardrails.is_empty() {
+                    println!("    guardrails: {}", a.guardrails.join(", "));
+                }
+            }
+            println!("plugins:");
+            print_plugins(&st.plugins);
+        }
+        Cmd::Plugins => {
+            let ps: Vec<api::PluginSummary> = c.get("/v1/plugins").await?;
+            if json {
+                print_json(&ps);
+            } else {
+                print_plugins(&ps);
+            }
+        }
+        Cmd::Agents => {
+            let agents: Vec<api::AgentSummary> = c.get("/v1/agents").await?;
+            if json {
+                print_json(&agents);
+            } else {
+                for a in agents {
+                    println!("{} (model {})", a.name, a.model);
+                    for t in a.tools {
+                        println!("  {} -> {}", t.function, t.tool);
+                    }
+                }
+            }
+        }
+        Cmd::Sessions => {
+            let sessions: Vec<api::SessionSummary> = c.get("/v1/sessions").await?;
+            if json {
+                print_json(&sessions);
+            } else {
+                for s in sessions {
+                    let st = s.status.unwrap_or_default();
+                    let agent = st.get("agent").and_then(Value::as_str).unwrap_or("-");
+                    let pending = st
+                        .get("pending_approvals")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
+                    let state = if s.closed { "closed" } else { "live" };
+                    println!("{}  {state:<6} agent={agent} pending_approvals={pending}", s.id);
+                }
+            }
+        }
+        Cmd::Session(SessionCmd::Start { agent }) => {
+            let started: api::SessionStarted = c.post("/v1/sessions", &api::StartSession { agent }).await?;
+            if json {
+                print_json(&started);
+            } else {
+                println!("{}", started.id);
+            }
+        }
+        Cmd::Session(SessionCmd::Show { session }) => {
+            let st: Value = c.get(&format!("/v1/sessions/{session}")).await?;
+            print_json(&st);
+        }
+        Cmd::Session(SessionCmd::Close { session }) => {
+            let _: Value = c.call(Method::DELETE, &format!("/v1/sessions/{session}"), None::<&()>).await?;
+            if !json {
+                println!("closed {session}");
+            }
+        }
+        Cmd::Session(SessionCmd::Agent { session, agent }) => {
+            let _: Value = c
+                .post(&format!("/v1/sessions/{session}/agent"), &api::SetAgent { agent: agent.clone() })
+                .await?;
+            if !json {
+                println!("{session} now runs agent {agent}");
+            }
+        }
+        Cmd::Send { session, text } => {
+            let _: Value = c
+                .post(&format!("/v1/sessions/{session}/messages"), &api::SendMessage { text })
+                .await?;
+        }
+        Cmd::Interrupt { session } => {
+            let _: Value = c.post(&format!("/v1/sessions/{session}/interrupt"), &serde_json::json!({})).await?;
+        }
+        Cmd::Events {
+            session,
+            follow,
+            since,
+            raw,
+        } => {
+            let path = format!(
+                "/v1/sessions/{session}/events?since={since}{}",
+                if follow { "&follow=1" } else { "" }
+            );
+            c.stream(&path, |ev| {
+                if json {
+                    println!("{ev}");
+                } else {
+                    let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
+                    if raw || !matches!(kind, "raw_model_event" | "audio") {
+                        println!("{}", event_line(&ev));
+                    }
+                }
+                true
+            })
+            .await?;
+        }
+        Cmd::History { session } => {
+            let h: Value = c.get(&format!("/v1/sessions/{session}/history")).await?;
+            print_json(&h);
+        }
+        Cmd::Approve {
+            call_id,
+            always,
+            session,
+        } => decide(&c, json, call_id, true, always, session).await?,
+        Cmd::Reject {
+            call_id,
+            always,
+            session,
+        } => decide(&c, json, call_id, false, always, session).await?,
+    }
+    Ok(())
+}
+
+async fn decide(
+    c: &Client,
+    json: bool,
+    call_id: String,
+    approve: bool,
+    always: bool,
+    session: Option<String>,
+) -> Result<(), ClientError> {
+    let d: api::Decided = c
+        .post(
+            &format!("/v1/approvals/{call_id}"),
+            &api::Decision {
+                approve,
+                always,
+                session,
+            },
+        )
+        .await?;
+    if json {
+        print_json(&d);
+    } else {
+        let verb = if d.approved { "approved" } else { "rejected" };
+        println!("{verb} {} in session {}", d.call_id, d.session);
+    }
+    Ok(())
+}
+
+fn print_plugins(ps: &[api::PluginSummary]) {
+    for p in ps {
+        match &p.error {
+            Some(e) => println!("  {} ({}) FAILED: {e}", p.name, p.path),
+            None => {
+                let tools: Vec<&str> = p.tools.iter().map(|t| t.name.as_str()).collect();
+                println!(
+                    "  {} ({}, hash {}): tools [{}] guardrails [{}]",
+                    p.name,
+                    p.path,
+                    p.hash.as_deref().unwrap_or("-"),
+                    tools.join(", "),
+                    p.guardrails.join(", ")
+                );
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! `agentd`: the daemon. `agentd [--config FILE]` runs it in the foreground;
+//! `agentd check [FILE]` validates a config (plugins included) and exits.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentd::catalog::Catalog;
+use agentd::config::Config;
+use agentd::control::server;
+use agentd::daemon::Daemon;
+use agentd::plugin::PluginHost;
+use clap::{Parser, Subcommand};
+
+/// Exit code for a bad config (sysexits EX_CONFIG), as systemd and scripts expect.
+const EX_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(name = "agentd", version, about = "Hosts realtime AI agents with sandboxed WebAssembly tools")]
+struct Args {
+    /// Config file [default: ./agents.toml, else /etc/agentd/agents.toml]
+    #[arg(long, short, env = "AGENTD_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate a config file and the plugins it names, then exit (like `nginx -t`)
+    Check {
+        /// The file to check [default: as for --config]
+        file: Option<PathBuf>,
+    },
+}
+
+fn default_config() -> PathBuf {
+    let local = Path::new("agents.toml");
+    if local.exists() {
+        local.to_path_buf()
+    } else {
+        PathBuf::from("/etc/agentd/agents.toml")
+    }
+}
+
+/// Logs go to stderr (journald picks them up under systemd); colour only on a terminal.
+fn init_logging(default: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Load and resolve the config; errors are printed, one per line.
+async fn load(path: &Path, host: &PluginHost) -> Result<Catalog, ExitCode> {
+    let config = Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EX_CONFIG)
+    })?;
+    Catalog::build(config, host).await.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
+async fn run(config_path: PathBuf) -> ExitCode {
+    let host = match PluginHost::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("agentd: cannot start the plugin host: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let catalog = match load(&config_path, &host).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let socket: Arc<Path> = Arc::from(catalog.config.daemon.socket.as_path());
+    let daemon = match Daemon::new(catalog, host).await {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            eprintln!("agentd: cannot start the offline model: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match server::bind(&socket).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("agentd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let catalog = daemon.catalog();
+    tracing::info!(
+        socket = %socket.display(),
+        config = %config_path.display(),
+        agents = catalog.agents.len(),
+        plugins = catalog.plugins.len(),
+        "agentd ready"
+    );
+    server::serve(listener, socket.clone(), daemon.clone(), shutdown_signal()).await;
+    tracing::info!("shutting down");
+    daemon.close_all().await;
+    let _ = std::fs::remove_file(&*socket);
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+async fn check(path: PathBuf) -> ExitCode {
+    let host = match PluginHost::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("agentd: cannot start the plugin host: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match load(&path, &host).await {
+        Ok(c) => {
+            for f in &c.failed_plugins {
+                eprintln!("warning: {}", f.error);
+            }
+            println!(
+                "{}: ok ({} agents, {} plugins)",
+                path.display(),
+                c.agents.len(),
+                c.plugins.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // `check` prints its verdict; only problems belong in its log.
+    init_logging(if args.command.is_some() { "warn" } else { "info" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.command {
+        Some(Cmd::Check { file }) => {
+            let path = file.or(args.config).unwrap_or_else(default_config);
+            runtime.block_on(check(path))
+        }
+        None => runtime.block_on(run(args.config.unwrap_or_else(default_config))),
+    }
+}

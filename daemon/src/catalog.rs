@@ -1,0 +1,352 @@
+//! The catalog: one immutable snapshot of everything sessions need — the
+//! validated config, the loaded plugins, and each agent with its tools,
+//! guardrails and handoffs resolved to concrete plugin exports.
+//!
+//! Sessions hold an `Arc<Catalog>` (or an `Arc<Agent>` out of it); a reload
+//! builds a whole new catalog and swaps it in, so a session never sees half a
+//! change, and calls in flight finish on the plugin version they started with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::config::{AgentConfig, Config, ConfigError, Diagnostic, Location, PluginConfig, Sandbox};
+use crate::plugin::{Plugin, PluginHost};
+
+/// A tool as one agent offers it to the model.
+#[derive(Debug, Clone)]
+pub struct AgentTool {
+    /// The function name the model sees (`calc_add`, or an alias).
+    pub model_name: String,
+    /// `plugin.tool`, the name policies and logs use.
+    pub qualified: String,
+    pub plugin: Arc<Plugin>,
+    /// The tool's name inside its plugin.
+    pub tool: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A handoff as a tool the model can call.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    /// `transfer_to_<agent>`.
+    pub tool_name: String,
+    pub description: String,
+    pub target: String,
+}
+
+impl Handoff {
+    /// The tool output that completes a handoff (as the reference sends it).
+    pub fn transfer_message(&self) -> String {
+        json!({ "assistant": self.target }).to_string()
+    }
+}
+
+/// A guardrail resolved to its plugin.
+#[derive(Debug, Clone)]
+pub struct AgentGuardrail {
+    /// `plugin.name`.
+    pub qualified: String,
+    pub plugin: Arc<Plugin>,
+    pub name: String,
+}
+
+/// An agent, resolved.
+#[derive(Debug)]
+pub struct Agent {
+    pub config: AgentConfig,
+    pub tools: Vec<AgentTool>,
+    pub handoffs: Vec<Handoff>,
+    /// The agent's own output guardrails followed by the daemon-wide ones, each once.
+    pub output_guardrails: Vec<AgentGuardrail>,
+}
+
+impl Agent {
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Find a tool by the name the model called it.
+    pub fn tool(&self, model_name: &str) -> Option<&AgentTool> {
+        self.tools.iter().find(|t| t.model_name == model_name)
+    }
+
+    /// Find a handoff by its tool name.
+    pub fn handoff(&self, tool_name: &str) -> Option<&Handoff> {
+        self.handoffs.iter().find(|h| h.tool_name == tool_name)
+    }
+}
+
+/// A plugin that could not be loaded, kept for `agentctl plugins`.
+#[derive(Debug, Clone)]
+pub struct PluginFailure {
+    pub name: String,
+    pub path: PathBuf,
+    pub error: String,
+}
+
+/// One immutable generation of config + plugins + agents.
+#[derive(Debug)]
+pub struct Catalog {
+    pub config: Arc<Config>,
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    pub failed_plugins: Vec<PluginFailure>,
+    pub agents: BTreeMap<String, Arc<Agent>>,
+}
+
+impl Catalog {
+    /// Load every plugin the config declares (and those found in `plugin_dir`),
+    /// then resolve every agent. Any unresolvable reference is an error with
+    /// its config position; a broken plugin nobody references is only reported.
+    pub async fn build(config: Config, host: &PluginHost) -> Result<Catalog, ConfigError> {
+        let mut wanted: BTreeMap<String, PluginConfig> = config.plugins.clone();
+        if let Some(dir) = &config.daemon.plugin_dir {
+            for found in discover(dir) {
+                wanted.entry(found.name.clone()).or_insert(found);
+            }
+        }
+        let mut plugins = BTreeMap::new();
+        let mut failed_plugins = Vec::new();
+        for (name, cfg) in &wanted {
+            match host.load(cfg).await {
+                Ok(p) => {
+                    tracing::info!(
+                        plugin = %name,
+                        path = %cfg.path.display(),
+                        tools = p.tools.len(),
+                        guardrails = p.guardrails.len(),
+                        "plugin loaded"
+                    );
+                    plugins.insert(name.clone(), Arc::new(p));
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %name, error = %e, "plugin not loaded");
+                    failed_plugins.push(PluginFailure {
+                        name: name.clone(),
+                        path: cfg.path.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        let resolver = Resolver {
+            config: &config,
+            plugins: &plugins,
+            failed: &failed_plugins,
+            diagnostics: Vec::new(),
+        };
+        let agents = resolver.resolve()?;
+        Ok(Catalog {
+            config: Arc::new(config),
+            plugins,
+            failed_plugins,
+            agents,
+        })
+    }
+}
+
+/// `*.wasm` files in `dir`, each a plugin named after its file stem.
+fn discover(dir: &std::path::Path) -> Vec<PluginConfig> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PluginConfig> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .filter_map(|path| {
+            let name = path.file_stem()?.to_str()?.to_string();
+            crate::config::is_valid_name(&name).then(|| PluginConfig {
+                name,
+                path,
+                sandbox: Sandbox::default(),
+                at: None,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+struct Resolver<'a> {
+    config: &'a Config,
+    plugins: &'a BTreeMap<String, Arc<Plugin>>,
+    failed: &'a [PluginFailure],
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Resolver<'_> {
+    fn error(&mut self, at: &Location, message: String) {
+        self.diagnostics.push(Diagnostic {
+            location: Some(at.clone()),
+            message,
+        });
+    }
+
+    /// Why plugin `name` is not there, in words.
+    fn missing_plugin(&self, name: &str) -> String {
+        match self.failed.iter().find(|f| f.name == name) {
+            Some(f) => format!("plugin `{name}` failed to load: {}", f.error),
+            None => format!("no plugin named `{name}` (declare it under [plugins] or put {name}.wasm in plugin_dir)"),
+        }
+    }
+
+    fn resolve(mut self) -> Result<BTreeMap<String, Arc<Agent>>, ConfigError> {
+        let mut agents = BTreeMap::new();
+        for (name, a) in &self.config.agents {
+            let tools = self.tools(a);
+            let output_guardrails = self.guardrails(a);
+            let handoffs = a
+                .handoffs
+                .iter()
+                .map(|(target, _)| Handoff {
+                    tool_name: format!("transfer_to_{target}"),
+                    description: self
+                        .config
+                        .agents
+                        .get(target)
+                        .and_then(|t| t.handoff_description.clone())
+                        .unwrap_or_else(|| {
+                            format!("Handoff to the {target} agent to handle the request.")
+                        }),
+                    target: target.clone(),
+                })
+                .collect::<Vec<_>>();
+            for h in &handoffs {
+                if let Some(t) = tools.iter().find(|t| t.model_name == h.tool_name) {
+                    let at = a.at.clone();
+                    self.error(
+                        &at,
+                        format!(
+                            "agent `{name}`: tool `{}` has the same name as the handoff to `{}`",
+                            t.qualified, h.target
+                        ),
+                    );
+                }
+            }
+            agents.insert(
+                name.clone(),
+                Arc::new(Agent {
+                    config: a.clone(),
+                    tools,
+                    handoffs,
+                    output_guardrails,
+                }),
+            );
+        }
+        if self.diagnostics.is_empty() {
+            Ok(agents)
+        } else {
+            Err(ConfigError {
+                diagnostics: self.diagnostics,
+            })
+        }
+    }
+
+    fn tools(&mut self, a: &AgentConfig) -> Vec<AgentTool> {
+        let mut out: Vec<AgentTool> = Vec::new();
+        let mut by_model_name: HashMap<String, String> = HashMap::new();
+        for r in &a.tools {
+            let mut matched = 0;
+            let candidates: Vec<(Arc<Plugin>, String)> = self
+                .plugins
+                .values()
+                .flat_map(|p| p.tools.iter().map(move |t| (p.clone(), t.name.clone())))
+                .filter(|(p, t)| r.pattern.matches(&format!("{}.{t}", p.name)))
+                .collect();
+            for (plugin, tool) in candidates {
+                matched += 1;
+                let qualified = format!("{}.{tool}", plugin.name);
+                if out.iter().any(|t| t.qualified == qualified) {
+                    continue; // listed twice (e.g. `calc.*` and `calc.add`): offer it once
+                }
+                let model_name = r
+                    .alias
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_{tool}", plugin.name));
+                if model_name.len() > 64 {
+                    self.error(
+                        &r.at,
+                        format!(
+                            "tool `{qualified}` would be called `{model_name}` by the model, over the API's 64-character limit; give it a shorter name with {{ use = \"{qualified}\", as = \"...\" }}"
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(other) = by_model_name.get(&model_name) {
+                    self.error(
+                        &r.at,
+                        format!(
+                            "tools `{other}` and `{qualified}` would both be called `{model_name}` by the model; rename one with {{ use = \"...\", as = \"...\" }}"
+                        ),
+                    );
+                    continue;
+                }
+                by_model_name.insert(model_name.clone(), qualified.clone());
+                let Some(info) = plugin.tools.iter().find(|t| t.name == tool) else {
+                    continue;
+                };
+                out.push(AgentTool {
+                    model_name,
+                    qualified,
+                    description: info.description.clone(),
+                    parameters: info.parameters.clone(),
+                    tool,
+                    plugin: plugin.clone(),
+                });
+            }
+            if matched == 0 {
+                let msg = match r.pattern.plugin() {
+                    Some(p) if !self.plugins.contains_key(p) => self.missing_plugin(p),
+                    Some(p) => {
+                        let have: Vec<&str> = self.plugins[p].tools.iter().map(|t| t.name.as_str()).collect();
+                        format!(
+                            "plugin `{p}` has no tool matching `{}` (it has: {})",
+                            r.pattern,
+                            if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                        )
+                    }
+                    None => format!("no tool matches `{}`", r.pattern),
+                };
+                self.error(&r.at, msg);
+            }
+        }
+        out
+    }
+
+    fn guardrails(&mut self, a: &AgentConfig) -> Vec<AgentGuardrail> {
+        let mut out: Vec<AgentGuardrail> = Vec::new();
+        for g in a.guardrails.iter().chain(&self.config.guardrails.output) {
+            let qualified = g.to_string();
+            if out.iter().any(|x| x.qualified == qualified) {
+                continue; // each guardrail runs once even if listed twice
+            }
+            let Some(plugin) = self.plugins.get(&g.plugin) else {
+                let msg = self.missing_plugin(&g.plugin);
+                self.error(&g.at, msg);
+                continue;
+            };
+            if !plugin.guardrails.iter().any(|x| x.name == g.name) {
+                let have: Vec<&str> = plugin.guardrails.iter().map(|x| x.name.as_str()).collect();
+                let msg = format!(
+                    "plugin `{}` has no guardrail `{}` (it has: {})",
+                    g.plugin,
+                    g.name,
+                    if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                );
+                self.error(&g.at, msg);
+                continue;
+            }
+            out.push(AgentGuardrail {
+                qualified,
+                plugin: plugin.clone(),
+                name: g.name.clone(),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,144 @@
+//! Request and response bodies of the control API, shared by `agentd` (the
+//! server) and `agentctl` (the client) so the two cannot drift apart.
+//! The routes are listed in `control/openapi.yaml`.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error response: `{"error": {"code": …, "message": …}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// The agent to start with; the config's default agent when absent.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// Reply to `POST /v1/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionStarted {
+    pub id: String,
+    pub agent: String,
+}
+
+/// `POST /v1/sessions/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    pub text: String,
+}
+
+/// `POST /v1/sessions/{id}/audio`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendAudio {
+    /// Base64 audio in the session's input format.
+    pub audio: String,
+    #[serde(default)]
+    pub commit: bool,
+}
+
+/// `POST /v1/sessions/{id}/agent`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAgent {
+    pub agent: String,
+}
+
+/// `POST /v1/approvals/{call_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub approve: bool,
+    /// Apply the same answer to later calls of this tool in the session.
+    #[serde(default)]
+    pub always: bool,
+    /// The session holding the call; searched for when absent.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// Reply to `POST /v1/approvals/{call_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decided {
+    pub session: String,
+    pub call_id: String,
+    pub approved: bool,
+}
+
+/// A tool as `agentctl plugins` and `status` show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolSummary {
+    pub name: String,
+    pub description: String,
+}
+
+/// One plugin, loaded or not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginSummary {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub hash: Option<String>,
+    #[serde(default)]
+    pub loaded_ms: Option<u64>,
+    #[serde(default)]
+    pub tools: Vec<ToolSummary>,
+    #[serde(default)]
+    pub guardrails: Vec<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One tool of an agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentToolSummary {
+    /// What the model calls it.
+    pub function: String,
+    /// `plugin.tool`.
+    pub tool: String,
+}
+
+/// One agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentSummary {
+    pub name: String,
+    pub model: String,
+    pub tools: Vec<AgentToolSummary>,
+    pub guardrails: Vec<String>,
+    pub handoffs: Vec<String>,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub pid: u32,
+    pub started_ms: u64,
+    pub config: String,
+    pub socket: String,
+    pub agents: Vec<AgentSummary>,
+    pub plugins: Vec<PluginSummary>,
+    pub sessions: usize,
+}
+
+/// One row of `GET /v1/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub id: String,
+    pub closed: bool,
+    #[serde(default)]
+    pub status: Option<serde_json::Value>,
+}

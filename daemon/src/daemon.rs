@@ -1,0 +1,135 @@
+//! The running daemon: the current catalog, the plugin host, the offline
+//! model and the table of sessions. Control requests act through it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::catalog::Catalog;
+use crate::config::Provider;
+use crate::plugin::PluginHost;
+use crate::realtime::sim::SimServer;
+use crate::session::{self, SessionError, SessionHandle};
+
+/// How many ended sessions stay readable (events, history) before the oldest go.
+const KEPT_CLOSED_SESSIONS: usize = 256;
+
+/// Shared daemon state; one per process.
+pub struct Daemon {
+    pub started_ms: u64,
+    pub host: PluginHost,
+    catalog: RwLock<Arc<Catalog>>,
+    sim: Option<SimServer>,
+    sessions: Mutex<BTreeMap<String, (u64, SessionHandle)>>,
+    counter: AtomicU64,
+}
+
+impl Daemon {
+    /// Wrap a built catalog; starts the offline model if any model uses it.
+    pub async fn new(catalog: Catalog, host: PluginHost) -> std::io::Result<Daemon> {
+        let needs_sim = catalog
+            .config
+            .models
+            .values()
+            .any(|m| m.provider == Provider::Sim);
+        let sim = if needs_sim {
+            Some(SimServer::start().await?)
+        } else {
+            None
+        };
+        Ok(Daemon {
+            started_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            host,
+            catalog: RwLock::new(Arc::new(catalog)),
+            sim,
+            sessions: Mutex::new(BTreeMap::new()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The current catalog snapshot.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Start a session of `agent` (or the default agent).
+    pub async fn start_session(&self, agent: Option<&str>) -> Result<SessionHandle, SessionError> {
+        let catalog = self.catalog();
+        let agent = match agent {
+            Some(a) => a.to_string(),
+            None => catalog
+                .config
+                .default_agent()
+                .ok_or_else(|| SessionError::UnknownAgent("(none configured)".into()))?
+                .to_string(),
+        };
+        let model_name = catalog
+            .agents
+            .get(&agent)
+            .ok_or_else(|| SessionError::UnknownAgent(agent.clone()))?
+            .config
+            .model
+            .clone();
+        let model = catalog
+            .config
+            .models
+            .get(&model_name)
+            .ok_or_else(|| SessionError::UnknownModel(model_name.clone()))?;
+        let sim_url = self.sim.as_ref().map(|s| s.url(&model.model));
+        let endpoint = session::endpoint_for(model, sim_url.as_deref())?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = format!("s{n}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let handle = session::start(&id, catalog, &agent, endpoint).await?;
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let closed: Vec<String> = sessions
+            .iter()
+            .filter(|(_, (_, h))| h.is_closed())
+            .map(|(id, (n, _))| (*n, id.clone()))
+            .collect::<BTreeMap<_, _>>()
+            .into_values()
+            .collect();
+        if closed.len() >= KEPT_CLOSED_SESSIONS {
+            for id in &closed[..closed.len() + 1 - KEPT_CLOSED_SESSIONS] {
+                sessions.remove(id);
+            }
+        }
+        sessions.insert(id, (n, handle.clone()));
+        Ok(handle)
+    }
+
+    /// A session by id, live or recently ended.
+    pub fn session(&self, id: &str) -> Option<SessionHandle> {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.get(id).map(|(_, h)| h.clone())
+    }
+
+    /// All sessions, oldest first.
+    pub fn sessions(&self) -> Vec<SessionHandle> {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = sessions.values().cloned().collect();
+        all.sort_by_key(|(n, _)| *n);
+        all.into_iter().map(|(_, h)| h).collect()
+    }
+
+    /// The live session holding pending call `call_id`, if any.
+    pub async fn find_pending(&self, call_id: &str) -> Option<SessionHandle> {
+        for h in self.sessions() {
+            if !h.is_closed() && h.has_pending(call_id).await {
+                return Some(h);
+            }
+        }
+        None
+    }
+
+    /// Close every live session (on shutdown).
+    pub async fn close_all(&self) {
+        for h in self.sessions() {
+            if !h.is_closed() {
+                let _ = h.close().await;
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! agentd: a daemon that hosts realtime AI agents.
+//!
+//! Each module owns one concept; see DESIGN.md for the data flow:
+//! [`config`] → [`plugin`] → [`catalog`] → [`session`] ⇄ [`realtime`],
+//! driven through [`control`].
+
+pub mod config;
+pub mod policy;
+pub mod realtime;
+pub mod plugin;
+pub mod catalog;
+pub mod session;
+pub mod control;
+pub mod daemon;

@@ -1,0 +1,630 @@
+//! The model connection: one WebSocket to a realtime endpoint, owned by one task.
+//!
+//! It turns wire events into [`ModelEvent`]s the session engine understands
+//! and the engine's [`ModelCommand`]s into wire events. Two rules of the
+//! protocol live here so the engine never has to think about them:
+//! - a function call is dispatched once per `call_id`, whichever of
+//!   `response.function_call_arguments.done` or a completed
+//!   `response.output_item.done` arrives first;
+//! - `response.create` is never sent while a response is in progress: it is
+//!   held until `response.done`, and several held requests become one.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+
+use super::protocol::{
+    ClientEvent, ContentPart, FunctionCallOutputItem, Item, MessageItem, Role, ServerEvent,
+    SessionConfig, Usage, parse_server_event,
+};
+
+/// Where and how to connect.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub url: String,
+    /// Sent as `Authorization: Bearer …`; never logged.
+    pub api_key: Option<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Why a connection could not be made or went away.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("bad model url `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+}
+
+/// What the session asks of the model.
+#[derive(Debug)]
+pub enum ModelCommand {
+    /// A user text message; starts a response.
+    UserText(String),
+    /// Raw PCM/G.711 audio (base64) for the input buffer; `commit` ends the turn.
+    Audio { audio: String, commit: bool },
+    /// Replace the session settings (agent change, handoff, reload).
+    UpdateSession(Box<SessionConfig>),
+    /// A tool's output for `call_id`; `start_response` asks for the model's next turn.
+    ToolOutput {
+        call_id: String,
+        output: String,
+        start_response: bool,
+    },
+    /// Stop the current response; `force_cancel` also cancels when the server would not.
+    Interrupt { force_cancel: bool },
+    /// Any client event, sent as is (`response.create` still goes through the gate).
+    Raw(Box<ClientEvent>),
+    /// Close the socket and end the task.
+    Close,
+}
+
+/// What the model did, in the terms the session engine works with.
+#[derive(Debug, Clone)]
+pub enum ModelEvent {
+    /// Every server message, verbatim, before anything else is derived from it.
+    Raw(Value),
+    /// A server `error` event or a message that could not be understood.
+    Error {
+        code: Option<String>,
+        message: String,
+    },
+    /// The model wants a tool run.
+    FunctionCall {
+        item_id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    /// A chunk of output audio (base64).
+    Audio {
+        item_id: String,
+        content_index: u32,
+        response_id: String,
+        audio: String,
+    },
+    AudioDone {
+        item_id: String,
+        content_index: u32,
+    },
+    AudioInterrupted {
+        item_id: String,
+        content_index: u32,
+    },
+    /// A piece of the assistant's transcript (audio) or text.
+    TranscriptDelta {
+        item_id: String,
+        response_id: String,
+        delta: String,
+    },
+    /// A conversation item was added or changed.
+    ItemUpdated {
+        item: Item,
+        previous_item_id: Option<String>,
+    },
+    ItemDeleted {
+        item_id: String,
+    },
+    InputAudioTranscriptionCompleted {
+        item_id: String,
+        transcript: String,
+    },
+    InputAudioTimeoutTriggered,
+    TurnStarted {
+        response_id: String,
+    },
+    TurnEnded {
+        response_id: String,
+        status: Option<String>,
+        usage: Option<Usage>,
+    },
+    /// The connection closed; `error` says why when it was not asked for.
+    Closed {
+        error: Option<String>,
+    },
+}
+
+/// A live connection: send commands, receive events.
+pub struct ModelConnection {
+    pub commands: mpsc::UnboundedSender<ModelCommand>,
+    pub events: mpsc::Receiver<ModelEvent>,
+}
+
+/// Connect and send the initial session settings before anything else.
+pub async fn connect(
+    endpoint: &Endpoint,
+    initial: SessionConfig,
+) -> Result<ModelConnection, ConnectError> {
+    let mut request = endpoint
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::BadUrl {
+            url: endpoint.url.clone(),
+            reason: e.to_string(),
+        })?;
+    if endpoint.url.starts_with("wss://") {
+        return Err(ConnectError::BadUrl {
+            url: endpoint.url.clone(),
+            reason: "TLS (wss://) is not built into this version of agentd yet; use a ws:// endpoint or a local TLS-terminating proxy".into(),
+        });
+    }
+    let headers = request.headers_mut();
+    let bad_header = |reason: String| ConnectError::BadUrl {
+        url: endpoint.url.clone(),
+        reason,
+    };
+    if let Some(key) = &endpoint.api_key {
+        let value = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| bad_header("the API key holds characters not allowed in a header".into()))?;
+        headers.insert("authorization", value);
+    }
+    for (k, v) in &endpoint.headers {
+        let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| bad_header(format!("bad header name `{k}`")))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| bad_header(format!("bad value for header `{k}`")))?;
+        headers.insert(name, value);
+    }
+    headers.insert("user-agent", HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))));
+
+    let connecting = tokio_tungstenite::connect_async(request);
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .map_err(|_| ConnectError::Connect {
+            url: endpoint.url.clone(),
+            reason: "timed out after 10s".into(),
+        })?
+        .map_err(|e| ConnectError::Connect {
+            url: endpoint.url.clone(),
+            reason: e.to_string(),
+        })?;
+
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let mut conn = Connection {
+        ws,
+        events: ev_tx,
+        state: State::default(),
+    };
+    conn.send(&ClientEvent::SessionUpdate {
+        event_id: None,
+        session: initial,
+    })
+    .await
+    .map_err(|e| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason: e.to_string(),
+    })?;
+    tokio::spawn(conn.run(cmd_rx));
+    Ok(ModelConnection {
+        commands: cmd_tx,
+        events: ev_rx,
+    })
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the connection tracks about the server's side of the conversation.
+#[derive(Default)]
+struct State {
+    /// A response is in progress or has been asked for.
+    response_active: bool,
+    /// A `response.create` is waiting for the active response to finish.
+    response_pending: bool,
+    current_response: Option<String>,
+    dispatched_calls: HashSet<String>,
+    /// Output audio of the item being played: (item_id, content_index, bytes delivered).
+    playing: Option<(String, u32, u64)>,
+    /// Bytes per millisecond of output audio (PCM16 at 24 kHz by default).
+    output_bytes_per_ms: u64,
+    response_creates: u64,
+}
+
+struct Connection {
+    ws: Ws,
+    events: mpsc::Sender<ModelEvent>,
+    state: State,
+}
+
+impl Connection {
+    async fn send(&mut self, ev: &ClientEvent) -> Result<(), tungstenite::Error> {
+        let text = serde_json::to_string(ev).unwrap_or_default();
+        self.ws.send(Message::text(text)).await
+    }
+
+    async fn emit(&self, ev: ModelEvent) {
+        // A closed receiver means the session is gone; the loop ends on its next command read.
+        let _ = self.events.send(ev).await;
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<ModelCommand>) {
+        self.state.output_bytes_per_ms = 48;
+        let reason = loop {
+            tokio::select! {
+                msg = self.ws.next() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(e) = self.on_server_text(text.as_str()).await {
+                            break Some(e.to_string());
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        break Some(match frame {
+                            Some(f) => format!("model closed the connection: {} {}", f.code, f.reason),
+                            None => "model closed the connection".to_string(),
+                        });
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break Some(format!("model connection failed: {e}")),
+                    None => break Some("model connection ended".to_string()),
+                },
+                cmd = commands.recv() => match cmd {
+                    None | Some(ModelCommand::Close) => {
+                        let _ = self.ws.close(None).await;
+                        break None;
+                    }
+                    Some(cmd) => {
+                        if let Err(e) = self.on_command(cmd).await {
+                            break Some(format!("cannot send to the model: {e}"));
+                        }
+                    }
+                },
+            }
+        };
+        self.emit(ModelEvent::Closed { error: reason }).await;
+    }
+
+    async fn request_response(&mut self) -> Result<(), tungstenite::Error> {
+        if self.state.response_active {
+            self.state.response_pending = true;
+            return Ok(());
+        }
+        self.state.response_active = true;
+        self.state.response_creates += 1;
+        let ev = ClientEvent::ResponseCreate {
+            event_id: Some(format!("agentd_response_create_{}", self.state.response_creates)),
+            response: None,
+        };
+        self.send(&ev).await
+    }
+
+    async fn on_command(&mut self, cmd: ModelCommand) -> Result<(), tungstenite::Error> {
+        match cmd {
+            ModelCommand::UserText(text) => {
+                let item = Item::Message(MessageItem {
+                    id: None,
+                    role: Role::User,
+                    content: vec![ContentPart::InputText { text: Some(text) }],
+                    status: None,
+                });
+                self.send(&ClientEvent::ConversationItemCreate {
+                    event_id: None,
+                    previous_item_id: None,
+                    item,
+                })
+                .await?;
+                self.request_response().await
+            }
+            ModelCommand::Audio { audio, commit } => {
+                self.send(&ClientEvent::InputAudioBufferAppend {
+                    event_id: None,
+                    audio,
+                })
+                .await?;
+                if commit {
+                    self.send(&ClientEvent::InputAudioBufferCommit { event_id: None })
+                        .await?;
+                }
+                Ok(())
+            }
+            ModelCommand::UpdateSession(session) => {
+                self.send(&ClientEvent::SessionUpdate {
+                    event_id: None,
+                    session: *session,
+                })
+                .await
+            }
+            ModelCommand::ToolOutput {
+                call_id,
+                output,
+                start_response,
+            } => {
+                let item = Item::FunctionCallOutput(FunctionCallOutputItem {
+                    id: None,
+                    call_id,
+                    output,
+                });
+                self.send(&ClientEvent::ConversationItemCreate {
+                    event_id: None,
+                    previous_item_id: None,
+                    item,
+                })
+                .await?;
+                if start_response {
+                    self.request_response().await?;
+                }
+                Ok(())
+            }
+            ModelCommand::Interrupt { force_cancel } => self.interrupt(force_cancel).await,
+            ModelCommand::Raw(ev) => match *ev {
+                ClientEvent::ResponseCreate { .. } => self.request_response().await,
+                ev => self.send(&ev).await,
+            },
+            ModelCommand::Close => Ok(()),
+        }
+    }
+
+    /// Stop playback: tell subscribers, truncate what was not delivered, cancel the response.
+    async fn interrupt(&mut self, force_cancel: bool) -> Result<(), tungstenite::Error> {
+        if let Some((item_id, content_index, bytes)) = self.state.playing.take() {
+            self.emit(ModelEvent::AudioInterrupted {
+                item_id: item_id.clone(),
+                content_index,
+            })
+            .await;
+            let audio_end_ms = bytes / self.state.output_bytes_per_ms.max(1);
+            self.send(&ClientEvent::ConversationItemTruncate {
+                event_id: None,
+                item_id,
+                content_index,
+                audio_end_ms,
+            })
+            .await?;
+        }
+        if force_cancel || self.state.current_response.is_some() {
+            let response_id = self.state.current_response.clone();
+            if response_id.is_some() || force_cancel {
+                self.send(&ClientEvent::ResponseCancel {
+                    event_id: None,
+                    response_id,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_server_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
+        let (raw, ev) = parse_server_event(text);
+        self.emit(ModelEvent::Raw(raw)).await;
+        match ev {
+            ServerEvent::Unknown { problem, .. } => {
+                if problem.contains("unknown variant") {
+                    tracing::debug!(%problem, "model event not handled");
+                } else {
+                    tracing::warn!(%problem, "model event could not be parsed");
+                    self.emit(ModelEvent::Error {
+                        code: Some("invalid_server_event".into()),
+                        message: problem,
+                    })
+                    .await;
+                }
+            }
+            ServerEvent::Error { error } => {
+                // An error about our own response.create means no response is coming.
+                if error
+                    .event_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with("agentd_response_create_"))
+                    && self.state.current_response.is_none()
+                {
+                    self.state.response_active = false;
+                }
+                self.emit(ModelEvent::Error {
+                    code: error.code,
+                    message: error.message,
+                })
+                .await;
+            }
+            ServerEvent::SessionCreated { session } | ServerEvent::SessionUpdated { session } => {
+                let rate = session
+                    .pointer("/audio/output/format/rate")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(24_000);
+                let kind = session
+                    .pointer("/audio/output/format/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("audio/pcm");
+                // G.711 is one byte a sample at 8 kHz; PCM16 is two.
+                self.state.output_bytes_per_ms = if kind == "audio/pcm" { rate * 2 / 1000 } else { 8 };
+            }
+            ServerEvent::ConversationItemAdded {
+                item,
+                previous_item_id,
+            }
+            | ServerEvent::ConversationItemDone {
+                item,
+                previous_item_id,
+            } => {
+                if matches!(item, Item::Message(_)) {
+                    self.emit(ModelEvent::ItemUpdated {
+                        item,
+                        previous_item_id,
+                    })
+                    .await;
+                }
+            }
+            ServerEvent::ConversationItemRetrieved { item } => {
+                if matches!(item, Item::Message(_)) {
+                    self.emit(ModelEvent::ItemUpdated {
+                        item,
+                        previous_item_id: None,
+                    })
+                    .await;
+                }
+            }
+            ServerEvent::ConversationItemTruncated { item_id, .. } => {
+                self.send(&ClientEvent::ConversationItemRetrieve {
+                    event_id: None,
+                    item_id,
+                })
+                .await?;
+            }
+            ServerEvent::ConversationItemDeleted { item_id } => {
+                self.emit(ModelEvent::ItemDeleted { item_id }).await;
+            }
+            ServerEvent::InputAudioTranscriptionCompleted {
+                item_id,
+                transcript,
+                ..
+            } => {
+                self.emit(ModelEvent::InputAudioTranscriptionCompleted {
+                    item_id: item_id.clone(),
+                    transcript,
+                })
+                .await;
+                self.send(&ClientEvent::ConversationItemRetrieve {
+                    event_id: None,
+                    item_id,
+                })
+                .await?;
+            }
+            ServerEvent::InputAudioBufferTimeoutTriggered { .. } => {
+                self.emit(ModelEvent::InputAudioTimeoutTriggered).await;
+            }
+            ServerEvent::InputAudioBufferSpeechStarted { .. } => {
+                // Barge-in: the server cancels its own response when turn detection says so.
+                if self.state.playing.is_some() {
+                    self.interrupt(false).await?;
+                }
+            }
+            ServerEvent::ResponseCreated { response } => {
+                self.state.response_active = true;
+                self.state.current_response = Some(response.id.clone());
+                self.emit(ModelEvent::TurnStarted {
+                    response_id: response.id,
+                })
+                .await;
+            }
+            ServerEvent::ResponseDone { response } => {
+                self.state.response_active = false;
+                self.state.current_response = None;
+                self.state.playing = None;
+                self.emit(ModelEvent::TurnEnded {
+                    response_id: response.id,
+                    status: response.status,
+                    usage: response.usage,
+                })
+                .await;
+                if std::mem::take(&mut self.state.response_pending) {
+                    self.request_response().await?;
+                }
+            }
+            ServerEvent::ResponseOutputItemAdded { item, .. } => {
+                if matches!(item, Item::Message(_)) {
+                    self.emit(ModelEvent::ItemUpdated {
+                        item,
+                        previous_item_id: None,
+                    })
+                    .await;
+                }
+            }
+            ServerEvent::ResponseOutputItemDone { item, .. } => match item {
+                Item::FunctionCall(call) => {
+                    if call.status.as_deref() == Some("completed") {
+                        self.dispatch_call(
+                            call.id.unwrap_or_default(),
+                            call.call_id,
+                            call.name,
+                            call.arguments,
+                        )
+                        .await;
+                    }
+                }
+                item @ Item::Message(_) => {
+                    self.emit(ModelEvent::ItemUpdated {
+                        item,
+                        previous_item_id: None,
+                    })
+                    .await;
+                }
+                Item::FunctionCallOutput(_) => {}
+            },
+            ServerEvent::ResponseFunctionCallArgumentsDone {
+                item_id,
+                call_id,
+                name: Some(name),
+                arguments,
+                ..
+            } => {
+                self.dispatch_call(item_id, call_id, name, arguments).await;
+            }
+            ServerEvent::ResponseOutputAudioDelta { at, delta } => {
+                let bytes = base64_len(&delta);
+                match &mut self.state.playing {
+                    Some((item, idx, n)) if *item == at.item_id && *idx == at.content_index => {
+                        *n += bytes
+                    }
+                    _ => self.state.playing = Some((at.item_id.clone(), at.content_index, bytes)),
+                }
+                self.emit(ModelEvent::Audio {
+                    item_id: at.item_id,
+                    content_index: at.content_index,
+                    response_id: at.response_id,
+                    audio: delta,
+                })
+                .await;
+            }
+            ServerEvent::ResponseOutputAudioDone { at } => {
+                self.emit(ModelEvent::AudioDone {
+                    item_id: at.item_id,
+                    content_index: at.content_index,
+                })
+                .await;
+            }
+            ServerEvent::ResponseOutputAudioTranscriptDelta { at, delta }
+            | ServerEvent::ResponseOutputTextDelta { at, delta } => {
+                self.emit(ModelEvent::TranscriptDelta {
+                    item_id: at.item_id,
+                    response_id: at.response_id,
+                    delta,
+                })
+                .await;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn dispatch_call(&mut self, item_id: String, call_id: String, name: String, arguments: String) {
+        if self.state.dispatched_calls.insert(call_id.clone()) {
+            self.emit(ModelEvent::FunctionCall {
+                item_id,
+                call_id,
+                name,
+                arguments,
+            })
+            .await;
+        }
+    }
+}
+
+/// Decoded length of base64 text, without decoding it.
+fn base64_len(b64: &str) -> u64 {
+    let padding = b64.bytes().rev().take_while(|&b| b == b'=').count();
+    ((b64.len() / 4) * 3).saturating_sub(padding) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_length_without_decoding() {
+        assert_eq!(super::base64_len("AAAA"), 3);
+        assert_eq!(super::base64_len("AAA="), 2);
+        assert_eq!(super::base64_len("AA=="), 1);
+    }
+}

@@ -1,0 +1,11 @@
+//! Talking to realtime models over the OpenAI Realtime API (GA) protocol.
+//!
+//! - [`protocol`]: typed client and server events;
+//! - [`client`]: one WebSocket connection, turned into [`client::ModelEvent`]s;
+//! - [`sim`]: the built-in offline model on loopback;
+//! - [`settings`]: an agent's `session.update` payload.
+
+pub mod client;
+pub mod protocol;
+pub mod settings;
+pub mod sim;

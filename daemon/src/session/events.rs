@@ -1,0 +1,268 @@
+//! Session events and the per-session event bus.
+//!
+//! Every event gets the next sequence number of its session. The bus keeps
+//! the most recent events so a subscriber can start from any `since` still in
+//! memory, and broadcasts new ones live; a subscriber that falls behind the
+//! broadcast re-reads what it missed from the log, so it loses nothing that
+//! is still kept.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// How many events a session keeps for late subscribers.
+pub const KEPT_EVENTS: usize = 20_000;
+
+/// How a tool call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolOutcome {
+    /// The tool ran and returned output.
+    Completed,
+    /// The tool ran and failed (error, trap, timeout, cap); the output says why.
+    Failed,
+    /// A person, a policy or a guardrail refused the call.
+    Rejected,
+}
+
+/// Which way text was going when a guardrail tripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Output,
+    Input,
+    ToolCall,
+}
+
+/// What subscribers see.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionEvent {
+    AgentStart {
+        agent: String,
+    },
+    AgentEnd {
+        agent: String,
+    },
+    Handoff {
+        from: String,
+        to: String,
+    },
+    ToolStart {
+        agent: String,
+        tool: String,
+        call_id: String,
+        arguments: String,
+    },
+    ToolEnd {
+        agent: String,
+        tool: String,
+        call_id: String,
+        arguments: String,
+        output: String,
+        outcome: ToolOutcome,
+    },
+    ToolApprovalRequired {
+        agent: String,
+        tool: String,
+        call_id: String,
+        arguments: String,
+    },
+    Audio {
+        item_id: String,
+        content_index: u32,
+        response_id: String,
+        /// Base64 audio in the session's output format.
+        audio: String,
+    },
+    AudioInterrupted {
+        item_id: String,
+        content_index: u32,
+    },
+    AudioEnd {
+        item_id: String,
+        content_index: u32,
+    },
+    TranscriptDelta {
+        item_id: String,
+        response_id: String,
+        delta: String,
+    },
+    HistoryAdded {
+        item: Value,
+        history_len: usize,
+    },
+    HistoryUpdated {
+        item: Value,
+        history_len: usize,
+    },
+    HistoryDeleted {
+        item_id: String,
+        history_len: usize,
+    },
+    GuardrailTripped {
+        direction: Direction,
+        guardrails: Vec<String>,
+        message: String,
+    },
+    InputAudioTimeoutTriggered,
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        message: String,
+    },
+    RawModelEvent {
+        data: Value,
+    },
+    SessionClosed {
+        reason: String,
+    },
+}
+
+impl SessionEvent {
+    /// The event's `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionEvent::AgentStart { .. } => "agent_start",
+            SessionEvent::AgentEnd { .. } => "agent_end",
+            SessionEvent::Handoff { .. } => "handoff",
+            SessionEvent::ToolStart { .. } => "tool_start",
+            SessionEvent::ToolEnd { .. } => "tool_end",
+            SessionEvent::ToolApprovalRequired { .. } => "tool_approval_required",
+            SessionEvent::Audio { .. } => "audio",
+            SessionEvent::AudioInterrupted { .. } => "audio_interrupted",
+            SessionEvent::AudioEnd { .. } => "audio_end",
+            SessionEvent::TranscriptDelta { .. } => "transcript_delta",
+            SessionEvent::HistoryAdded { .. } => "history_added",
+            SessionEvent::HistoryUpdated { .. } => "history_updated",
+            SessionEvent::HistoryDeleted { .. } => "history_deleted",
+            SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
+            SessionEvent::InputAudioTimeoutTriggered => "input_audio_timeout_triggered",
+            SessionEvent::Error { .. } => "error",
+            SessionEvent::RawModelEvent { .. } => "raw_model_event",
+            SessionEvent::SessionClosed { .. } => "session_closed",
+        }
+    }
+}
+
+/// An event with its place in the session's stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Envelope {
+    pub seq: u64,
+    pub session: Arc<str>,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    #[serde(flatten)]
+    pub event: SessionEvent,
+}
+
+struct Log {
+    next_seq: u64,
+    events: VecDeque<Arc<Envelope>>,
+}
+
+/// One session's event stream.
+pub struct EventBus {
+    session: Arc<str>,
+    log: Mutex<Log>,
+    live: broadcast::Sender<Arc<Envelope>>,
+}
+
+impl EventBus {
+    /// A new, empty stream; the first event gets sequence number 1.
+    pub fn new(session: Arc<str>) -> Arc<EventBus> {
+        let (live, _) = broadcast::channel(4096);
+        Arc::new(EventBus {
+            session,
+            log: Mutex::new(Log {
+                next_seq: 1,
+                events: VecDeque::new(),
+            }),
+            live,
+        })
+    }
+
+    /// Append an event and send it to live subscribers; returns its sequence number.
+    pub fn publish(&self, event: SessionEvent) -> u64 {
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // The lock covers numbering and logging only, so order in the log is
+        // order of sequence numbers; sending happens under it too so live
+        // subscribers see the same order.
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = log.next_seq;
+        log.next_seq += 1;
+        let env = Arc::new(Envelope {
+            seq,
+            session: self.session.clone(),
+            time_ms,
+            event,
+        });
+        if log.events.len() == KEPT_EVENTS {
+            log.events.pop_front();
+        }
+        log.events.push_back(env.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = self.live.send(env);
+        seq
+    }
+
+    /// Events with `seq >= since` still kept, and a receiver for what comes next.
+    pub fn subscribe(&self, since: u64) -> (Vec<Arc<Envelope>>, broadcast::Receiver<Arc<Envelope>>) {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.live.subscribe();
+        let backlog = log.events.iter().filter(|e| e.seq >= since).cloned().collect();
+        (backlog, rx)
+    }
+
+    /// Events with `seq >= since` still kept.
+    pub fn since(&self, since: u64) -> Vec<Arc<Envelope>> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.events.iter().filter(|e| e.seq >= since).cloned().collect()
+    }
+
+    /// Sequence number of the last event, 0 when there is none.
+    pub fn last_seq(&self) -> u64 {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.next_seq - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribers_resume_from_any_kept_sequence_number() {
+        let bus = EventBus::new(Arc::from("s"));
+        for i in 0..5 {
+            bus.publish(SessionEvent::AgentStart {
+                agent: format!("a{i}"),
+            });
+        }
+        let (backlog, mut rx) = bus.subscribe(3);
+        assert_eq!(backlog.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        bus.publish(SessionEvent::InputAudioTimeoutTriggered);
+        assert_eq!(rx.try_recv().unwrap().seq, 6);
+        assert_eq!(bus.last_seq(), 6);
+    }
+
+    #[test]
+    fn envelopes_serialize_flat_with_type() {
+        let bus = EventBus::new(Arc::from("s1"));
+        bus.publish(SessionEvent::Handoff {
+            from: "a".into(),
+            to: "b".into(),
+        });
+        let v = serde_json::to_value(&*bus.since(0)[0]).unwrap();
+        assert_eq!(v["type"], "handoff");
+        assert_eq!(v["seq"], 1);
+        assert_eq!(v["session"], "s1");
+        assert_eq!(v["to"], "b");
+    }
+}
