@@ -16,8 +16,13 @@ fn check(text: &str) -> (i32, String, String) {
         .arg(&path)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "agents.toml");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(&path.display().to_string(), "agents.toml");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
 }
 
 #[test]
@@ -63,9 +68,18 @@ fn a_broken_plugin_is_named_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.wasm");
     std::fs::write(&bad, b"garbage").unwrap();
-    let text = format!("[plugins.bad]\npath = \"{}\"\n[agents.a]\ntools = [\"bad.x\"]\n", bad.display());
+    let text = format!(
+        "[plugins.bad]\npath = \"{}\"\n[agents.a]\ntools = [\"bad.x\"]\n",
+        bad.display()
+    );
     let (code, _, err) = check(&text);
     assert_eq!(code, 78);
-    assert!(err.contains("agents.toml:4:10: plugin `bad` failed to load: plugin `bad`:"), "{err}");
-    assert!(err.contains("is not a valid WebAssembly component"), "{err}");
+    assert!(
+        err.contains("agents.toml:4:10: plugin `bad` failed to load: plugin `bad`:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("is not a valid WebAssembly component"),
+        "{err}"
+    );
 }

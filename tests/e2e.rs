@@ -62,14 +62,20 @@ async fn tool_call_runs_in_wasm_and_the_result_reaches_the_model() {
     assert_eq!(end["arguments"], r#"{"a":2,"b":3}"#);
     // The reply to the tool output streams, then the turn ends.
     let reply_start = ev
-        .until("the reply's first transcript delta", |e| e["type"] == "transcript_delta")
+        .until("the reply's first transcript delta", |e| {
+            e["type"] == "transcript_delta"
+        })
         .await;
     let reply_item = reply_start["item_id"].as_str().unwrap().to_string();
-    ev.until_type("audio_end", &[("item_id", &reply_item)]).await;
+    ev.until_type("audio_end", &[("item_id", &reply_item)])
+        .await;
     ev.until_type("agent_end", &[]).await;
 
     assert_eq!(ev.transcript(&reply_item), "The result of calc_add is 5.");
-    assert!(model_received_output(&ev.seen, "5"), "the model never received the output 5");
+    assert!(
+        model_received_output(&ev.seen, "5"),
+        "the model never received the output 5"
+    );
     let seen = &ev.seen;
     let start = position(seen, "tool_start", &[("tool", "calc.add")]);
     assert_eq!(seen[start]["arguments"], r#"{"a":2,"b":3}"#);
@@ -77,19 +83,30 @@ async fn tool_call_runs_in_wasm_and_the_result_reaches_the_model() {
     assert!(start < position(seen, "tool_end", &[("tool", "calc.add")]));
     assert!(position(seen, "tool_end", &[]) < position(seen, "transcript_delta", &[]));
     assert!(
-        seen.iter().any(|e| e["type"] == "audio" && e["item_id"] == reply_item.as_str()),
+        seen.iter()
+            .any(|e| e["type"] == "audio" && e["item_id"] == reply_item.as_str()),
         "no audio for the reply"
     );
-    assert!(position(seen, "history_added", &[]) < start, "the user message is added to history first");
+    assert!(
+        position(seen, "history_added", &[]) < start,
+        "the user message is added to history first"
+    );
     // Sequence numbers are strictly increasing from 1.
     let seqs: Vec<u64> = seen.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
 
     // The history holds the exchange.
-    let history: Vec<Value> = d.client().get(&format!("/v1/sessions/{s}/history")).await.unwrap();
+    let history: Vec<Value> = d
+        .client()
+        .get(&format!("/v1/sessions/{s}/history"))
+        .await
+        .unwrap();
     let last = history.last().unwrap();
     assert_eq!(last["role"], "assistant");
-    assert_eq!(last["content"][0]["transcript"], "The result of calc_add is 5.");
+    assert_eq!(
+        last["content"][0]["transcript"],
+        "The result of calc_add is 5."
+    );
 }
 
 #[tokio::test]
@@ -100,7 +117,9 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
 
     // Approved through agentctl.
     d.send(&s, r#"call calc.multiply {"a":4,"b":5}"#).await;
-    let ask = ev.until_type("tool_approval_required", &[("tool", "calc.multiply")]).await;
+    let ask = ev
+        .until_type("tool_approval_required", &[("tool", "calc.multiply")])
+        .await;
     let call = ask["call_id"].as_str().unwrap().to_string();
     assert_eq!(ask["arguments"], r#"{"a":4,"b":5}"#);
     let status: Value = d.client().get(&format!("/v1/sessions/{s}")).await.unwrap();
@@ -111,41 +130,63 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
     );
     let (ok, out, err) = d.agentctl(&["approve", &call]);
     assert!(ok, "agentctl approve failed: {err}");
-    assert!(out.contains(&format!("approved {call} in session {s}")), "{out}");
+    assert!(
+        out.contains(&format!("approved {call} in session {s}")),
+        "{out}"
+    );
     let end = ev.until_type("tool_end", &[("call_id", &call)]).await;
     assert_eq!(end["output"], "20");
     assert_eq!(end["outcome"], "completed");
-    assert!(position(&ev.seen, "tool_approval_required", &[]) < position(&ev.seen, "tool_start", &[("call_id", &call)]));
+    assert!(
+        position(&ev.seen, "tool_approval_required", &[])
+            < position(&ev.seen, "tool_start", &[("call_id", &call)])
+    );
     ev.until_type("agent_end", &[]).await;
 
     // Rejected through the API.
     d.send(&s, r#"call calc.multiply {"a":6,"b":7}"#).await;
-    let ask = ev.until_type("tool_approval_required", &[("tool", "calc.multiply")]).await;
+    let ask = ev
+        .until_type("tool_approval_required", &[("tool", "calc.multiply")])
+        .await;
     let call2 = ask["call_id"].as_str().unwrap().to_string();
     assert_ne!(call, call2);
     let decided: Value = d
         .client()
-        .post(&format!("/v1/approvals/{call2}"), &serde_json::json!({"approve": false}))
+        .post(
+            &format!("/v1/approvals/{call2}"),
+            &serde_json::json!({"approve": false}),
+        )
         .await
         .unwrap();
     assert_eq!(decided["approved"], false);
     let end = ev.until_type("tool_end", &[("call_id", &call2)]).await;
     assert_eq!(end["outcome"], "rejected");
     assert_eq!(end["output"], "Tool execution was not approved.");
-    ev.until("the model's answer", |e| model_received_output(std::slice::from_ref(e), "Tool execution was not approved."))
-        .await;
+    ev.until("the model's answer", |e| {
+        model_received_output(std::slice::from_ref(e), "Tool execution was not approved.")
+    })
+    .await;
     assert!(
-        !ev.seen.iter().any(|e| e["type"] == "tool_start" && e["call_id"] == call2.as_str()),
+        !ev.seen
+            .iter()
+            .any(|e| e["type"] == "tool_start" && e["call_id"] == call2.as_str()),
         "a rejected tool must not run"
     );
 
     // Deciding a call that is not pending is a clear error, through both clients.
     let err = d
         .client()
-        .post::<Value>(&format!("/v1/approvals/{call2}"), &serde_json::json!({"approve": true}))
+        .post::<Value>(
+            &format!("/v1/approvals/{call2}"),
+            &serde_json::json!({"approve": true}),
+        )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains(&format!("no session has a pending tool call `{call2}`")), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("no session has a pending tool call `{call2}`")),
+        "{err}"
+    );
     let (ok, _, err) = d.agentctl(&["reject", "call_nope"]);
     assert!(!ok);
     assert!(err.contains("unknown_call"), "{err}");
@@ -164,9 +205,17 @@ async fn always_approve_skips_later_questions_for_that_tool() {
     ev.until_type("tool_end", &[("call_id", &call)]).await;
     ev.until_type("agent_end", &[]).await;
     d.send(&s, r#"call calc.multiply {"a":3,"b":3}"#).await;
-    let end = ev.until("the second call's end", |e| e["type"] == "tool_end" && e["output"] == "9").await;
+    let end = ev
+        .until("the second call's end", |e| {
+            e["type"] == "tool_end" && e["output"] == "9"
+        })
+        .await;
     assert_eq!(end["outcome"], "completed");
-    let asks = ev.seen.iter().filter(|e| e["type"] == "tool_approval_required").count();
+    let asks = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_approval_required")
+        .count();
     assert_eq!(asks, 1, "the second call must not ask again");
 }
 
@@ -180,25 +229,46 @@ async fn misbehaving_tools_are_tool_errors_and_the_session_goes_on() {
     let end = ev.until_type("tool_end", &[("tool", "faulty.panic")]).await;
     assert_eq!(end["outcome"], "failed");
     let out = end["output"].as_str().unwrap();
-    assert!(out.starts_with("error: tool `faulty.panic` failed: the plugin crashed"), "{out}");
+    assert!(
+        out.starts_with("error: tool `faulty.panic` failed: the plugin crashed"),
+        "{out}"
+    );
     ev.until_type("agent_end", &[]).await;
 
     d.send(&s, r#"call faulty.spin {}"#).await;
     let end = ev.until_type("tool_end", &[("tool", "faulty.spin")]).await;
-    assert!(end["output"].as_str().unwrap().contains("longer than its 300ms limit"), "{end}");
+    assert!(
+        end["output"]
+            .as_str()
+            .unwrap()
+            .contains("longer than its 300ms limit"),
+        "{end}"
+    );
     ev.until_type("agent_end", &[]).await;
 
     d.send(&s, r#"call calc.divide {"a":1,"b":0}"#).await;
     let end = ev.until_type("tool_end", &[("tool", "calc.divide")]).await;
-    assert_eq!(end["output"], "error: tool `calc.divide` failed: division by zero");
+    assert_eq!(
+        end["output"],
+        "error: tool `calc.divide` failed: division by zero"
+    );
 
     d.send(&s, r#"call calc.add {"a":"two"}"#).await;
     let end = ev.until_type("tool_end", &[("tool", "calc.add")]).await;
-    assert!(end["output"].as_str().unwrap().contains("invalid arguments: field `a`"), "{end}");
+    assert!(
+        end["output"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments: field `a`"),
+        "{end}"
+    );
 
     // The model can still use tools in the same session.
     d.send(&s, r#"call calc.add {"a":1,"b":1}"#).await;
-    ev.until("calc.add 1+1", |e| e["type"] == "tool_end" && e["output"] == "2").await;
+    ev.until("calc.add 1+1", |e| {
+        e["type"] == "tool_end" && e["output"] == "2"
+    })
+    .await;
 
     // An unknown tool is an error event, and the model gets an answer.
     d.send(&s, r#"call nope.nothing {}"#).await;
@@ -230,8 +300,10 @@ async fn handoff_switches_agent_and_sends_its_settings() {
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert_eq!(tools, ["add"]);
-    ev.until("transfer message", |e| model_received_output(std::slice::from_ref(e), r#"{"assistant":"billing"}"#))
-        .await;
+    ev.until("transfer message", |e| {
+        model_received_output(std::slice::from_ref(e), r#"{"assistant":"billing"}"#)
+    })
+    .await;
     ev.until_type("agent_end", &[("agent", "billing")]).await;
     // The alias reaches calc.add.
     d.send(&s, r#"call add {"a":20,"b":22}"#).await;
@@ -249,14 +321,24 @@ async fn output_guardrail_trips_cancels_and_tells_the_model() {
     d.send(&s, text).await;
     let tripped = ev.until_type("guardrail_tripped", &[]).await;
     assert_eq!(tripped["direction"], "output");
-    assert_eq!(tripped["guardrails"], serde_json::json!(["blocklist.blocklist"]));
+    assert_eq!(
+        tripped["guardrails"],
+        serde_json::json!(["blocklist.blocklist"])
+    );
     assert!(tripped["message"].as_str().unwrap().contains("forbidden"));
     // The model is told, and answers the notice.
     ev.until("the notice's echo", |e| {
-        e["type"] == "transcript_delta" && e["delta"].as_str().is_some_and(|d| d.contains("triggered:"))
+        e["type"] == "transcript_delta"
+            && e["delta"]
+                .as_str()
+                .is_some_and(|d| d.contains("triggered:"))
     })
     .await;
-    let trips = ev.seen.iter().filter(|e| e["type"] == "guardrail_tripped").count();
+    let trips = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "guardrail_tripped")
+        .count();
     assert_eq!(trips, 1, "at most one trip per response");
 }
 
@@ -273,7 +355,10 @@ async fn events_resume_from_a_sequence_number_and_agentctl_shows_the_daemon() {
         "blocklist (",
         "guardrails [blocklist, no_secrets]",
     ] {
-        assert!(out.contains(want), "`agentctl status` lacks {want:?}:\n{out}");
+        assert!(
+            out.contains(want),
+            "`agentctl status` lacks {want:?}:\n{out}"
+        );
     }
     let (ok, id, err) = d.agentctl(&["session", "start", "concierge"]);
     assert!(ok, "{err}");
@@ -289,7 +374,10 @@ async fn events_resume_from_a_sequence_number_and_agentctl_shows_the_daemon() {
     assert!(ok);
     assert!(out.contains("agent_start"), "{out}");
     assert!(out.contains("transcript_delta"), "{out}");
-    assert!(!out.contains("raw_model_event"), "raw events are hidden without --raw:\n{out}");
+    assert!(
+        !out.contains("raw_model_event"),
+        "raw events are hidden without --raw:\n{out}"
+    );
 
     // Closing ends the stream with session_closed and makes the session read-only.
     let (ok, _, err) = d.agentctl(&["session", "close", &id]);

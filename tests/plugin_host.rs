@@ -47,7 +47,10 @@ async fn describes_tools_with_schemas_derived_from_types() {
     assert_eq!(add.parameters["type"], "object");
     assert_eq!(add.parameters["properties"]["a"]["type"], "number");
     assert_eq!(add.parameters["required"], serde_json::json!(["a", "b"]));
-    assert_eq!(calc.call_tool("add", r#"{"a":2,"b":3}"#, &info()).await, Ok("5".into()));
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":2,"b":3}"#, &info()).await,
+        Ok("5".into())
+    );
 }
 
 #[tokio::test]
@@ -59,7 +62,10 @@ async fn a_trapping_tool_is_a_tool_error_and_the_plugin_keeps_serving() {
         other => panic!("expected a trap, got {other:?}"),
     }
     // A fresh instance per call: the trap poisoned nothing.
-    assert_eq!(p.call_tool("echo", r#"{"text":"hi"}"#, &info()).await, Ok("hi".into()));
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"hi"}"#, &info()).await,
+        Ok("hi".into())
+    );
 }
 
 #[tokio::test]
@@ -72,7 +78,10 @@ async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
         p.call_tool("spin", "{}", &info()).await,
         Err(CallError::Timeout(Duration::from_millis(200)))
     );
-    assert!(started.elapsed() < Duration::from_secs(5), "the deadline did not stop the guest");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the deadline did not stop the guest"
+    );
 
     assert_eq!(
         p.call_tool("hog", r#"{"mib":64}"#, &info()).await,
@@ -89,7 +98,10 @@ async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
             limit: 64 << 10
         })
     );
-    match p.call_tool("read_file", r#"{"path":"/etc/passwd"}"#, &info()).await {
+    match p
+        .call_tool("read_file", r#"{"path":"/etc/passwd"}"#, &info())
+        .await
+    {
         Err(CallError::Failed(msg)) => assert!(msg.starts_with("cannot read /etc/passwd"), "{msg}"),
         other => panic!("a plugin with no grants must not read host files, got {other:?}"),
     }
@@ -97,7 +109,11 @@ async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
         p.call_tool("echo", r#"{"text": 5}"#, &info()).await,
         Err(CallError::InvalidArguments(_))
     ));
-    assert_eq!(p.call_tool("echo", r#"{"text":"still here"}"#, &info()).await, Ok("still here".into()));
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"still here"}"#, &info())
+            .await,
+        Ok("still here".into())
+    );
 }
 
 #[tokio::test]
@@ -111,11 +127,18 @@ async fn other_calls_are_served_while_a_guest_spins() {
     for i in 0..20 {
         let text = format!("call {i}");
         let out = p
-            .call_tool("echo", &serde_json::json!({ "text": text }).to_string(), &info())
+            .call_tool(
+                "echo",
+                &serde_json::json!({ "text": text }).to_string(),
+                &info(),
+            )
             .await;
         assert_eq!(out, Ok(text));
     }
-    assert!(matches!(spinning.await.unwrap(), Err(CallError::Timeout(_))));
+    assert!(matches!(
+        spinning.await.unwrap(),
+        Err(CallError::Timeout(_))
+    ));
 }
 
 #[tokio::test]
@@ -125,16 +148,27 @@ async fn guardrails_judge_text_and_tool_calls() {
     let names: Vec<&str> = b.guardrails.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["blocklist", "no_secrets"]);
     let check = |text: &str| GuardrailSubject::OutputText(text.into());
-    let v = b.check_guardrail("blocklist", &check("This is Forbidden."), &info()).await.unwrap();
+    let v = b
+        .check_guardrail("blocklist", &check("This is Forbidden."), &info())
+        .await
+        .unwrap();
     assert!(v.tripwire);
     assert!(v.reason.unwrap().contains("forbidden"));
-    let v = b.check_guardrail("blocklist", &check("all fine"), &info()).await.unwrap();
+    let v = b
+        .check_guardrail("blocklist", &check("all fine"), &info())
+        .await
+        .unwrap();
     assert!(!v.tripwire);
     let call = GuardrailSubject::ToolCall {
         tool: "http.post".into(),
         arguments: r#"{"token":"sk-abcdefghijklmnopqrstuvwxyz123456"}"#.into(),
     };
-    assert!(b.check_guardrail("no_secrets", &call, &info()).await.unwrap().tripwire);
+    assert!(
+        b.check_guardrail("no_secrets", &call, &info())
+            .await
+            .unwrap()
+            .tripwire
+    );
 }
 
 #[tokio::test]
@@ -150,7 +184,13 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
         at: None,
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
-    assert!(err.starts_with(&format!("plugin `garbage`: {} is not a valid WebAssembly component", garbage.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "plugin `garbage`: {} is not a valid WebAssembly component",
+            garbage.display()
+        )),
+        "{err}"
+    );
 
     // A valid component that exports nothing agentd knows.
     let empty = dir.path().join("empty.wasm");
@@ -162,7 +202,10 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
         at: None,
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
-    assert!(err.contains("exports neither `agentd:plugin/tools@0.1.0`"), "{err}");
+    assert!(
+        err.contains("exports neither `agentd:plugin/tools@0.1.0`"),
+        "{err}"
+    );
 
     let cfg = PluginConfig {
         name: "missing".into(),

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::config::{AgentConfig, Config, ConfigError, Diagnostic, Location, PluginConfig, Sandbox};
+use crate::config::{
+    AgentConfig, Config, ConfigError, Diagnostic, Location, PluginConfig, Sandbox,
+};
 use crate::plugin::{Plugin, PluginHost};
 
 /// A tool as one agent offers it to the model.
@@ -191,7 +193,9 @@ impl Resolver<'_> {
     fn missing_plugin(&self, name: &str) -> String {
         match self.failed.iter().find(|f| f.name == name) {
             Some(f) => format!("plugin `{name}` failed to load: {}", f.error),
-            None => format!("no plugin named `{name}` (declare it under [plugins] or put {name}.wasm in plugin_dir)"),
+            None => format!(
+                "no plugin named `{name}` (declare it under [plugins] or put {name}.wasm in plugin_dir)"
+            ),
         }
     }
 
@@ -303,11 +307,19 @@ impl Resolver<'_> {
                 let msg = match r.pattern.plugin() {
                     Some(p) if !self.plugins.contains_key(p) => self.missing_plugin(p),
                     Some(p) => {
-                        let have: Vec<&str> = self.plugins[p].tools.iter().map(|t| t.name.as_str()).collect();
+                        let have: Vec<&str> = self.plugins[p]
+                            .tools
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect();
                         format!(
                             "plugin `{p}` has no tool matching `{}` (it has: {})",
                             r.pattern,
-                            if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                            if have.is_empty() {
+                                "none".to_string()
+                            } else {
+                                have.join(", ")
+                            }
                         )
                     }
                     None => format!("no tool matches `{}`", r.pattern),
@@ -336,7 +348,11 @@ impl Resolver<'_> {
                     "plugin `{}` has no guardrail `{}` (it has: {})",
                     g.plugin,
                     g.name,
-                    if have.is_empty() { "none".to_string() } else { have.join(", ") }
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
                 );
                 self.error(&g.at, msg);
                 continue;

@@ -4,11 +4,11 @@
 //! [`config`] → [`plugin`] → [`catalog`] → [`session`] ⇄ [`realtime`],
 //! driven through [`control`].
 
-pub mod config;
-pub mod policy;
-pub mod realtime;
-pub mod plugin;
 pub mod catalog;
-pub mod session;
+pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod plugin;
+pub mod policy;
+pub mod realtime;
+pub mod session;

@@ -33,7 +33,12 @@ pub fn plugin(name: &str) -> PathBuf {
 
 /// A test fixture plugin built by `cargo xtask plugins`.
 pub fn fixture(name: &str) -> PathBuf {
-    built(repo().join("tests").join("fixtures").join(format!("{name}.wasm")))
+    built(
+        repo()
+            .join("tests")
+            .join("fixtures")
+            .join(format!("{name}.wasm")),
+    )
 }
 
 /// A running agentd, killed when dropped.
@@ -84,7 +89,11 @@ impl TestDaemon {
             if self.socket.exists() && self.client().get::<Value>("/v1/status").await.is_ok() {
                 return;
             }
-            assert!(Instant::now() < deadline, "agentd did not become ready:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "agentd did not become ready:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -128,7 +137,10 @@ impl TestDaemon {
     pub async fn send(&self, session: &str, text: &str) {
         let _: Value = self
             .client()
-            .post(&format!("/v1/sessions/{session}/messages"), &serde_json::json!({ "text": text }))
+            .post(
+                &format!("/v1/sessions/{session}/messages"),
+                &serde_json::json!({ "text": text }),
+            )
             .await
             .expect("send message");
     }
@@ -141,7 +153,10 @@ impl TestDaemon {
         tokio::spawn(async move {
             let _ = client.stream(&path, |ev| tx.send(ev).is_ok()).await;
         });
-        Events { rx, seen: Vec::new() }
+        Events {
+            rx,
+            seen: Vec::new(),
+        }
     }
 }
 
@@ -189,7 +204,11 @@ impl Events {
     pub fn types(&self) -> Vec<String> {
         self.seen
             .iter()
-            .filter(|e| e["type"] != "raw_model_event" && e["type"] != "audio" && e["type"] != "transcript_delta")
+            .filter(|e| {
+                e["type"] != "raw_model_event"
+                    && e["type"] != "audio"
+                    && e["type"] != "transcript_delta"
+            })
             .map(|e| e["type"].as_str().unwrap_or("").to_string())
             .collect()
     }

@@ -47,7 +47,10 @@ fn ensure_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("cannot run rustup (needed for the {TARGET} target): {e}"))?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return Ok(());
     }
     eprintln!("xtask: installing the {TARGET} target");
@@ -83,7 +86,10 @@ fn build_components(dir: &Path, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     for n in &names {
         let artifact = n.replace('-', "_");
-        let built = target_dir().join(TARGET).join(PROFILE).join(format!("{artifact}.wasm"));
+        let built = target_dir()
+            .join(TARGET)
+            .join(PROFILE)
+            .join(format!("{artifact}.wasm"));
         let dest = out.join(format!("{n}.wasm"));
         // Write then rename, so a watching agentd never sees half a file.
         let tmp = out.join(format!(".{n}.wasm.tmp"));
@@ -104,7 +110,11 @@ fn plugins() -> Result<()> {
 
 fn run(extra: &[String]) -> Result<()> {
     plugins()?;
-    status(cargo().current_dir(root()).args(["build", "--quiet", "-p", "agentd", "--bins"]))?;
+    status(
+        cargo()
+            .current_dir(root())
+            .args(["build", "--quiet", "-p", "agentd", "--bins"]),
+    )?;
     let agentd = target_dir().join("debug").join("agentd");
     eprintln!("xtask: starting {} --config agents.toml", agentd.display());
     status(
@@ -117,7 +127,12 @@ fn run(extra: &[String]) -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     plugins()?;
-    status(cargo().current_dir(root()).args(["test", "--workspace"]).args(extra))
+    status(
+        cargo()
+            .current_dir(root())
+            .args(["test", "--workspace"])
+            .args(extra),
+    )
 }
 
 fn main() -> ExitCode {
@@ -132,10 +147,16 @@ fn main() -> ExitCode {
         "test" => test(rest),
         _ => {
             eprintln!("usage: cargo xtask <plugins|run|test> [args...]");
-            eprintln!("  plugins  build plugins/* and tests/fixtures/* to wasm32-wasip2 components");
+            eprintln!(
+                "  plugins  build plugins/* and tests/fixtures/* to wasm32-wasip2 components"
+            );
             eprintln!("  run      build everything and start agentd with agents.toml");
             eprintln!("  test     build the plugins and run the whole test suite");
-            return if task == "help" { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if task == "help" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     match result {

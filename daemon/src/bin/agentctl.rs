@@ -115,7 +115,12 @@ fn event_line(ev: &Value) -> String {
         "agent_start" | "agent_end" => s("agent"),
         "handoff" => format!("{} -> {}", s("from"), s("to")),
         "tool_start" | "tool_approval_required" => {
-            format!("{} call_id={} args={}", s("tool"), s("call_id"), short(&s("arguments"), 200))
+            format!(
+                "{} call_id={} args={}",
+                s("tool"),
+                s("call_id"),
+                short(&s("arguments"), 200)
+            )
         }
         "tool_end" => format!(
             "{} call_id={} {} output={}",
@@ -142,7 +147,9 @@ fn event_line(ev: &Value) -> String {
         "guardrail_tripped" => format!(
             "{} {} text={:?}",
             s("direction"),
-            ev.get("guardrails").map(Value::to_string).unwrap_or_default(),
+            ev.get("guardrails")
+                .map(Value::to_string)
+                .unwrap_or_default(),
             short(&s("message"), 120)
         ),
         "error" => format!("{} {}", s("code"), s("message")),
@@ -158,7 +165,9 @@ fn event_line(ev: &Value) -> String {
 }
 
 async fn run(args: Args) -> Result<(), ClientError> {
-    let socket = args.socket.unwrap_or_else(agentd::config::default_socket_path);
+    let socket = args
+        .socket
+        .unwrap_or_else(agentd::config::default_socket_path);
     let c = Client::new(&socket);
     let json = args.json;
     match args.command {
@@ -175,7 +184,12 @@ async fn run(args: Args) -> Result<(), ClientError> {
             println!("agents:");
             for a in &st.agents {
                 let tools: Vec<String> = a.tools.iter().map(|t| t.tool.clone()).collect();
-                println!("  {} (model {}): tools [{}]", a.name, a.model, tools.join(", "));
+                println!(
+                    "  {} (model {}): tools [{}]",
+                    a.name,
+                    a.model,
+                    tools.join(", ")
+                );
                 if !a.handoffs.is_empty() {
                     println!("    handoffs: {}", a.handoffs.join(", "));
                 }
@@ -220,12 +234,16 @@ async fn run(args: Args) -> Result<(), ClientError> {
                         .and_then(Value::as_array)
                         .map_or(0, Vec::len);
                     let state = if s.closed { "closed" } else { "live" };
-                    println!("{}  {state:<6} agent={agent} pending_approvals={pending}", s.id);
+                    println!(
+                        "{}  {state:<6} agent={agent} pending_approvals={pending}",
+                        s.id
+                    );
                 }
             }
         }
         Cmd::Session(SessionCmd::Start { agent }) => {
-            let started: api::SessionStarted = c.post("/v1/sessions", &api::StartSession { agent }).await?;
+            let started: api::SessionStarted =
+                c.post("/v1/sessions", &api::StartSession { agent }).await?;
             if json {
                 print_json(&started);
             } else {
@@ -237,14 +255,25 @@ async fn run(args: Args) -> Result<(), ClientError> {
             print_json(&st);
         }
         Cmd::Session(SessionCmd::Close { session }) => {
-            let _: Value = c.call(Method::DELETE, &format!("/v1/sessions/{session}"), None::<&()>).await?;
+            let _: Value = c
+                .call(
+                    Method::DELETE,
+                    &format!("/v1/sessions/{session}"),
+                    None::<&()>,
+                )
+                .await?;
             if !json {
                 println!("closed {session}");
             }
         }
         Cmd::Session(SessionCmd::Agent { session, agent }) => {
             let _: Value = c
-                .post(&format!("/v1/sessions/{session}/agent"), &api::SetAgent { agent: agent.clone() })
+                .post(
+                    &format!("/v1/sessions/{session}/agent"),
+                    &api::SetAgent {
+                        agent: agent.clone(),
+                    },
+                )
                 .await?;
             if !json {
                 println!("{session} now runs agent {agent}");
@@ -252,11 +281,19 @@ async fn run(args: Args) -> Result<(), ClientError> {
         }
         Cmd::Send { session, text } => {
             let _: Value = c
-                .post(&format!("/v1/sessions/{session}/messages"), &api::SendMessage { text })
+                .post(
+                    &format!("/v1/sessions/{session}/messages"),
+                    &api::SendMessage { text },
+                )
                 .await?;
         }
         Cmd::Interrupt { session } => {
-            let _: Value = c.post(&format!("/v1/sessions/{session}/interrupt"), &serde_json::json!({})).await?;
+            let _: Value = c
+                .post(
+                    &format!("/v1/sessions/{session}/interrupt"),
+                    &serde_json::json!({}),
+                )
+                .await?;
         }
         Cmd::Events {
             session,
@@ -347,7 +384,10 @@ fn print_plugins(ps: &[api::PluginSummary]) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("agentctl: cannot start the async runtime: {e}");

@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 const EX_CONFIG: u8 = 78;
 
 #[derive(Parser)]
-#[command(name = "agentd", version, about = "Hosts realtime AI agents with sandboxed WebAssembly tools")]
+#[command(
+    name = "agentd",
+    version,
+    about = "Hosts realtime AI agents with sandboxed WebAssembly tools"
+)]
 struct Args {
     /// Config file [default: ./agents.toml, else /etc/agentd/agents.toml]
     #[arg(long, short, env = "AGENTD_CONFIG", global = true)]
@@ -113,7 +117,10 @@ async fn run(config_path: PathBuf) -> ExitCode {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -151,8 +158,15 @@ async fn check(path: PathBuf) -> ExitCode {
 fn main() -> ExitCode {
     let args = Args::parse();
     // `check` prints its verdict; only problems belong in its log.
-    init_logging(if args.command.is_some() { "warn" } else { "info" });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    init_logging(if args.command.is_some() {
+        "warn"
+    } else {
+        "info"
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("agentd: cannot start the async runtime: {e}");

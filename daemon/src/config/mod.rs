@@ -239,7 +239,10 @@ impl Config {
             Ok(raw) => raw,
             Err(e) => {
                 let location = e.span().map(|s| ctx.location(s.start));
-                return Err(ConfigError::single(location, e.message().trim().to_string()));
+                return Err(ConfigError::single(
+                    location,
+                    e.message().trim().to_string(),
+                ));
             }
         };
         ctx.validate(raw)
@@ -315,12 +318,19 @@ impl Ctx<'_> {
                 .map(|s| self.path(s))
                 .unwrap_or_else(default_state_dir),
             plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
-            default_agent: raw.daemon.default_agent.as_ref().map(|s| s.get_ref().clone()),
+            default_agent: raw
+                .daemon
+                .default_agent
+                .as_ref()
+                .map(|s| s.get_ref().clone()),
         };
         if let Some(name) = &raw.daemon.default_agent
             && !raw.agents.keys().any(|k| k.get_ref() == name.get_ref())
         {
-            self.error(name, format!("default_agent: no agent named `{}`", name.get_ref()));
+            self.error(
+                name,
+                format!("default_agent: no agent named `{}`", name.get_ref()),
+            );
         }
 
         let mut models = BTreeMap::new();
@@ -447,7 +457,9 @@ impl Ctx<'_> {
                 }
                 Some(v.clone())
             }
-            (Provider::OpenAi, None) => Some(format!("wss://api.openai.com/v1/realtime?model={model}")),
+            (Provider::OpenAi, None) => {
+                Some(format!("wss://api.openai.com/v1/realtime?model={model}"))
+            }
         };
         let api_key_env = match provider {
             Provider::Sim => None,
@@ -538,7 +550,10 @@ impl Ctx<'_> {
         let model = match &a.model {
             Some(m) => {
                 if !models.contains_key(m.get_ref()) {
-                    self.error(m, format!("no model named `{}` under [models]", m.get_ref()));
+                    self.error(
+                        m,
+                        format!("no model named `{}` under [models]", m.get_ref()),
+                    );
                 }
                 m.get_ref().clone()
             }
@@ -554,7 +569,9 @@ impl Ctx<'_> {
                         "text" => out.push(Modality::Text),
                         other => self.error(
                             m,
-                            format!("unknown output modality `{other}`; expected `audio` or `text`"),
+                            format!(
+                                "unknown output modality `{other}`; expected `audio` or `text`"
+                            ),
                         ),
                     }
                 }
@@ -669,26 +686,17 @@ impl Ctx<'_> {
             };
             let when = match &r.when {
                 None => None,
-                Some(c) => match Condition::new(
-                    c.arg.get_ref(),
-                    c.gt,
-                    c.ge,
-                    c.lt,
-                    c.le,
-                    c.eq.clone(),
-                ) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        self.error(&c.arg, e);
-                        None
+                Some(c) => {
+                    match Condition::new(c.arg.get_ref(), c.gt, c.ge, c.lt, c.le, c.eq.clone()) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            self.error(&c.arg, e);
+                            None
+                        }
                     }
-                },
+                }
             };
-            policy.rules.push(Rule {
-                tool,
-                action,
-                when,
-            });
+            policy.rules.push(Rule { tool, action, when });
         }
         policy
     }

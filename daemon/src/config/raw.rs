@@ -100,7 +100,9 @@ impl<'de> Deserialize<'de> for RawToolRef {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = RawToolRef;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#"a tool like "calc.add" or "calc.*", or { use = "calc.add", as = "add" }"#)
+                f.write_str(
+                    r#"a tool like "calc.add" or "calc.*", or { use = "calc.add", as = "add" }"#,
+                )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawToolRef, E> {
                 Ok(RawToolRef {
@@ -108,7 +110,10 @@ impl<'de> Deserialize<'de> for RawToolRef {
                     alias: None,
                 })
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawToolRef, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawToolRef, A::Error> {
                 let mut tool = None;
                 let mut alias = None;
                 while let Some(key) = map.next_key::<String>()? {

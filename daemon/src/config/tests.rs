@@ -25,9 +25,14 @@ fn minimal_config_gets_defaults() {
 
 #[test]
 fn relative_paths_resolve_against_the_config_folder() {
-    let c = parse("[daemon]\nsocket = \"run/a.sock\"\n[plugins.calc]\npath = \"plugins/calc.wasm\"\n").unwrap();
+    let c =
+        parse("[daemon]\nsocket = \"run/a.sock\"\n[plugins.calc]\npath = \"plugins/calc.wasm\"\n")
+            .unwrap();
     assert_eq!(c.daemon.socket, Path::new("/etc/agentd/run/a.sock"));
-    assert_eq!(c.plugins["calc"].path, Path::new("/etc/agentd/plugins/calc.wasm"));
+    assert_eq!(
+        c.plugins["calc"].path,
+        Path::new("/etc/agentd/plugins/calc.wasm")
+    );
 }
 
 #[test]
@@ -69,7 +74,8 @@ approval = { default = "maybe" }
     assert_eq!(m.len(), want.len(), "{m:#?}");
     for (pos, text) in want {
         assert!(
-            m.iter().any(|d| d.starts_with(&format!("/etc/agentd/agents.toml:{pos}: {text}"))),
+            m.iter()
+                .any(|d| d.starts_with(&format!("/etc/agentd/agents.toml:{pos}: {text}"))),
             "missing {pos} {text} in {m:#?}"
         );
     }

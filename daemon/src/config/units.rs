@@ -59,7 +59,11 @@ mod tests {
         assert_eq!(parse_size("512"), Ok(512));
         assert_eq!(parse_size("10MB"), Ok(10_000_000));
         assert!(parse_size("lots").unwrap_err().contains("not a size"));
-        assert!(parse_size("5PB").unwrap_err().contains("unknown size unit `PB`"));
+        assert!(
+            parse_size("5PB")
+                .unwrap_err()
+                .contains("unknown size unit `PB`")
+        );
     }
 
     #[test]
@@ -68,6 +72,10 @@ mod tests {
         assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("5d").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            parse_duration("5d")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
     }
 }

@@ -16,7 +16,9 @@ use super::api::ErrorBody;
 /// Why a control request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach agentd at {path}: {source} (is it running? set --socket or AGENTD_SOCKET)")]
+    #[error(
+        "cannot reach agentd at {path}: {source} (is it running? set --socket or AGENTD_SOCKET)"
+    )]
     Connect {
         path: String,
         source: std::io::Error,
@@ -48,7 +50,12 @@ impl Client {
         }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response<Incoming>, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ClientError::Connect {
@@ -62,7 +69,9 @@ impl Client {
             let _ = conn.await;
         });
         let body: BoxBody<Bytes, hyper::Error> = match body {
-            Some(b) => Full::new(Bytes::from(b)).map_err(|never| match never {}).boxed(),
+            Some(b) => Full::new(Bytes::from(b))
+                .map_err(|never| match never {})
+                .boxed(),
             None => Empty::new().map_err(|never| match never {}).boxed(),
         };
         let req = Request::builder()
@@ -127,12 +136,20 @@ impl Client {
     }
 
     /// `POST path` with a JSON body.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, ClientError> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
     /// A streaming `GET` of newline-delimited JSON; `on_line` returns false to stop.
-    pub async fn stream(&self, path: &str, mut on_line: impl FnMut(Value) -> bool) -> Result<(), ClientError> {
+    pub async fn stream(
+        &self,
+        path: &str,
+        mut on_line: impl FnMut(Value) -> bool,
+    ) -> Result<(), ClientError> {
         let resp = self.send(Method::GET, path, None).await?;
         let mut body = resp.into_body();
         let mut buf: Vec<u8> = Vec::new();
@@ -144,7 +161,8 @@ impl Client {
             buf.extend_from_slice(data);
             while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=pos).collect();
-                let value: Value = serde_json::from_slice(&line).map_err(|e| ClientError::Decode(e.to_string()))?;
+                let value: Value = serde_json::from_slice(&line)
+                    .map_err(|e| ClientError::Decode(e.to_string()))?;
                 if !on_line(value) {
                     return Ok(());
                 }

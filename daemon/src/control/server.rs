@@ -73,7 +73,9 @@ impl From<SessionError> for ApiError {
             SessionError::UnknownCall { .. } => (StatusCode::NOT_FOUND, "unknown_call"),
             SessionError::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent"),
             SessionError::UnknownModel(_) => (StatusCode::NOT_FOUND, "unknown_model"),
-            SessionError::MissingApiKey { .. } => (StatusCode::FAILED_DEPENDENCY, "missing_api_key"),
+            SessionError::MissingApiKey { .. } => {
+                (StatusCode::FAILED_DEPENDENCY, "missing_api_key")
+            }
             SessionError::Connect(_) => (StatusCode::BAD_GATEWAY, "model_unreachable"),
         };
         ApiError::new(status, code, e.to_string())
@@ -106,7 +108,11 @@ enum Route {
     Interrupt(String),
     SetAgent(String),
     History(String),
-    Events { id: String, since: u64, follow: bool },
+    Events {
+        id: String,
+        since: u64,
+        follow: bool,
+    },
     Decide(String),
 }
 
@@ -163,7 +169,13 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
-        .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body: {e}")))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body: {e}"),
+            )
+        })?
         .to_bytes();
     let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
@@ -201,7 +213,11 @@ async fn dispatch(
         Route::ListSessions => {
             let mut out = Vec::new();
             for h in daemon.sessions() {
-                let status = h.status().await.ok().and_then(|s| serde_json::to_value(s).ok());
+                let status = h
+                    .status()
+                    .await
+                    .ok()
+                    .and_then(|s| serde_json::to_value(s).ok());
                 out.push(api::SessionSummary {
                     id: h.id.to_string(),
                     closed: h.is_closed(),
@@ -236,10 +252,15 @@ async fn dispatch(
         Route::SendAudio(id) => {
             let body: api::SendAudio = read_json(req).await?;
             use base64::Engine as _;
-            if base64::engine::general_purpose::STANDARD.decode(&body.audio).is_err() {
+            if base64::engine::general_purpose::STANDARD
+                .decode(&body.audio)
+                .is_err()
+            {
                 return Err(ApiError::bad_request("audio must be base64"));
             }
-            session(daemon, &id)?.send_audio(body.audio, body.commit).await?;
+            session(daemon, &id)?
+                .send_audio(body.audio, body.commit)
+                .await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::Interrupt(id) => {
@@ -343,7 +364,11 @@ fn agents(daemon: &Daemon) -> Vec<api::AgentSummary> {
                     tool: t.qualified.clone(),
                 })
                 .collect(),
-            guardrails: a.output_guardrails.iter().map(|g| g.qualified.clone()).collect(),
+            guardrails: a
+                .output_guardrails
+                .iter()
+                .map(|g| g.qualified.clone())
+                .collect(),
             handoffs: a.handoffs.iter().map(|h| h.target.clone()).collect(),
         })
         .collect()
@@ -411,7 +436,9 @@ fn events(h: crate::session::SessionHandle, since: u64, follow: bool) -> Respons
         }
     });
     let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
     let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     resp.headers_mut().insert(
@@ -478,7 +505,10 @@ pub async fn serve(
         match stream.peer_cred() {
             Ok(cred) if cred.uid() == me || cred.uid() == 0 => {}
             Ok(cred) => {
-                tracing::warn!(uid = cred.uid(), "control connection from another user refused");
+                tracing::warn!(
+                    uid = cred.uid(),
+                    "control connection from another user refused"
+                );
                 continue;
             }
             Err(e) => {
@@ -513,7 +543,12 @@ mod tests {
         let cases: &[(Method, &str, Option<&str>, Route)] = &[
             (Method::GET, "/v1/status", None, Route::Status),
             (Method::POST, "/v1/sessions", None, Route::StartSession),
-            (Method::DELETE, "/v1/sessions/s1", None, Route::CloseSession("s1".into())),
+            (
+                Method::DELETE,
+                "/v1/sessions/s1",
+                None,
+                Route::CloseSession("s1".into()),
+            ),
             (
                 Method::GET,
                 "/v1/sessions/s1/events",
@@ -524,7 +559,12 @@ mod tests {
                     follow: true,
                 },
             ),
-            (Method::POST, "/v1/approvals/call_1", None, Route::Decide("call_1".into())),
+            (
+                Method::POST,
+                "/v1/approvals/call_1",
+                None,
+                Route::Decide("call_1".into()),
+            ),
         ];
         for (m, p, q, want) in cases {
             assert_eq!(&parse_route(m, p, *q).unwrap(), want, "{m} {p}");

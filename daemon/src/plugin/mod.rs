@@ -26,7 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::{MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
@@ -244,11 +246,13 @@ impl PluginHost {
 
     /// Read, compile (on a blocking thread) and describe one plugin.
     pub async fn load(&self, cfg: &PluginConfig) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(&cfg.path).await.map_err(|source| LoadError::Read {
-            plugin: cfg.name.clone(),
-            path: cfg.path.clone(),
-            source,
-        })?;
+        let bytes = tokio::fs::read(&cfg.path)
+            .await
+            .map_err(|source| LoadError::Read {
+                plugin: cfg.name.clone(),
+                path: cfg.path.clone(),
+                source,
+            })?;
         let hash = content_hash(&bytes);
         let engine = self.engine.clone();
         let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
@@ -278,7 +282,9 @@ impl PluginHost {
             reason: format!("{e:#}"),
         };
         let exports_tools = component.get_export_index(None, TOOLS_EXPORT).is_some();
-        let exports_guardrails = component.get_export_index(None, GUARDRAILS_EXPORT).is_some();
+        let exports_guardrails = component
+            .get_export_index(None, GUARDRAILS_EXPORT)
+            .is_some();
         if !exports_tools && !exports_guardrails {
             return Err(LoadError::NoExports {
                 plugin: cfg.name.clone(),
@@ -581,10 +587,12 @@ impl Plugin {
             })
             .await?;
         match out {
-            Ok(text) if text.len() as u64 > self.sandbox.max_output => Err(CallError::OutputTooLarge {
-                size: text.len(),
-                limit: self.sandbox.max_output,
-            }),
+            Ok(text) if text.len() as u64 > self.sandbox.max_output => {
+                Err(CallError::OutputTooLarge {
+                    size: text.len(),
+                    limit: self.sandbox.max_output,
+                })
+            }
             Ok(text) => Ok(text),
             Err(ToolError::InvalidArguments(m)) => Err(CallError::InvalidArguments(m)),
             Err(ToolError::Failed(m)) => Err(CallError::Failed(m)),

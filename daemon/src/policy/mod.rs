@@ -135,7 +135,9 @@ impl Condition {
         {
             return false;
         }
-        let numeric = [self.gt, self.ge, self.lt, self.le].iter().any(Option::is_some);
+        let numeric = [self.gt, self.ge, self.lt, self.le]
+            .iter()
+            .any(Option::is_some);
         if !numeric {
             return true;
         }
@@ -210,7 +212,11 @@ mod tests {
         assert!(!p.matches("calculator.add"));
         assert!(ToolPattern::parse("*").unwrap().matches("files.read"));
         assert!(ToolPattern::parse("*.read").unwrap().matches("files.read"));
-        assert!(!ToolPattern::parse("calc.add").unwrap().matches("calc.adder"));
+        assert!(
+            !ToolPattern::parse("calc.add")
+                .unwrap()
+                .matches("calc.adder")
+        );
         assert!(ToolPattern::parse("calc").is_err());
         assert!(ToolPattern::parse("calc.a b").is_err());
     }
@@ -229,8 +235,14 @@ mod tests {
                 rule("pay.*", Action::Deny, None),
             ],
         };
-        assert_eq!(policy.decide("pay.transfer", r#"{"amount": 500}"#), Action::Ask);
-        assert_eq!(policy.decide("pay.transfer", r#"{"amount": 5}"#), Action::Deny);
+        assert_eq!(
+            policy.decide("pay.transfer", r#"{"amount": 500}"#),
+            Action::Ask
+        );
+        assert_eq!(
+            policy.decide("pay.transfer", r#"{"amount": 5}"#),
+            Action::Deny
+        );
         assert_eq!(policy.decide("pay.transfer", "not json"), Action::Deny);
         assert_eq!(policy.decide("calc.add", "{}"), Action::Allow);
     }

@@ -36,7 +36,10 @@ impl std::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("url", &self.url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("headers", &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -149,14 +152,15 @@ pub async fn connect(
     endpoint: &Endpoint,
     initial: SessionConfig,
 ) -> Result<ModelConnection, ConnectError> {
-    let mut request = endpoint
-        .url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| ConnectError::BadUrl {
-            url: endpoint.url.clone(),
-            reason: e.to_string(),
-        })?;
+    let mut request =
+        endpoint
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| ConnectError::BadUrl {
+                url: endpoint.url.clone(),
+                reason: e.to_string(),
+            })?;
     if endpoint.url.starts_with("wss://") {
         return Err(ConnectError::BadUrl {
             url: endpoint.url.clone(),
@@ -169,18 +173,22 @@ pub async fn connect(
         reason,
     };
     if let Some(key) = &endpoint.api_key {
-        let value = HeaderValue::from_str(&format!("Bearer {key}"))
-            .map_err(|_| bad_header("the API key holds characters not allowed in a header".into()))?;
+        let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            bad_header("the API key holds characters not allowed in a header".into())
+        })?;
         headers.insert("authorization", value);
     }
     for (k, v) in &endpoint.headers {
         let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| bad_header(format!("bad header name `{k}`")))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|_| bad_header(format!("bad value for header `{k}`")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| bad_header(format!("bad value for header `{k}`")))?;
         headers.insert(name, value);
     }
-    headers.insert("user-agent", HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))));
+    headers.insert(
+        "user-agent",
+        HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))),
+    );
 
     let connecting = tokio_tungstenite::connect_async(request);
     let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connecting)
@@ -217,7 +225,8 @@ pub async fn connect(
     })
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What the connection tracks about the server's side of the conversation.
 #[derive(Default)]
@@ -296,7 +305,10 @@ impl Connection {
         self.state.response_active = true;
         self.state.response_creates += 1;
         let ev = ClientEvent::ResponseCreate {
-            event_id: Some(format!("agentd_response_create_{}", self.state.response_creates)),
+            event_id: Some(format!(
+                "agentd_response_create_{}",
+                self.state.response_creates
+            )),
             response: None,
         };
         self.send(&ev).await
@@ -440,7 +452,11 @@ impl Connection {
                     .and_then(Value::as_str)
                     .unwrap_or("audio/pcm");
                 // G.711 is one byte a sample at 8 kHz; PCM16 is two.
-                self.state.output_bytes_per_ms = if kind == "audio/pcm" { rate * 2 / 1000 } else { 8 };
+                self.state.output_bytes_per_ms = if kind == "audio/pcm" {
+                    rate * 2 / 1000
+                } else {
+                    8
+                };
             }
             ServerEvent::ConversationItemAdded {
                 item,
@@ -496,11 +512,9 @@ impl Connection {
             ServerEvent::InputAudioBufferTimeoutTriggered { .. } => {
                 self.emit(ModelEvent::InputAudioTimeoutTriggered).await;
             }
-            ServerEvent::InputAudioBufferSpeechStarted { .. } => {
-                // Barge-in: the server cancels its own response when turn detection says so.
-                if self.state.playing.is_some() {
-                    self.interrupt(false).await?;
-                }
+            // Barge-in: the server cancels its own response when turn detection says so.
+            ServerEvent::InputAudioBufferSpeechStarted { .. } if self.state.playing.is_some() => {
+                self.interrupt(false).await?;
             }
             ServerEvent::ResponseCreated { response } => {
                 self.state.response_active = true;
@@ -600,7 +614,13 @@ impl Connection {
         Ok(())
     }
 
-    async fn dispatch_call(&mut self, item_id: String, call_id: String, name: String, arguments: String) {
+    async fn dispatch_call(
+        &mut self,
+        item_id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+    ) {
         if self.state.dispatched_calls.insert(call_id.clone()) {
             self.emit(ModelEvent::FunctionCall {
                 item_id,

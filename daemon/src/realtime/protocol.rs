@@ -315,7 +315,10 @@ pub enum ServerEvent {
     SessionCreated { session: Value },
     #[serde(rename = "session.updated")]
     SessionUpdated { session: Value },
-    #[serde(rename = "conversation.item.added", alias = "conversation.item.created")]
+    #[serde(
+        rename = "conversation.item.added",
+        alias = "conversation.item.created"
+    )]
     ConversationItemAdded {
         #[serde(default)]
         previous_item_id: Option<String>,
@@ -529,7 +532,10 @@ mod tests {
             event_id: None,
             response: None,
         };
-        assert_eq!(serde_json::to_value(&ev).unwrap(), json!({"type": "response.create"}));
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            json!({"type": "response.create"})
+        );
     }
 
     #[test]
@@ -550,7 +556,11 @@ mod tests {
                 let (_, ev) = parse_server_event(line);
                 if let ServerEvent::Unknown { problem, .. } = ev {
                     // Elided base64 in captures is not an error of ours.
-                    assert!(problem.contains("unknown variant"), "{}: {problem}", path.display());
+                    assert!(
+                        problem.contains("unknown variant"),
+                        "{}: {problem}",
+                        path.display()
+                    );
                 }
                 seen += 1;
             }

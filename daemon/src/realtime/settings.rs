@@ -7,7 +7,9 @@
 
 use serde_json::json;
 
-use super::protocol::{AudioConfig, AudioFormat, AudioInput, AudioOutput, FunctionTool, SessionConfig};
+use super::protocol::{
+    AudioConfig, AudioFormat, AudioInput, AudioOutput, FunctionTool, SessionConfig,
+};
 use crate::catalog::Agent;
 use crate::config::{Modality, ModelConfig};
 

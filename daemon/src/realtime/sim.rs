@@ -171,7 +171,11 @@ impl SimConnection {
             "conversation.item.create" => {
                 let mut item = ev["item"].clone();
                 if !item.is_object() {
-                    return vec![Self::error("invalid_item", "item must be an object", event_id)];
+                    return vec![Self::error(
+                        "invalid_item",
+                        "item must be an object",
+                        event_id,
+                    )];
                 }
                 if item.get("id").is_none() {
                     item["id"] = json!(self.id("item"));
@@ -183,8 +187,14 @@ impl SimConnection {
             "conversation.item.retrieve" => {
                 let id = ev["item_id"].as_str().unwrap_or("");
                 match self.items.iter().find(|i| i["id"] == id) {
-                    Some(item) => vec![json!({"type": "conversation.item.retrieved", "item": item})],
-                    None => vec![Self::error("item_not_found", &format!("no item `{id}`"), event_id)],
+                    Some(item) => {
+                        vec![json!({"type": "conversation.item.retrieved", "item": item})]
+                    }
+                    None => vec![Self::error(
+                        "item_not_found",
+                        &format!("no item `{id}`"),
+                        event_id,
+                    )],
                 }
             }
             "conversation.item.delete" => {
@@ -227,7 +237,11 @@ impl SimConnection {
     }
 
     fn add_item(&mut self, item: Value) -> Vec<Value> {
-        let previous = self.items.last().map(|i| i["id"].clone()).unwrap_or(Value::Null);
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
         self.items.push(item.clone());
         vec![
             json!({"type": "conversation.item.added", "previous_item_id": previous, "item": item}),
@@ -239,17 +253,25 @@ impl SimConnection {
         let ms = self.input_audio_bytes / 48;
         self.input_audio_bytes = 0;
         let id = self.id("item");
-        let previous = self.items.last().map(|i| i["id"].clone()).unwrap_or(Value::Null);
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
         let item = json!({"id": id, "object": "realtime.item", "type": "message", "role": "user",
                           "status": "completed", "content": [{"type": "input_audio", "transcript": null}]});
-        let mut out = vec![json!({"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": id})];
+        let mut out = vec![
+            json!({"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": id}),
+        ];
         out.extend(self.add_item(item));
         let transcript = format!("({ms} ms of audio)");
         if let Some(last) = self.items.last_mut() {
             last["content"][0]["transcript"] = json!(transcript);
         }
-        out.push(json!({"type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": id, "content_index": 0, "transcript": transcript}));
+        out.push(
+            json!({"type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": id, "content_index": 0, "transcript": transcript}),
+        );
         if self.active_response.is_none() {
             self.respond();
         }
@@ -276,7 +298,10 @@ impl SimConnection {
         }});
         self.queue.push_back(created);
         let (output, tokens) = match self.plan() {
-            Plan::Call { name, arguments } => (self.function_call(&response_id, &name, &arguments), arguments.len()),
+            Plan::Call { name, arguments } => (
+                self.function_call(&response_id, &name, &arguments),
+                arguments.len(),
+            ),
             Plan::Say(text) => {
                 let n = text.len();
                 (self.message(&response_id, &text), n)
@@ -308,7 +333,10 @@ impl SimConnection {
                         .find(|i| i["type"] == "function_call" && i["call_id"] == out["call_id"])
                         .and_then(|i| i["name"].as_str())
                         .unwrap_or("the tool");
-                    format!("The result of {name} is {}.", out["output"].as_str().unwrap_or(""))
+                    format!(
+                        "The result of {name} is {}.",
+                        out["output"].as_str().unwrap_or("")
+                    )
                 })
                 .collect();
             return Plan::Say(outputs.join(" "));
@@ -321,7 +349,10 @@ impl SimConnection {
             .collect::<Vec<_>>()
             .join(" ");
         if let Some(rest) = text.trim().strip_prefix("call ") {
-            let (tool, args) = rest.trim().split_once(char::is_whitespace).unwrap_or((rest.trim(), "{}"));
+            let (tool, args) = rest
+                .trim()
+                .split_once(char::is_whitespace)
+                .unwrap_or((rest.trim(), "{}"));
             return Plan::Call {
                 name: self.resolve_tool(tool),
                 arguments: args.trim().to_string(),
@@ -353,16 +384,24 @@ impl SimConnection {
         let call_id = self.id("call");
         let mut item = json!({"id": item_id, "object": "realtime.item", "type": "function_call",
                               "status": "in_progress", "name": name, "call_id": call_id, "arguments": ""});
-        let previous = self.items.last().map(|i| i["id"].clone()).unwrap_or(Value::Null);
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
         self.queue.push_back(json!({"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": item}));
-        self.queue.push_back(json!({"type": "conversation.item.added", "previous_item_id": previous, "item": item}));
+        self.queue.push_back(
+            json!({"type": "conversation.item.added", "previous_item_id": previous, "item": item}),
+        );
         self.queue.push_back(json!({"type": "response.function_call_arguments.delta", "response_id": response_id,
                                     "item_id": item_id, "output_index": 0, "call_id": call_id, "delta": arguments}));
         self.queue.push_back(json!({"type": "response.function_call_arguments.done", "response_id": response_id,
                                     "item_id": item_id, "output_index": 0, "call_id": call_id, "name": name, "arguments": arguments}));
         item["status"] = json!("completed");
         item["arguments"] = json!(arguments);
-        self.queue.push_back(json!({"type": "conversation.item.done", "previous_item_id": previous, "item": item}));
+        self.queue.push_back(
+            json!({"type": "conversation.item.done", "previous_item_id": previous, "item": item}),
+        );
         self.queue.push_back(json!({"type": "response.output_item.done", "response_id": response_id, "output_index": 0, "item": item}));
         self.items.push(item.clone());
         item
@@ -373,7 +412,11 @@ impl SimConnection {
             .as_array()
             .is_none_or(|m| m.iter().any(|m| m == "audio"));
         let item_id = self.id("msg");
-        let previous = self.items.last().map(|i| i["id"].clone()).unwrap_or(Value::Null);
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
         let mut item = json!({"id": item_id, "object": "realtime.item", "type": "message", "role": "assistant",
                               "status": "in_progress", "content": []});
         let at = |extra: Value| {
@@ -384,33 +427,53 @@ impl SimConnection {
             v
         };
         self.queue.push_back(json!({"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": item}));
-        self.queue.push_back(json!({"type": "conversation.item.added", "previous_item_id": previous, "item": item}));
-        let words: Vec<String> = text
-            .split_inclusive(' ')
-            .map(str::to_string)
-            .collect();
+        self.queue.push_back(
+            json!({"type": "conversation.item.added", "previous_item_id": previous, "item": item}),
+        );
+        let words: Vec<String> = text.split_inclusive(' ').map(str::to_string).collect();
         let (part, content) = if audio {
             self.queue.push_back(at(json!({"type": "response.content_part.added", "part": {"type": "audio", "transcript": ""}})));
             for w in &words {
-                self.queue.push_back(at(json!({"type": "response.output_audio_transcript.delta", "delta": w})));
-                self.queue.push_back(at(json!({"type": "response.output_audio.delta", "delta": self.tone})));
+                self.queue.push_back(at(
+                    json!({"type": "response.output_audio_transcript.delta", "delta": w}),
+                ));
+                self.queue.push_back(at(
+                    json!({"type": "response.output_audio.delta", "delta": self.tone}),
+                ));
             }
-            self.queue.push_back(at(json!({"type": "response.output_audio.done"})));
-            self.queue.push_back(at(json!({"type": "response.output_audio_transcript.done", "transcript": text})));
-            (json!({"type": "audio", "transcript": text}), json!({"type": "output_audio", "transcript": text}))
+            self.queue
+                .push_back(at(json!({"type": "response.output_audio.done"})));
+            self.queue.push_back(at(
+                json!({"type": "response.output_audio_transcript.done", "transcript": text}),
+            ));
+            (
+                json!({"type": "audio", "transcript": text}),
+                json!({"type": "output_audio", "transcript": text}),
+            )
         } else {
             self.queue.push_back(at(json!({"type": "response.content_part.added", "part": {"type": "text", "text": ""}})));
             for w in &words {
-                self.queue.push_back(at(json!({"type": "response.output_text.delta", "delta": w})));
+                self.queue.push_back(at(
+                    json!({"type": "response.output_text.delta", "delta": w}),
+                ));
             }
-            self.queue.push_back(at(json!({"type": "response.output_text.done", "text": text})));
-            (json!({"type": "text", "text": text}), json!({"type": "output_text", "text": text}))
+            self.queue.push_back(at(
+                json!({"type": "response.output_text.done", "text": text}),
+            ));
+            (
+                json!({"type": "text", "text": text}),
+                json!({"type": "output_text", "text": text}),
+            )
         };
-        self.queue.push_back(at(json!({"type": "response.content_part.done", "part": part})));
+        self.queue.push_back(at(
+            json!({"type": "response.content_part.done", "part": part}),
+        ));
         item["status"] = json!("completed");
         item["content"] = json!([content]);
         self.queue.push_back(json!({"type": "response.output_item.done", "response_id": response_id, "output_index": 0, "item": item}));
-        self.queue.push_back(json!({"type": "conversation.item.done", "previous_item_id": previous, "item": item}));
+        self.queue.push_back(
+            json!({"type": "conversation.item.done", "previous_item_id": previous, "item": item}),
+        );
         self.items.push(item.clone());
         item
     }
@@ -454,7 +517,10 @@ mod tests {
     }
 
     fn types(conn: &SimConnection) -> Vec<String> {
-        conn.queue.iter().map(|e| e["type"].as_str().unwrap_or("").to_string()).collect()
+        conn.queue
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or("").to_string())
+            .collect()
     }
 
     #[test]
@@ -462,7 +528,11 @@ mod tests {
         let mut conn = SimConnection::new();
         conn.on_client_text(&json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "calc_add", "description": "", "parameters": {}}]}}).to_string());
         user(&mut conn, "call calc.add {\"a\":2,\"b\":3}");
-        let done = conn.queue.iter().find(|e| e["type"] == "response.function_call_arguments.done").unwrap();
+        let done = conn
+            .queue
+            .iter()
+            .find(|e| e["type"] == "response.function_call_arguments.done")
+            .unwrap();
         assert_eq!(done["name"], "calc_add");
         assert_eq!(done["arguments"], "{\"a\":2,\"b\":3}");
     }
@@ -477,7 +547,11 @@ mod tests {
         let out = json!({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": call_id, "output": "5"}});
         conn.on_client_text(&out.to_string());
         conn.on_client_text(r#"{"type":"response.create"}"#);
-        let done = conn.queue.iter().find(|e| e["type"] == "response.output_audio_transcript.done").unwrap();
+        let done = conn
+            .queue
+            .iter()
+            .find(|e| e["type"] == "response.output_audio_transcript.done")
+            .unwrap();
         assert_eq!(done["transcript"], "The result of add is 5.");
     }
 
@@ -486,14 +560,19 @@ mod tests {
         let mut conn = SimConnection::new();
         user(&mut conn, "hello");
         let out = conn.on_client_text(r#"{"type":"response.create","event_id":"e1"}"#);
-        assert_eq!(out[0]["error"]["code"], "conversation_already_has_active_response");
+        assert_eq!(
+            out[0]["error"]["code"],
+            "conversation_already_has_active_response"
+        );
         assert_eq!(out[0]["error"]["event_id"], "e1");
     }
 
     #[test]
     fn text_modality_streams_text() {
         let mut conn = SimConnection::new();
-        conn.on_client_text(r#"{"type":"session.update","session":{"output_modalities":["text"]}}"#);
+        conn.on_client_text(
+            r#"{"type":"session.update","session":{"output_modalities":["text"]}}"#,
+        );
         user(&mut conn, "hi there");
         let t = types(&conn);
         assert!(t.contains(&"response.output_text.delta".to_string()));

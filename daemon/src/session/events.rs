@@ -213,17 +213,29 @@ impl EventBus {
     }
 
     /// Events with `seq >= since` still kept, and a receiver for what comes next.
-    pub fn subscribe(&self, since: u64) -> (Vec<Arc<Envelope>>, broadcast::Receiver<Arc<Envelope>>) {
+    pub fn subscribe(
+        &self,
+        since: u64,
+    ) -> (Vec<Arc<Envelope>>, broadcast::Receiver<Arc<Envelope>>) {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.live.subscribe();
-        let backlog = log.events.iter().filter(|e| e.seq >= since).cloned().collect();
+        let backlog = log
+            .events
+            .iter()
+            .filter(|e| e.seq >= since)
+            .cloned()
+            .collect();
         (backlog, rx)
     }
 
     /// Events with `seq >= since` still kept.
     pub fn since(&self, since: u64) -> Vec<Arc<Envelope>> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.events.iter().filter(|e| e.seq >= since).cloned().collect()
+        log.events
+            .iter()
+            .filter(|e| e.seq >= since)
+            .cloned()
+            .collect()
     }
 
     /// Sequence number of the last event, 0 when there is none.

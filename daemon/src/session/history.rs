@@ -155,8 +155,10 @@ fn merge(existing: &Item, incoming: Item) -> Item {
         };
         match (part, prev) {
             (
-                ContentPart::OutputAudio { transcript, .. } | ContentPart::InputAudio { transcript, .. },
-                ContentPart::OutputAudio { transcript: p, .. } | ContentPart::InputAudio { transcript: p, .. },
+                ContentPart::OutputAudio { transcript, .. }
+                | ContentPart::InputAudio { transcript, .. },
+                ContentPart::OutputAudio { transcript: p, .. }
+                | ContentPart::InputAudio { transcript: p, .. },
             ) if is_empty(transcript) && !is_empty(p) => *transcript = p.clone(),
             (
                 ContentPart::OutputText { text } | ContentPart::InputText { text },
@@ -192,13 +194,28 @@ mod tests {
     #[test]
     fn updates_in_place_inserts_after_previous_appends_otherwise() {
         let mut h = History::default();
-        assert_eq!(h.upsert(msg("a", Role::User, vec![]), None), Change::Added(0));
-        assert_eq!(h.upsert(msg("c", Role::User, vec![]), None), Change::Added(1));
-        assert_eq!(h.upsert(msg("b", Role::User, vec![]), Some("a")), Change::Added(1));
-        assert_eq!(h.upsert(msg("d", Role::User, vec![]), Some("zz")), Change::Added(3));
+        assert_eq!(
+            h.upsert(msg("a", Role::User, vec![]), None),
+            Change::Added(0)
+        );
+        assert_eq!(
+            h.upsert(msg("c", Role::User, vec![]), None),
+            Change::Added(1)
+        );
+        assert_eq!(
+            h.upsert(msg("b", Role::User, vec![]), Some("a")),
+            Change::Added(1)
+        );
+        assert_eq!(
+            h.upsert(msg("d", Role::User, vec![]), Some("zz")),
+            Change::Added(3)
+        );
         let ids: Vec<_> = h.items().iter().map(|i| i.id().unwrap()).collect();
         assert_eq!(ids, ["a", "b", "c", "d"]);
-        assert_eq!(h.upsert(msg("b", Role::User, vec![]), None), Change::Updated(1));
+        assert_eq!(
+            h.upsert(msg("b", Role::User, vec![]), None),
+            Change::Updated(1)
+        );
     }
 
     #[test]
@@ -207,7 +224,10 @@ mod tests {
         h.set_assistant_transcript("m", "hello wor");
         h.set_assistant_transcript("m", "hello world");
         h.upsert(msg("m", Role::Assistant, vec![audio(None)]), None);
-        assert_eq!(h.items()[0], msg("m", Role::Assistant, vec![audio(Some("hello world"))]));
+        assert_eq!(
+            h.items()[0],
+            msg("m", Role::Assistant, vec![audio(Some("hello world"))])
+        );
     }
 
     #[test]
@@ -216,9 +236,14 @@ mod tests {
         let img = ContentPart::InputImage {
             image_url: Some("data:1".into()),
         };
-        let text = |t: &str| ContentPart::InputText { text: Some(t.into()) };
+        let text = |t: &str| ContentPart::InputText {
+            text: Some(t.into()),
+        };
         h.upsert(msg("u", Role::User, vec![img.clone(), text("look")]), None);
-        h.upsert(msg("u", Role::User, vec![ContentPart::InputText { text: None }]), None);
+        h.upsert(
+            msg("u", Role::User, vec![ContentPart::InputText { text: None }]),
+            None,
+        );
         assert_eq!(h.items()[0], msg("u", Role::User, vec![img, text("look")]));
     }
 

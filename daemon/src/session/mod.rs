@@ -85,7 +85,10 @@ pub struct SessionStatus {
 
 enum Command {
     Text(String),
-    Audio { audio: String, commit: bool },
+    Audio {
+        audio: String,
+        commit: bool,
+    },
     Interrupt,
     Decide {
         call_id: String,
@@ -112,13 +115,17 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, SessionError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, SessionError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))
             .await
             .map_err(|_| SessionError::Ended(self.id.to_string()))?;
-        rx.await.map_err(|_| SessionError::Ended(self.id.to_string()))
+        rx.await
+            .map_err(|_| SessionError::Ended(self.id.to_string()))
     }
 
     async fn tell(&self, cmd: Command) -> Result<(), SessionError> {
@@ -144,7 +151,12 @@ impl SessionHandle {
     }
 
     /// Approve or reject a pending call; `always` applies to later calls of the same tool.
-    pub async fn decide(&self, call_id: &str, approve: bool, always: bool) -> Result<(), SessionError> {
+    pub async fn decide(
+        &self,
+        call_id: &str,
+        approve: bool,
+        always: bool,
+    ) -> Result<(), SessionError> {
         self.ask(|reply| Command::Decide {
             call_id: call_id.to_string(),
             approve,
@@ -208,7 +220,11 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
     Ok(Endpoint {
         url,
         api_key,
-        headers: model.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        headers: model
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -342,7 +358,11 @@ impl Session {
         self.pending.values().filter_map(|p| p.deadline).min()
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut model: mpsc::Receiver<ModelEvent>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut model: mpsc::Receiver<ModelEvent>,
+    ) {
         let reason = loop {
             let deadline = self.next_deadline();
             let flow = tokio::select! {
@@ -435,7 +455,9 @@ impl Session {
         match cmd {
             Command::Text(text) => self.send(ModelCommand::UserText(text)),
             Command::Audio { audio, commit } => self.send(ModelCommand::Audio { audio, commit }),
-            Command::Interrupt => self.send(ModelCommand::Interrupt { force_cancel: false }),
+            Command::Interrupt => self.send(ModelCommand::Interrupt {
+                force_cancel: false,
+            }),
             Command::Decide {
                 call_id,
                 approve,
@@ -682,7 +704,10 @@ impl Session {
             let decision = match self.always.get(&tool.qualified) {
                 Some(true) => Action::Allow,
                 Some(false) => Action::Deny,
-                None => agent.config.approval.decide(&tool.qualified, &call.arguments),
+                None => agent
+                    .config
+                    .approval
+                    .decide(&tool.qualified, &call.arguments),
             };
             match decision {
                 Action::Allow => self.run_tool(call, tool, agent).await,
@@ -712,7 +737,10 @@ impl Session {
             let Some(target) = self.catalog.agents.get(&handoff.target).cloned() else {
                 self.emit(SessionEvent::Error {
                     code: None,
-                    message: format!("Handoff {} names unknown agent `{}`", call.name, handoff.target),
+                    message: format!(
+                        "Handoff {} names unknown agent `{}`",
+                        call.name, handoff.target
+                    ),
                 });
                 return;
             };
@@ -760,7 +788,10 @@ impl Session {
         let work = {
             let (call, tool, agent) = (call.clone(), tool.clone(), agent.clone());
             async move {
-                let result = tool.plugin.call_tool(&tool.tool, &call.arguments, &info).await;
+                let result = tool
+                    .plugin
+                    .call_tool(&tool.tool, &call.arguments, &info)
+                    .await;
                 ToolRun {
                     call,
                     tool,
@@ -814,7 +845,10 @@ impl Session {
                     error = %e,
                     "tool call failed"
                 );
-                (format!("error: tool `{}` failed: {e}", run.tool.qualified), ToolOutcome::Failed)
+                (
+                    format!("error: tool `{}` failed: {e}", run.tool.qualified),
+                    ToolOutcome::Failed,
+                )
             }
         };
         self.send(ModelCommand::ToolOutput {
@@ -858,7 +892,12 @@ impl Session {
         });
     }
 
-    async fn decide(&mut self, call_id: &str, approve: bool, always: bool) -> Result<(), SessionError> {
+    async fn decide(
+        &mut self,
+        call_id: &str,
+        approve: bool,
+        always: bool,
+    ) -> Result<(), SessionError> {
         let Some(p) = self.pending.remove(call_id) else {
             return Err(SessionError::UnknownCall {
                 session: self.id.to_string(),
