@@ -301,7 +301,7 @@ async fn handoff_switches_agent_and_sends_its_settings() {
         .collect();
     assert_eq!(tools, ["add"]);
     ev.until("transfer message", |e| {
-        model_received_output(std::slice::from_ref(e), r#"{"assistant":"billing"}"#)
+        model_received_output(std::slice::from_ref(e), r#"{"assistant": "billing"}"#)
     })
     .await;
     ev.until_type("agent_end", &[("agent", "billing")]).await;

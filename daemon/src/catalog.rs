@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::config::{
-    AgentConfig, Config, ConfigError, Diagnostic, Location, PluginConfig, Sandbox,
+    AgentConfig, Config, ConfigError, Diagnostic, GuardrailRef, Location, PluginConfig, Sandbox,
 };
 use crate::plugin::{Plugin, PluginHost};
 
@@ -29,6 +29,8 @@ pub struct AgentTool {
     pub tool: String,
     pub description: String,
     pub parameters: serde_json::Value,
+    /// Per-tool approval from the agent's tool list, over the rules.
+    pub approval: Option<bool>,
 }
 
 /// A handoff as a tool the model can call.
@@ -41,9 +43,9 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// The tool output that completes a handoff (as the reference sends it).
+    /// The tool output that completes a handoff, byte for byte as the reference sends it.
     pub fn transfer_message(&self) -> String {
-        json!({ "assistant": self.target }).to_string()
+        format!("{{\"assistant\": {}}}", json!(self.target))
     }
 }
 
@@ -64,6 +66,10 @@ pub struct Agent {
     pub handoffs: Vec<Handoff>,
     /// The agent's own output guardrails followed by the daemon-wide ones, each once.
     pub output_guardrails: Vec<AgentGuardrail>,
+    /// Guardrails on user input (text and transcripts), the agent's then the daemon's.
+    pub input_guardrails: Vec<AgentGuardrail>,
+    /// Guardrails on tool calls; `before_approval` ones also run before a person is asked.
+    pub tool_guardrails: Vec<(AgentGuardrail, bool)>,
 }
 
 impl Agent {
@@ -203,21 +209,42 @@ impl Resolver<'_> {
         let mut agents = BTreeMap::new();
         for (name, a) in &self.config.agents {
             let tools = self.tools(a);
-            let output_guardrails = self.guardrails(a);
+            let output_guardrails =
+                self.guardrails(a.guardrails.iter().chain(&self.config.guardrails.output));
+            let input_guardrails = self.guardrails(
+                a.input_guardrails
+                    .iter()
+                    .chain(&self.config.guardrails.input),
+            );
+            let tool_guardrails = a
+                .tool_guardrails
+                .iter()
+                .filter_map(|t| {
+                    let g = self.guardrails(std::iter::once(&t.guardrail)).pop()?;
+                    Some((g, t.before_approval))
+                })
+                .collect();
             let handoffs = a
                 .handoffs
                 .iter()
-                .map(|(target, _)| Handoff {
-                    tool_name: format!("transfer_to_{target}"),
-                    description: self
-                        .config
-                        .agents
-                        .get(target)
-                        .and_then(|t| t.handoff_description.clone())
-                        .unwrap_or_else(|| {
-                            format!("Handoff to the {target} agent to handle the request.")
-                        }),
-                    target: target.clone(),
+                .map(|h| Handoff {
+                    tool_name: h
+                        .tool_name
+                        .clone()
+                        .unwrap_or_else(|| format!("transfer_to_{}", h.agent)),
+                    // The reference's wording, so models see the same thing.
+                    description: h.description.clone().unwrap_or_else(|| {
+                        format!(
+                            "Handoff to the {} agent to handle the request. {}",
+                            h.agent,
+                            self.config
+                                .agents
+                                .get(&h.agent)
+                                .and_then(|t| t.handoff_description.as_deref())
+                                .unwrap_or("")
+                        )
+                    }),
+                    target: h.agent.clone(),
                 })
                 .collect::<Vec<_>>();
             for h in &handoffs {
@@ -239,6 +266,8 @@ impl Resolver<'_> {
                     tools,
                     handoffs,
                     output_guardrails,
+                    input_guardrails,
+                    tool_guardrails,
                 }),
             );
         }
@@ -301,6 +330,7 @@ impl Resolver<'_> {
                     parameters: info.parameters.clone(),
                     tool,
                     plugin: plugin.clone(),
+                    approval: r.approval,
                 });
             }
             if matched == 0 {
@@ -330,9 +360,13 @@ impl Resolver<'_> {
         out
     }
 
-    fn guardrails(&mut self, a: &AgentConfig) -> Vec<AgentGuardrail> {
+    /// Resolve guardrail references, each once even if listed twice.
+    fn guardrails<'g>(
+        &mut self,
+        refs: impl Iterator<Item = &'g GuardrailRef>,
+    ) -> Vec<AgentGuardrail> {
         let mut out: Vec<AgentGuardrail> = Vec::new();
-        for g in a.guardrails.iter().chain(&self.config.guardrails.output) {
+        for g in refs {
             let qualified = g.to_string();
             if out.iter().any(|x| x.qualified == qualified) {
                 continue; // each guardrail runs once even if listed twice

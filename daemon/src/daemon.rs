@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::catalog::Catalog;
-use crate::config::Provider;
+use crate::config::{Provider, SettingsOverlay};
 use crate::plugin::PluginHost;
 use crate::realtime::sim::SimServer;
 use crate::session::{self, SessionError, SessionHandle};
@@ -59,7 +59,11 @@ impl Daemon {
     }
 
     /// Start a session of `agent` (or the default agent).
-    pub async fn start_session(&self, agent: Option<&str>) -> Result<SessionHandle, SessionError> {
+    pub async fn start_session(
+        &self,
+        agent: Option<&str>,
+        overrides: SettingsOverlay,
+    ) -> Result<SessionHandle, SessionError> {
         let catalog = self.catalog();
         let agent = match agent {
             Some(a) => a.to_string(),
@@ -85,7 +89,7 @@ impl Daemon {
         let endpoint = session::endpoint_for(model, sim_url.as_deref())?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("s{n}-{:06x}", rand::random::<u32>() & 0xff_ffff);
-        let handle = session::start(&id, catalog, &agent, endpoint).await?;
+        let handle = session::start(&id, catalog, &agent, endpoint, overrides).await?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let closed: Vec<String> = sessions
             .iter()

@@ -242,8 +242,15 @@ async fn run(args: Args) -> Result<(), ClientError> {
             }
         }
         Cmd::Session(SessionCmd::Start { agent }) => {
-            let started: api::SessionStarted =
-                c.post("/v1/sessions", &api::StartSession { agent }).await?;
+            let started: api::SessionStarted = c
+                .post(
+                    "/v1/sessions",
+                    &api::StartSession {
+                        agent,
+                        settings: Default::default(),
+                    },
+                )
+                .await?;
             if json {
                 print_json(&started);
             } else {
@@ -283,7 +290,10 @@ async fn run(args: Args) -> Result<(), ClientError> {
             let _: Value = c
                 .post(
                     &format!("/v1/sessions/{session}/messages"),
-                    &api::SendMessage { text },
+                    &api::SendMessage {
+                        text: Some(text),
+                        content: None,
+                    },
                 )
                 .await?;
         }

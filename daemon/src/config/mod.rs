@@ -125,6 +125,50 @@ pub struct ModelConfig {
     /// Environment variable holding the API key (read at connect time, never logged).
     pub api_key_env: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// Whether sessions ask the model for tracing (`tracing: "auto"`).
+    pub tracing: bool,
+    /// Settings every agent on this model starts from.
+    pub defaults: SettingsOverlay,
+}
+
+/// Session settings that can be layered: model defaults, then the agent,
+/// then explicit per-session overrides. `None` leaves the layer below alone.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsOverlay {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_modalities: Option<Vec<Modality>>,
+}
+
+impl SettingsOverlay {
+    /// This overlay with `top`'s fields laid over it.
+    pub fn with(&self, top: &SettingsOverlay) -> SettingsOverlay {
+        SettingsOverlay {
+            instructions: top
+                .instructions
+                .clone()
+                .or_else(|| self.instructions.clone()),
+            voice: top.voice.clone().or_else(|| self.voice.clone()),
+            output_modalities: top
+                .output_modalities
+                .clone()
+                .or_else(|| self.output_modalities.clone()),
+        }
+    }
+
+    /// Check what serde cannot: exactly one output modality.
+    pub fn validate(&self) -> Result<(), String> {
+        match &self.output_modalities {
+            Some(m) if m.len() != 1 => {
+                Err("output_modalities must name exactly one of `audio` or `text`".into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Per-call limits of a plugin's sandbox.
@@ -163,7 +207,28 @@ pub struct ToolRef {
     pub pattern: ToolPattern,
     /// Model-visible name, for `{ use = "calc.add", as = "add" }`.
     pub alias: Option<String>,
+    /// `Some(true)`: always ask a person; `Some(false)`: never (overrides the rules).
+    pub approval: Option<bool>,
     pub at: Location,
+}
+
+/// One handoff of an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffConfig {
+    /// The agent handed to.
+    pub agent: String,
+    /// Tool name the model sees; `transfer_to_<agent>` by default.
+    pub tool_name: Option<String>,
+    pub description: Option<String>,
+    pub at: Location,
+}
+
+/// A guardrail on tool calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolGuardrailRef {
+    pub guardrail: GuardrailRef,
+    /// Run before a person is asked to approve, not only before the tool runs.
+    pub before_approval: bool,
 }
 
 /// A `plugin.name` reference to a guardrail.
@@ -181,7 +246,7 @@ impl fmt::Display for GuardrailRef {
 }
 
 /// Output modality of an agent's responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Modality {
     Audio,
@@ -195,10 +260,14 @@ pub struct AgentConfig {
     pub model: String,
     pub instructions: String,
     pub voice: Option<String>,
-    pub output_modalities: Vec<Modality>,
+    pub output_modalities: Option<Vec<Modality>>,
     pub tools: Vec<ToolRef>,
+    /// Output guardrails.
     pub guardrails: Vec<GuardrailRef>,
-    pub handoffs: Vec<(String, Location)>,
+    pub input_guardrails: Vec<GuardrailRef>,
+    pub tool_guardrails: Vec<ToolGuardrailRef>,
+    /// Enabled handoffs only (`enabled = false` ones are dropped here).
+    pub handoffs: Vec<HandoffConfig>,
     pub handoff_description: Option<String>,
     pub async_tool_calls: bool,
     pub rejection_message: Option<String>,
@@ -210,6 +279,7 @@ pub struct AgentConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GuardrailSettings {
     pub output: Vec<GuardrailRef>,
+    pub input: Vec<GuardrailRef>,
     pub debounce_text_length: usize,
 }
 
@@ -348,6 +418,8 @@ impl Ctx<'_> {
                 model: "agentd-sim".to_string(),
                 api_key_env: None,
                 headers: BTreeMap::new(),
+                tracing: true,
+                defaults: SettingsOverlay::default(),
             });
 
         let mut plugins = BTreeMap::new();
@@ -402,6 +474,12 @@ impl Ctx<'_> {
             output: raw
                 .guardrails
                 .output
+                .iter()
+                .filter_map(|g| self.guardrail_ref(g))
+                .collect(),
+            input: raw
+                .guardrails
+                .input
                 .iter()
                 .filter_map(|g| self.guardrail_ref(g))
                 .collect(),
@@ -470,6 +548,7 @@ impl Ctx<'_> {
                     .unwrap_or_else(|| "OPENAI_API_KEY".to_string()),
             ),
         };
+        let defaults = self.overlay(name, &m.defaults);
         Some(ModelConfig {
             name: name.get_ref().clone(),
             provider,
@@ -477,7 +556,36 @@ impl Ctx<'_> {
             model,
             api_key_env,
             headers: m.headers.clone(),
+            tracing: m.tracing.unwrap_or(true),
+            defaults,
         })
+    }
+
+    fn overlay(&mut self, at: &Spanned<String>, r: &raw::RawSettings) -> SettingsOverlay {
+        let mut output_modalities = None;
+        if let Some(list) = &r.output_modalities {
+            let mut out = Vec::new();
+            for m in list {
+                match m.as_str() {
+                    "audio" => out.push(Modality::Audio),
+                    "text" => out.push(Modality::Text),
+                    other => self.error(
+                        at,
+                        format!("defaults: unknown output modality `{other}`; expected `audio` or `text`"),
+                    ),
+                }
+            }
+            output_modalities = Some(out);
+        }
+        let overlay = SettingsOverlay {
+            instructions: r.instructions.clone(),
+            voice: r.voice.clone(),
+            output_modalities,
+        };
+        if let Err(e) = overlay.validate() {
+            self.error(at, format!("defaults: {e}"));
+        }
+        overlay
     }
 
     fn sandbox(&mut self, s: &raw::RawSandbox) -> Sandbox {
@@ -560,7 +668,7 @@ impl Ctx<'_> {
             None => DEFAULT_MODEL.to_string(),
         };
         let output_modalities = match &a.output_modalities {
-            None => vec![Modality::Audio],
+            None => None,
             Some(list) => {
                 let mut out = Vec::new();
                 for m in list {
@@ -581,12 +689,12 @@ impl Ctx<'_> {
                         "output_modalities must name exactly one of `audio` or `text`",
                     );
                 }
-                out
+                Some(out)
             }
         };
         let mut tools = Vec::new();
         for t in &a.tools {
-            let entry = t.get_ref();
+            let entry = &t.get_ref().0;
             let pattern = match ToolPattern::parse(&entry.tool) {
                 Ok(p) => p,
                 Err(e) => {
@@ -612,6 +720,7 @@ impl Ctx<'_> {
             tools.push(ToolRef {
                 pattern,
                 alias: entry.alias.clone(),
+                approval: entry.approval,
                 at: self.at(t),
             });
         }
@@ -622,12 +731,43 @@ impl Ctx<'_> {
             .collect();
         let mut handoffs = Vec::new();
         for h in &a.handoffs {
-            if h.get_ref() == name.get_ref() {
+            let entry = &h.get_ref().0;
+            if entry.agent == *name.get_ref() {
                 self.error(h, "an agent cannot hand off to itself");
-            } else if !raw.agents.keys().any(|k| k.get_ref() == h.get_ref()) {
-                self.error(h, format!("handoff to unknown agent `{}`", h.get_ref()));
-            } else {
-                handoffs.push((h.get_ref().clone(), self.at(h)));
+            } else if !raw.agents.keys().any(|k| *k.get_ref() == entry.agent) {
+                self.error(h, format!("handoff to unknown agent `{}`", entry.agent));
+            } else if entry
+                .tool_name
+                .as_deref()
+                .is_some_and(|t| !is_valid_name(t))
+            {
+                self.error(
+                    h,
+                    "handoff tool_name must be 1-64 characters of a-z, A-Z, 0-9, `_` or `-`",
+                );
+            } else if entry.enabled {
+                handoffs.push(HandoffConfig {
+                    agent: entry.agent.clone(),
+                    tool_name: entry.tool_name.clone(),
+                    description: entry.description.clone(),
+                    at: self.at(h),
+                });
+            }
+        }
+        let input_guardrails = a
+            .input_guardrails
+            .iter()
+            .filter_map(|g| self.guardrail_ref(g))
+            .collect();
+        let mut tool_guardrails = Vec::new();
+        for g in &a.tool_guardrails {
+            let entry = &g.get_ref().0;
+            let spanned = Spanned::new(g.span(), entry.guardrail.clone());
+            if let Some(guardrail) = self.guardrail_ref(&spanned) {
+                tool_guardrails.push(ToolGuardrailRef {
+                    guardrail,
+                    before_approval: entry.before_approval,
+                });
             }
         }
         let approval = self.approval(&a.approval);
@@ -639,6 +779,8 @@ impl Ctx<'_> {
             output_modalities,
             tools,
             guardrails,
+            input_guardrails,
+            tool_guardrails,
             handoffs,
             handoff_description: a.handoff_description.clone(),
             async_tool_calls: a.async_tool_calls.unwrap_or(true),

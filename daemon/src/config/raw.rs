@@ -46,6 +46,11 @@ pub struct RawModel {
     pub api_key_env: Option<S>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `false` removes tracing from the session settings.
+    pub tracing: Option<bool>,
+    /// Settings every agent on this model starts from.
+    #[serde(default)]
+    pub defaults: RawSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,11 +77,18 @@ pub struct RawAgent {
     pub voice: Option<S>,
     pub output_modalities: Option<Vec<S>>,
     #[serde(default)]
-    pub tools: Vec<Spanned<RawToolRef>>,
+    pub tools: Vec<Spanned<OrTable<RawToolRef>>>,
+    /// Output guardrails (on the model's transcript and text).
     #[serde(default)]
     pub guardrails: Vec<S>,
+    /// Guardrails on user text and input-audio transcripts.
     #[serde(default)]
-    pub handoffs: Vec<S>,
+    pub input_guardrails: Vec<S>,
+    /// Guardrails on tool calls, before they run.
+    #[serde(default)]
+    pub tool_guardrails: Vec<Spanned<OrTable<RawToolGuardrail>>>,
+    #[serde(default)]
+    pub handoffs: Vec<Spanned<OrTable<RawHandoff>>>,
     pub handoff_description: Option<String>,
     pub async_tool_calls: Option<bool>,
     pub rejection_message: Option<String>,
@@ -84,57 +96,116 @@ pub struct RawAgent {
     pub approval: RawApproval,
 }
 
-/// `"calc.*"` or `{ use = "calc.add", as = "add" }`.
+/// A list entry written either as a string or as a table: `"billing"` or
+/// `{ agent = "billing", enabled = false }`.
 ///
 /// Read by hand rather than as an untagged enum: serde's untagged enums buffer
 /// their input and lose the spans that error messages need.
 #[derive(Debug)]
-pub struct RawToolRef {
-    pub tool: String,
-    pub alias: Option<String>,
+pub struct OrTable<T>(pub T);
+
+/// How the string form of an [`OrTable`] entry becomes the full entry.
+pub trait Shorthand: Sized {
+    fn from_shorthand(s: String) -> Self;
 }
 
-impl<'de> Deserialize<'de> for RawToolRef {
+impl<'de, T: Deserialize<'de> + Shorthand> Deserialize<'de> for OrTable<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = RawToolRef;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Shorthand> serde::de::Visitor<'de> for V<T> {
+            type Value = OrTable<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(
-                    r#"a tool like "calc.add" or "calc.*", or { use = "calc.add", as = "add" }"#,
-                )
+                f.write_str("a string or a table")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawToolRef, E> {
-                Ok(RawToolRef {
-                    tool: v.to_string(),
-                    alias: None,
-                })
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OrTable<T>, E> {
+                Ok(OrTable(T::from_shorthand(v.to_string())))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
-            ) -> Result<RawToolRef, A::Error> {
-                let mut tool = None;
-                let mut alias = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "use" => tool = Some(map.next_value::<String>()?),
-                        "as" => alias = Some(map.next_value::<String>()?),
-                        other => {
-                            return Err(serde::de::Error::unknown_field(other, &["use", "as"]));
-                        }
-                    }
-                }
-                let tool = tool.ok_or_else(|| serde::de::Error::missing_field("use"))?;
-                let alias = alias.ok_or_else(|| serde::de::Error::missing_field("as"))?;
-                Ok(RawToolRef {
-                    tool,
-                    alias: Some(alias),
-                })
+                map: A,
+            ) -> Result<OrTable<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(OrTable)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
+}
+
+/// `"calc.*"` or `{ use = "calc.add", as = "add", approval = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolRef {
+    #[serde(rename = "use")]
+    pub tool: String,
+    #[serde(rename = "as")]
+    pub alias: Option<String>,
+    /// `true`: every call asks a person first; `false`: never asks (rules aside).
+    pub approval: Option<bool>,
+}
+
+impl Shorthand for RawToolRef {
+    fn from_shorthand(tool: String) -> Self {
+        RawToolRef {
+            tool,
+            alias: None,
+            approval: None,
+        }
+    }
+}
+
+/// `"billing"` or `{ agent = "billing", tool_name = "…", description = "…", enabled = false }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHandoff {
+    pub agent: String,
+    pub tool_name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Shorthand for RawHandoff {
+    fn from_shorthand(agent: String) -> Self {
+        RawHandoff {
+            agent,
+            tool_name: None,
+            description: None,
+            enabled: true,
+        }
+    }
+}
+
+/// `"plugin.guardrail"` or `{ use = "plugin.guardrail", before_approval = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToolGuardrail {
+    #[serde(rename = "use")]
+    pub guardrail: String,
+    #[serde(default)]
+    pub before_approval: bool,
+}
+
+impl Shorthand for RawToolGuardrail {
+    fn from_shorthand(guardrail: String) -> Self {
+        RawToolGuardrail {
+            guardrail,
+            before_approval: false,
+        }
+    }
+}
+
+/// Session settings that model defaults, agents and sessions can each set;
+/// later layers win.
+#[derive(Debug, Deserialize, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub instructions: Option<String>,
+    pub voice: Option<String>,
+    pub output_modalities: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -171,5 +242,8 @@ pub struct RawGuardrails {
     /// Output guardrails applied to every agent, in addition to its own.
     #[serde(default)]
     pub output: Vec<S>,
+    /// Input guardrails applied to every agent, in addition to its own.
+    #[serde(default)]
+    pub input: Vec<S>,
     pub debounce_text_length: Option<Spanned<i64>>,
 }

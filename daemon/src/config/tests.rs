@@ -17,7 +17,7 @@ fn minimal_config_gets_defaults() {
     let a = &c.agents["a"];
     assert_eq!(a.model, "default");
     assert_eq!(c.models["default"].provider, Provider::Sim);
-    assert_eq!(a.output_modalities, vec![Modality::Audio]);
+    assert_eq!(a.output_modalities, None);
     assert!(a.async_tool_calls);
     assert_eq!(c.default_agent(), Some("a"));
     assert_eq!(c.guardrails.debounce_text_length, 100);

@@ -24,6 +24,9 @@ pub struct StartSession {
     /// The agent to start with; the config's default agent when absent.
     #[serde(default)]
     pub agent: Option<String>,
+    /// Explicit settings that win over the model's defaults and, at connect, over the agent's.
+    #[serde(default)]
+    pub settings: crate::config::SettingsOverlay,
 }
 
 /// Reply to `POST /v1/sessions`.
@@ -33,11 +36,15 @@ pub struct SessionStarted {
     pub agent: String,
 }
 
-/// `POST /v1/sessions/{id}/messages`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /v1/sessions/{id}/messages`: `text`, or structured `content` parts
+/// (`{"type": "input_text", "text": …}`, `{"type": "input_image", "image_url": …}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
-    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<crate::realtime::protocol::ContentPart>>,
 }
 
 /// `POST /v1/sessions/{id}/audio`.

@@ -23,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::api;
 use crate::daemon::Daemon;
+use crate::realtime::protocol::ContentPart;
 use crate::session::{Envelope, SessionError, SessionEvent};
 
 /// Largest request body accepted (audio chunks are the big ones).
@@ -228,7 +229,12 @@ async fn dispatch(
         }
         Route::StartSession => {
             let body: api::StartSession = read_json(req).await?;
-            let h = daemon.start_session(body.agent.as_deref()).await?;
+            body.settings
+                .validate()
+                .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+            let h = daemon
+                .start_session(body.agent.as_deref(), body.settings)
+                .await?;
             let status = h.status().await?;
             Ok(json_response(
                 StatusCode::CREATED,
@@ -246,7 +252,30 @@ async fn dispatch(
         }
         Route::SendMessage(id) => {
             let body: api::SendMessage = read_json(req).await?;
-            session(daemon, &id)?.send_text(body.text).await?;
+            let content = match (body.text, body.content) {
+                (Some(text), None) => vec![ContentPart::InputText { text: Some(text) }],
+                (None, Some(parts)) if !parts.is_empty() => {
+                    if let Some(bad) = parts.iter().find(|p| {
+                        !matches!(
+                            p,
+                            ContentPart::InputText { .. }
+                                | ContentPart::InputImage { .. }
+                                | ContentPart::InputAudio { .. }
+                        )
+                    }) {
+                        return Err(ApiError::bad_request(format!(
+                            "content: a user message cannot hold {bad:?}; use input_text, input_image or input_audio"
+                        )));
+                    }
+                    parts
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "give either `text` or a non-empty `content` list",
+                    ));
+                }
+            };
+            session(daemon, &id)?.send_input(content).await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::SendAudio(id) => {

@@ -58,6 +58,8 @@ pub enum ConnectError {
 pub enum ModelCommand {
     /// A user text message; starts a response.
     UserText(String),
+    /// A user message with any content (text, images); starts a response.
+    UserInput(Vec<ContentPart>),
     /// Raw PCM/G.711 audio (base64) for the input buffer; `commit` ends the turn.
     Audio { audio: String, commit: bool },
     /// Replace the session settings (agent change, handoff, reload).
@@ -68,7 +70,7 @@ pub enum ModelCommand {
         output: String,
         start_response: bool,
     },
-    /// Stop the current response; `force_cancel` also cancels when the server would not.
+    /// Stop playback; `force_cancel` also cancels the response in progress.
     Interrupt { force_cancel: bool },
     /// Any client event, sent as is (`response.create` still goes through the gate).
     Raw(Box<ClientEvent>),
@@ -317,10 +319,14 @@ impl Connection {
     async fn on_command(&mut self, cmd: ModelCommand) -> Result<(), tungstenite::Error> {
         match cmd {
             ModelCommand::UserText(text) => {
+                let content = vec![ContentPart::InputText { text: Some(text) }];
+                Box::pin(self.on_command(ModelCommand::UserInput(content))).await
+            }
+            ModelCommand::UserInput(content) => {
                 let item = Item::Message(MessageItem {
                     id: None,
                     role: Role::User,
-                    content: vec![ContentPart::InputText { text: Some(text) }],
+                    content,
                     status: None,
                 });
                 self.send(&ClientEvent::ConversationItemCreate {
@@ -397,15 +403,13 @@ impl Connection {
             })
             .await?;
         }
-        if force_cancel || self.state.current_response.is_some() {
-            let response_id = self.state.current_response.clone();
-            if response_id.is_some() || force_cancel {
-                self.send(&ClientEvent::ResponseCancel {
-                    event_id: None,
-                    response_id,
-                })
-                .await?;
-            }
+        // Only a response in progress can be cancelled; asking otherwise earns a server error.
+        if force_cancel && let Some(response_id) = self.state.current_response.clone() {
+            self.send(&ClientEvent::ResponseCancel {
+                event_id: None,
+                response_id: Some(response_id),
+            })
+            .await?;
         }
         Ok(())
     }

@@ -11,13 +11,25 @@ use super::protocol::{
     AudioConfig, AudioFormat, AudioInput, AudioOutput, FunctionTool, SessionConfig,
 };
 use crate::catalog::Agent;
-use crate::config::{Modality, ModelConfig};
+use crate::config::{Modality, ModelConfig, SettingsOverlay};
 
 /// Voice used when the agent names none.
 pub const DEFAULT_VOICE: &str = "ash";
 
 /// The full `session` object for `agent` on `model`.
-pub fn session_config(agent: &Agent, model: &ModelConfig) -> SessionConfig {
+///
+/// Layers, lowest first: agentd's defaults, the model's `defaults`, the
+/// session's overrides, the agent (instructions always, voice and modalities
+/// when it sets them), then — on the first settings of a session only — the
+/// session's overrides again. That is the reference's order: an explicit
+/// override wins at connect, and after a handoff the new agent's own settings
+/// win over it while the rest of the override stays.
+pub fn session_config(
+    agent: &Agent,
+    model: &ModelConfig,
+    overrides: &SettingsOverlay,
+    initial: bool,
+) -> SessionConfig {
     let pcm = || Some(AudioFormat::Pcm { rate: 24_000 });
     let mut tools: Vec<FunctionTool> = agent
         .tools
@@ -35,9 +47,18 @@ pub fn session_config(agent: &Agent, model: &ModelConfig) -> SessionConfig {
         description: h.description.clone(),
         parameters: json!({"additionalProperties": false, "type": "object", "properties": {}, "required": []}),
     }));
-    let modalities = agent
-        .config
+    let agent_layer = SettingsOverlay {
+        instructions: Some(agent.config.instructions.clone()),
+        voice: agent.config.voice.clone(),
+        output_modalities: agent.config.output_modalities.clone(),
+    };
+    let mut layered = model.defaults.with(overrides).with(&agent_layer);
+    if initial {
+        layered = layered.with(overrides);
+    }
+    let modalities = layered
         .output_modalities
+        .unwrap_or_else(|| vec![Modality::Audio])
         .iter()
         .map(|m| match m {
             Modality::Audio => "audio".to_string(),
@@ -47,7 +68,7 @@ pub fn session_config(agent: &Agent, model: &ModelConfig) -> SessionConfig {
     SessionConfig {
         kind: "realtime".into(),
         model: Some(model.model.clone()),
-        instructions: Some(agent.config.instructions.clone()),
+        instructions: Some(layered.instructions.unwrap_or_default()),
         output_modalities: Some(modalities),
         audio: Some(AudioConfig {
             input: Some(AudioInput {
@@ -57,18 +78,12 @@ pub fn session_config(agent: &Agent, model: &ModelConfig) -> SessionConfig {
             }),
             output: Some(AudioOutput {
                 format: pcm(),
-                voice: Some(
-                    agent
-                        .config
-                        .voice
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_VOICE.to_string()),
-                ),
+                voice: Some(layered.voice.unwrap_or_else(|| DEFAULT_VOICE.to_string())),
             }),
         }),
         tools: Some(tools),
         tool_choice: None,
         max_output_tokens: None,
-        tracing: None,
+        tracing: model.tracing.then(|| json!("auto")),
     }
 }

@@ -27,11 +27,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::catalog::{Agent, AgentGuardrail, AgentTool, Catalog};
-use crate::config::ModelConfig;
+use crate::config::{ModelConfig, SettingsOverlay};
 use crate::plugin::{CallInfo, GuardrailSubject};
 use crate::policy::Action;
 use crate::realtime::client::{self, ConnectError, Endpoint, ModelCommand, ModelEvent};
-use crate::realtime::protocol::{Item, Usage};
+use crate::realtime::protocol::{ClientEvent, ContentPart, Item, Usage};
 use crate::realtime::settings::session_config;
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
 use history::{Change, History};
@@ -84,7 +84,7 @@ pub struct SessionStatus {
 }
 
 enum Command {
-    Text(String),
+    Input(Vec<ContentPart>),
     Audio {
         audio: String,
         commit: bool,
@@ -137,7 +137,13 @@ impl SessionHandle {
 
     /// Send a user text message; the model answers it.
     pub async fn send_text(&self, text: String) -> Result<(), SessionError> {
-        self.tell(Command::Text(text)).await
+        self.send_input(vec![ContentPart::InputText { text: Some(text) }])
+            .await
+    }
+
+    /// Send a structured user message (text and image parts); the model answers it.
+    pub async fn send_input(&self, content: Vec<ContentPart>) -> Result<(), SessionError> {
+        self.tell(Command::Input(content)).await
     }
 
     /// Send input audio (base64); `commit` ends the user's turn.
@@ -240,6 +246,7 @@ pub async fn start(
     catalog: Arc<Catalog>,
     agent: &str,
     endpoint: Endpoint,
+    overrides: SettingsOverlay,
 ) -> Result<SessionHandle, SessionError> {
     let agent = catalog
         .agents
@@ -252,10 +259,17 @@ pub async fn start(
         .get(&agent.config.model)
         .cloned()
         .ok_or_else(|| SessionError::UnknownModel(agent.config.model.clone()))?;
-    let conn = client::connect(&endpoint, session_config(&agent, &model)).await?;
+    let conn = client::connect(&endpoint, session_config(&agent, &model, &overrides, true)).await?;
     let id: Arc<str> = Arc::from(id);
     let bus = EventBus::new(id.clone());
     let (tx, rx) = mpsc::channel(256);
+    let (input_tx, input_rx) = mpsc::unbounded_channel();
+    let input_task = tokio::spawn(input_pipeline(
+        id.clone(),
+        bus.clone(),
+        conn.commands.clone(),
+        input_rx,
+    ));
     let session = Session {
         id: id.clone(),
         created_ms: now_ms(),
@@ -263,8 +277,11 @@ pub async fn start(
         catalog,
         agent,
         model,
+        overrides,
         bus: bus.clone(),
         to_model: conn.commands,
+        inputs: input_tx,
+        input_task,
         history: History::default(),
         pending: HashMap::new(),
         always: HashMap::new(),
@@ -306,13 +323,130 @@ struct ToolRun {
     call: Call,
     tool: AgentTool,
     agent: Arc<Agent>,
-    result: Result<String, crate::plugin::CallError>,
+    result: Result<String, ToolFailure>,
+}
+
+/// Why a tool call produced no output of its own.
+enum ToolFailure {
+    /// The plugin failed (error, trap, timeout, cap).
+    Call(crate::plugin::CallError),
+    /// A tool guardrail refused it; the text is what the model is told.
+    Blocked(String),
+}
+
+/// What a guardrail check was for.
+enum Purpose {
+    /// Output text of a response: trip cancels it.
+    Output { response_id: String },
+    /// A finished input-audio transcript: trip cancels the reply and drops the item.
+    InputTranscript { item_id: String },
+    /// A tool call about to be put to a person.
+    BeforeApproval {
+        call: Call,
+        tool: AgentTool,
+        agent: Arc<Agent>,
+    },
 }
 
 struct GuardrailRun {
-    response_id: String,
+    purpose: Purpose,
     text: String,
-    tripped: Vec<String>,
+    tripped: Vec<Trip>,
+}
+
+/// One guardrail that tripped, and why.
+#[derive(Debug, Clone)]
+struct Trip {
+    guardrail: String,
+    reason: Option<String>,
+}
+
+/// Ask each guardrail in turn; ones that fail are logged and skipped.
+async fn check_all(
+    guardrails: &[AgentGuardrail],
+    subject: &GuardrailSubject,
+    info: &CallInfo,
+) -> Vec<Trip> {
+    let mut tripped = Vec::new();
+    for g in guardrails {
+        match g.plugin.check_guardrail(&g.name, subject, info).await {
+            Ok(v) if v.tripwire => tripped.push(Trip {
+                guardrail: g.qualified.clone(),
+                reason: v.reason,
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                session = %info.session_id,
+                guardrail = %g.qualified,
+                call_id = %info.call_id,
+                error = %e,
+                "guardrail failed; skipped"
+            ),
+        }
+    }
+    tripped
+}
+
+fn names(trips: &[Trip]) -> Vec<String> {
+    trips.iter().map(|t| t.guardrail.clone()).collect()
+}
+
+/// What the model is told when tool guardrails block a call: their reasons.
+fn blocked_message(trips: &[Trip]) -> String {
+    let reasons: Vec<String> = trips
+        .iter()
+        .map(|t| match &t.reason {
+            Some(r) => format!("{}: {r}", t.guardrail),
+            None => t.guardrail.clone(),
+        })
+        .collect();
+    format!("Tool call blocked by guardrail {}", reasons.join("; "))
+}
+
+/// One user message on its way to the model, with the guardrails it must pass.
+struct Input {
+    content: Vec<ContentPart>,
+    guardrails: Vec<AgentGuardrail>,
+    info: CallInfo,
+}
+
+/// Runs input guardrails off the session task, one message at a time so
+/// messages reach the model in the order they were sent.
+async fn input_pipeline(
+    session: Arc<str>,
+    bus: Arc<EventBus>,
+    to_model: mpsc::UnboundedSender<ModelCommand>,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+) {
+    while let Some(input) = inputs.recv().await {
+        if !input.guardrails.is_empty() {
+            let text = input_text(&input.content);
+            let subject = GuardrailSubject::InputText(text.clone());
+            let tripped = check_all(&input.guardrails, &subject, &input.info).await;
+            if !tripped.is_empty() {
+                tracing::info!(session = %session, guardrails = ?names(&tripped), "input guardrail tripped; message not sent");
+                bus.publish(SessionEvent::GuardrailTripped {
+                    direction: Direction::Input,
+                    guardrails: names(&tripped),
+                    message: text,
+                });
+                continue;
+            }
+        }
+        let _ = to_model.send(ModelCommand::UserInput(input.content));
+    }
+}
+
+/// The text parts of a user message, joined.
+fn input_text(content: &[ContentPart]) -> String {
+    content
+        .iter()
+        .filter_map(|p| match p {
+            ContentPart::InputText { text } => text.as_deref(),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 struct Session {
@@ -321,8 +455,12 @@ struct Session {
     catalog: Arc<Catalog>,
     agent: Arc<Agent>,
     model: ModelConfig,
+    /// Explicit settings given when the session started.
+    overrides: SettingsOverlay,
     bus: Arc<EventBus>,
     to_model: mpsc::UnboundedSender<ModelCommand>,
+    inputs: mpsc::UnboundedSender<Input>,
+    input_task: tokio::task::JoinHandle<()>,
     history: History,
     pending: HashMap<String, Pending>,
     /// Per tool (`plugin.tool`): approve (true) or reject (false) without asking.
@@ -401,6 +539,7 @@ impl Session {
     }
 
     async fn shutdown(&mut self, reason: &str) {
+        self.input_task.abort();
         self.guardrail_tasks.shutdown().await;
         self.tool_tasks.shutdown().await;
         self.running.clear();
@@ -453,11 +592,17 @@ impl Session {
 
     async fn on_command(&mut self, cmd: Command) -> Flow {
         match cmd {
-            Command::Text(text) => self.send(ModelCommand::UserText(text)),
+            Command::Input(content) => {
+                let input = Input {
+                    content,
+                    guardrails: self.agent.input_guardrails.clone(),
+                    info: self.call_info("input"),
+                };
+                // The pipeline lives as long as the session; a send error means it is shutting down.
+                let _ = self.inputs.send(input);
+            }
             Command::Audio { audio, commit } => self.send(ModelCommand::Audio { audio, commit }),
-            Command::Interrupt => self.send(ModelCommand::Interrupt {
-                force_cancel: false,
-            }),
+            Command::Interrupt => self.send(ModelCommand::Interrupt { force_cancel: true }),
             Command::Decide {
                 call_id,
                 approve,
@@ -495,8 +640,16 @@ impl Session {
         Flow::Continue
     }
 
+    fn call_info(&self, call_id: &str) -> CallInfo {
+        CallInfo {
+            session_id: self.id.to_string(),
+            agent: self.agent.name().to_string(),
+            call_id: call_id.to_string(),
+        }
+    }
+
     fn send_session_update(&self) {
-        let settings = session_config(&self.agent, &self.model);
+        let settings = session_config(&self.agent, &self.model, &self.overrides, false);
         self.send(ModelCommand::UpdateSession(Box::new(settings)));
     }
 
@@ -591,6 +744,12 @@ impl Session {
             } => {
                 let change = self.history.input_transcript(&item_id, &transcript);
                 self.history_event(change);
+                self.spawn_guardrails(
+                    self.agent.input_guardrails.clone(),
+                    GuardrailSubject::InputText(transcript.clone()),
+                    transcript,
+                    Purpose::InputTranscript { item_id },
+                );
             }
             ModelEvent::InputAudioTimeoutTriggered => {
                 self.emit(SessionEvent::InputAudioTimeoutTriggered)
@@ -649,33 +808,38 @@ impl Session {
     }
 
     fn spawn_output_guardrails(&mut self, text: String, response_id: String) {
-        let guardrails: Vec<AgentGuardrail> = self.agent.output_guardrails.clone();
-        if guardrails.is_empty() || self.interrupted_responses.contains(&response_id) {
+        if self.interrupted_responses.contains(&response_id) {
             return;
         }
-        let info = CallInfo {
-            session_id: self.id.to_string(),
-            agent: self.agent.name().to_string(),
-            call_id: response_id.clone(),
+        self.spawn_guardrails(
+            self.agent.output_guardrails.clone(),
+            GuardrailSubject::OutputText(text.clone()),
+            text,
+            Purpose::Output { response_id },
+        );
+    }
+
+    /// Run guardrails off the session task; the verdict comes back through `guardrail_tasks`.
+    fn spawn_guardrails(
+        &mut self,
+        guardrails: Vec<AgentGuardrail>,
+        subject: GuardrailSubject,
+        text: String,
+        purpose: Purpose,
+    ) {
+        if guardrails.is_empty() {
+            return;
+        }
+        let call_id = match &purpose {
+            Purpose::Output { response_id } => response_id.clone(),
+            Purpose::InputTranscript { item_id } => item_id.clone(),
+            Purpose::BeforeApproval { call, .. } => call.call_id.clone(),
         };
-        let session = self.id.clone();
+        let info = self.call_info(&call_id);
         self.guardrail_tasks.spawn(async move {
-            let subject = GuardrailSubject::OutputText(text.clone());
-            let mut tripped = Vec::new();
-            for g in &guardrails {
-                match g.plugin.check_guardrail(&g.name, &subject, &info).await {
-                    Ok(v) if v.tripwire => tripped.push(g.qualified.clone()),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(
-                        session = %session,
-                        guardrail = %g.qualified,
-                        error = %e,
-                        "guardrail failed; skipped"
-                    ),
-                }
-            }
+            let tripped = check_all(&guardrails, &subject, &info).await;
             GuardrailRun {
-                response_id,
+                purpose,
                 text,
                 tripped,
             }
@@ -683,54 +847,138 @@ impl Session {
     }
 
     fn on_guardrail_done(&mut self, run: GuardrailRun) {
-        if run.tripped.is_empty() || !self.interrupted_responses.insert(run.response_id.clone()) {
-            return;
+        match run.purpose {
+            Purpose::Output { response_id } => {
+                if run.tripped.is_empty() || !self.interrupted_responses.insert(response_id.clone())
+                {
+                    return;
+                }
+                let names = names(&run.tripped);
+                tracing::info!(session = %self.id, guardrails = ?names, response = %response_id, "output guardrail tripped");
+                self.emit(SessionEvent::GuardrailTripped {
+                    direction: Direction::Output,
+                    guardrails: names.clone(),
+                    message: run.text,
+                });
+                self.send(ModelCommand::Interrupt { force_cancel: true });
+                self.send(ModelCommand::UserText(format!(
+                    "guardrail triggered: {}",
+                    names.join(", ")
+                )));
+            }
+            Purpose::InputTranscript { item_id } => {
+                if run.tripped.is_empty() {
+                    return;
+                }
+                let names = names(&run.tripped);
+                tracing::info!(session = %self.id, guardrails = ?names, item = %item_id, "input guardrail tripped; item removed");
+                self.emit(SessionEvent::GuardrailTripped {
+                    direction: Direction::Input,
+                    guardrails: names,
+                    message: run.text,
+                });
+                // The audio already reached the model: stop any reply it started and drop the item.
+                self.send(ModelCommand::Interrupt { force_cancel: true });
+                self.send(ModelCommand::Raw(Box::new(
+                    ClientEvent::ConversationItemDelete {
+                        event_id: None,
+                        item_id,
+                    },
+                )));
+            }
+            Purpose::BeforeApproval { call, tool, agent } => {
+                if run.tripped.is_empty() {
+                    self.ask(call, tool, agent);
+                } else {
+                    self.block(call, &tool, &agent, &run.tripped);
+                }
+            }
         }
-        tracing::info!(session = %self.id, guardrails = ?run.tripped, response = %run.response_id, "output guardrail tripped");
+    }
+
+    /// Refuse a call because tool guardrails tripped: the reasons go to the model.
+    fn block(&mut self, call: Call, tool: &AgentTool, agent: &Agent, tripped: &[Trip]) {
+        tracing::info!(session = %self.id, tool = %tool.qualified, call_id = %call.call_id, guardrails = ?names(tripped), "tool guardrail tripped; call refused");
         self.emit(SessionEvent::GuardrailTripped {
-            direction: Direction::Output,
-            guardrails: run.tripped.clone(),
-            message: run.text,
+            direction: Direction::ToolCall,
+            guardrails: names(tripped),
+            message: call.arguments.clone(),
         });
-        self.send(ModelCommand::Interrupt { force_cancel: true });
-        self.send(ModelCommand::UserText(format!(
-            "guardrail triggered: {}",
-            run.tripped.join(", ")
-        )));
+        let message = blocked_message(tripped);
+        self.send(ModelCommand::ToolOutput {
+            call_id: call.call_id.clone(),
+            output: message.clone(),
+            start_response: true,
+        });
+        self.emit(SessionEvent::ToolEnd {
+            agent: agent.name().to_string(),
+            tool: tool.qualified.clone(),
+            call_id: call.call_id,
+            arguments: call.arguments,
+            output: message,
+            outcome: ToolOutcome::Rejected,
+        });
+    }
+
+    /// Hold a call for a person's decision.
+    fn ask(&mut self, call: Call, tool: AgentTool, agent: Arc<Agent>) {
+        let timeout = agent.config.approval.timeout;
+        self.emit(SessionEvent::ToolApprovalRequired {
+            agent: agent.name().to_string(),
+            tool: tool.qualified.clone(),
+            call_id: call.call_id.clone(),
+            arguments: call.arguments.clone(),
+        });
+        tracing::info!(session = %self.id, tool = %tool.qualified, call_id = %call.call_id, "tool call waits for approval");
+        self.pending.insert(
+            call.call_id.clone(),
+            Pending {
+                call,
+                tool,
+                agent,
+                deadline: timeout.map(|t| Instant::now() + t),
+                expires_ms: timeout.map(|t| now_ms() + t.as_millis() as u64),
+            },
+        );
     }
 
     async fn on_function_call(&mut self, call: Call, agent: Arc<Agent>) {
         if let Some(tool) = agent.tool(&call.name).cloned() {
-            let decision = match self.always.get(&tool.qualified) {
-                Some(true) => Action::Allow,
-                Some(false) => Action::Deny,
-                None => agent
+            let decision = match (self.always.get(&tool.qualified), tool.approval) {
+                (Some(true), _) => Action::Allow,
+                (Some(false), _) => Action::Deny,
+                (None, Some(true)) => Action::Ask,
+                (None, Some(false)) => Action::Allow,
+                (None, None) => agent
                     .config
                     .approval
                     .decide(&tool.qualified, &call.arguments),
             };
             match decision {
-                Action::Allow => self.run_tool(call, tool, agent).await,
+                Action::Allow => self.run_tool(call, tool, agent, false).await,
                 Action::Deny => self.reject(call, &tool, &agent),
                 Action::Ask => {
-                    let timeout = agent.config.approval.timeout;
-                    self.emit(SessionEvent::ToolApprovalRequired {
-                        agent: agent.name().to_string(),
-                        tool: tool.qualified.clone(),
-                        call_id: call.call_id.clone(),
-                        arguments: call.arguments.clone(),
-                    });
-                    tracing::info!(session = %self.id, tool = %tool.qualified, call_id = %call.call_id, "tool call waits for approval");
-                    self.pending.insert(
-                        call.call_id.clone(),
-                        Pending {
-                            call,
-                            tool,
-                            agent,
-                            deadline: timeout.map(|t| Instant::now() + t),
-                            expires_ms: timeout.map(|t| now_ms() + t.as_millis() as u64),
-                        },
-                    );
+                    let early: Vec<AgentGuardrail> = agent
+                        .tool_guardrails
+                        .iter()
+                        .filter(|(_, before)| *before)
+                        .map(|(g, _)| g.clone())
+                        .collect();
+                    if early.is_empty() {
+                        self.ask(call, tool, agent);
+                    } else {
+                        let subject = GuardrailSubject::ToolCall {
+                            tool: tool.qualified.clone(),
+                            arguments: call.arguments.clone(),
+                        };
+                        let text = call.arguments.clone();
+                        self.spawn_guardrails(
+                            early,
+                            subject,
+                            text,
+                            Purpose::BeforeApproval { call, tool, agent },
+                        );
+                    }
                 }
             }
         } else if let Some(handoff) = agent.handoff(&call.name).cloned() {
@@ -773,25 +1021,57 @@ impl Session {
         }
     }
 
-    async fn run_tool(&mut self, call: Call, tool: AgentTool, agent: Arc<Agent>) {
-        self.emit(SessionEvent::ToolStart {
-            agent: agent.name().to_string(),
-            tool: tool.qualified.clone(),
-            call_id: call.call_id.clone(),
-            arguments: call.arguments.clone(),
-        });
+    /// Run a call: tool guardrails first, then the tool, in its own task unless
+    /// the agent wants synchronous calls. `approved` skips guardrails that
+    /// already ran before the person was asked.
+    async fn run_tool(&mut self, call: Call, tool: AgentTool, agent: Arc<Agent>, approved: bool) {
+        let guardrails: Vec<AgentGuardrail> = agent
+            .tool_guardrails
+            .iter()
+            .filter(|(_, before)| !(approved && *before))
+            .map(|(g, _)| g.clone())
+            .collect();
         let info = CallInfo {
             session_id: self.id.to_string(),
             agent: agent.name().to_string(),
             call_id: call.call_id.clone(),
         };
+        let bus = self.bus.clone();
         let work = {
             let (call, tool, agent) = (call.clone(), tool.clone(), agent.clone());
             async move {
+                if !guardrails.is_empty() {
+                    let subject = GuardrailSubject::ToolCall {
+                        tool: tool.qualified.clone(),
+                        arguments: call.arguments.clone(),
+                    };
+                    let tripped = check_all(&guardrails, &subject, &info).await;
+                    if !tripped.is_empty() {
+                        bus.publish(SessionEvent::GuardrailTripped {
+                            direction: Direction::ToolCall,
+                            guardrails: names(&tripped),
+                            message: call.arguments.clone(),
+                        });
+                        let result = Err(ToolFailure::Blocked(blocked_message(&tripped)));
+                        return ToolRun {
+                            call,
+                            tool,
+                            agent,
+                            result,
+                        };
+                    }
+                }
+                bus.publish(SessionEvent::ToolStart {
+                    agent: agent.name().to_string(),
+                    tool: tool.qualified.clone(),
+                    call_id: call.call_id.clone(),
+                    arguments: call.arguments.clone(),
+                });
                 let result = tool
                     .plugin
                     .call_tool(&tool.tool, &call.arguments, &info)
-                    .await;
+                    .await
+                    .map_err(ToolFailure::Call);
                 ToolRun {
                     call,
                     tool,
@@ -828,7 +1108,7 @@ impl Session {
                     call,
                     tool,
                     agent,
-                    result: Err(crate::plugin::CallError::Trap(message)),
+                    result: Err(ToolFailure::Call(crate::plugin::CallError::Trap(message))),
                 });
             }
         }
@@ -837,7 +1117,8 @@ impl Session {
     fn finish_tool(&mut self, run: ToolRun) {
         let (output, outcome) = match run.result {
             Ok(out) => (out, ToolOutcome::Completed),
-            Err(e) => {
+            Err(ToolFailure::Blocked(message)) => (message, ToolOutcome::Rejected),
+            Err(ToolFailure::Call(e)) => {
                 tracing::warn!(
                     session = %self.id,
                     tool = %run.tool.qualified,
@@ -909,7 +1190,7 @@ impl Session {
             self.always.insert(p.tool.qualified.clone(), approve);
         }
         if approve {
-            self.run_tool(p.call, p.tool, p.agent).await;
+            self.run_tool(p.call, p.tool, p.agent, true).await;
         } else {
             self.reject(p.call, &p.tool, &p.agent);
         }
