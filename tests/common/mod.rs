@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod puppet;
+
 use agentd::control::client::Client;
 use serde_json::Value;
 use tokio::sync::mpsc;

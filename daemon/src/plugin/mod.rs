@@ -460,8 +460,11 @@ impl Plugin {
             if Instant::now() >= ctx.data().deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
-                // Yield so a busy guest shares its worker thread with the rest of the daemon.
-                Ok(UpdateDeadline::Yield(1))
+                // Yield so a busy guest shares its worker thread with the rest of the
+                // daemon. tokio's yield_now defers the wake-up until the runtime has
+                // polled its I/O and timer drivers; a plain self-wake would let a
+                // spinning guest starve sockets on its worker.
+                Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
             }
         });
         store
