@@ -48,7 +48,7 @@ sandbox = {{ timeout = "60s" }}
 [agents.main]
 instructions = "Main agent."
 tools = ["calc.*", {{ use = "faulty.spin", as = "slow" }}, {{ use = "slowpoke.spin", as = "stall" }}, {{ use = "faulty.echo", approval = true }}]
-guardrails = ["blocklist.blocklist", "blocklist.blocklist"]
+guardrails = ["faulty.crash", "blocklist.blocklist", "blocklist.blocklist"]
 input_guardrails = ["blocklist.blocklist"]
 tool_guardrails = ["blocklist.no_secrets"]
 handoffs = ["billing", {{ agent = "support", tool_name = "escalate", description = "Escalate to a person." }}, {{ agent = "hidden", enabled = false }}]
@@ -67,6 +67,12 @@ tools = ["faulty.echo"]
 tool_guardrails = [{{ use = "blocklist.no_secrets", before_approval = true }}]
 [agents.asker.approval]
 default = "ask"
+
+[agents.impatient]
+tools = ["faulty.echo"]
+[agents.impatient.approval]
+default = "ask"
+timeout = "100ms"
 
 [agents.billing]
 instructions = "Billing."
@@ -94,10 +100,16 @@ fn catalog() -> Arc<Catalog> {
                 let rt = tokio::runtime::Runtime::new().expect("runtime");
                 rt.block_on(async {
                     // The host owns the epoch ticker; it must outlive every test.
-                    let host: &'static PluginHost = Box::leak(Box::new(PluginHost::new().expect("host")));
-                    let config = Config::parse(std::path::Path::new("/test/agents.toml"), &config_text())
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    Arc::new(Catalog::build(config, host).await.unwrap_or_else(|e| panic!("{e}")))
+                    let host: &'static PluginHost =
+                        Box::leak(Box::new(PluginHost::new().expect("host")));
+                    let config =
+                        Config::parse(std::path::Path::new("/test/agents.toml"), &config_text())
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    Arc::new(
+                        Catalog::build(config, host)
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}")),
+                    )
                 })
             })
             .join()
@@ -132,7 +144,10 @@ impl H {
         );
         let s = s.unwrap_or_else(|e| panic!("{e}"));
         let (backlog, rx) = s.bus.subscribe(0);
-        let backlog = backlog.iter().map(|e| serde_json::to_value(&**e).unwrap()).collect();
+        let backlog = backlog
+            .iter()
+            .map(|e| serde_json::to_value(&**e).unwrap())
+            .collect();
         H {
             s,
             m,
@@ -148,7 +163,9 @@ impl H {
             let ev = if self.backlog.is_empty() {
                 let env = tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
                     .await
-                    .unwrap_or_else(|_| panic!("no {kind} event within 10 s; saw {:#?}", self.kinds()))
+                    .unwrap_or_else(|_| {
+                        panic!("no {kind} event within 10 s; saw {:#?}", self.kinds())
+                    })
                     .expect("event bus");
                 serde_json::to_value(&*env).unwrap()
             } else {
@@ -216,7 +233,10 @@ fn message(id: &str, role: &str, content: Value, previous: Option<&str>) -> Valu
 fn output_of(ev: &Value) -> (&str, &str) {
     assert_eq!(ev["type"], "conversation.item.create", "{ev}");
     assert_eq!(ev["item"]["type"], "function_call_output", "{ev}");
-    (ev["item"]["call_id"].as_str().unwrap(), ev["item"]["output"].as_str().unwrap())
+    (
+        ev["item"]["call_id"].as_str().unwrap(),
+        ev["item"]["output"].as_str().unwrap(),
+    )
 }
 
 fn tool_names(update: &Value) -> Vec<String> {
@@ -239,23 +259,45 @@ async fn initial_settings_come_from_the_agent_with_handoffs_as_tools() {
     assert_eq!(s["instructions"], "Main agent.");
     assert_eq!(s["output_modalities"], json!(["audio"]));
     assert_eq!(s["audio"]["output"]["voice"], "ash");
-    assert_eq!(s["audio"]["input"]["format"], json!({"type": "audio/pcm", "rate": 24000}));
+    assert_eq!(
+        s["audio"]["input"]["format"],
+        json!({"type": "audio/pcm", "rate": 24000})
+    );
     assert_eq!(s["tracing"], "auto");
     assert_eq!(
         tool_names(&update),
-        ["calc_add", "calc_multiply", "calc_divide", "slow", "stall", "faulty_echo", "transfer_to_billing", "escalate"],
+        [
+            "calc_add",
+            "calc_multiply",
+            "calc_divide",
+            "slow",
+            "stall",
+            "faulty_echo",
+            "transfer_to_billing",
+            "escalate"
+        ],
         "tools in list order, then enabled handoffs (hidden is disabled)"
     );
     let tools = s["tools"].as_array().unwrap();
     assert_eq!(tools[0]["parameters"]["properties"]["a"]["type"], "number");
-    assert_eq!(tools[6]["description"], "Handoff to the billing agent to handle the request. Invoices and payments.");
+    assert_eq!(
+        tools[6]["description"],
+        "Handoff to the billing agent to handle the request. Invoices and payments."
+    );
     assert_eq!(tools[7]["description"], "Escalate to a person.");
-    assert_eq!(tools[7]["parameters"], json!({"additionalProperties": false, "type": "object", "properties": {}, "required": []}));
+    assert_eq!(
+        tools[7]["parameters"],
+        json!({"additionalProperties": false, "type": "object", "properties": {}, "required": []})
+    );
     // Same shape as the reference's first session.update (values aside).
     if let Some(reference) = reference_events("handoff") {
         let mut keys: Vec<&String> = s.as_object().unwrap().keys().collect();
         keys.retain(|k| *k != "tracing");
-        let mut want: Vec<&String> = reference[0]["session"].as_object().unwrap().keys().collect();
+        let mut want: Vec<&String> = reference[0]["session"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         keys.sort();
         want.sort();
         assert_eq!(keys, want);
@@ -269,7 +311,10 @@ async fn model_defaults_then_agent_then_session_overrides_and_tracing_off() {
     let s = h.m.expect("session.update").await["session"].clone();
     assert_eq!(s["audio"]["output"]["voice"], "verse");
     assert_eq!(s["output_modalities"], json!(["text"]));
-    assert!(s.get("tracing").is_none(), "tracing = false removes tracing: {s}");
+    assert!(
+        s.get("tracing").is_none(),
+        "tracing = false removes tracing: {s}"
+    );
 
     let overrides = SettingsOverlay {
         instructions: Some("Overridden.".into()),
@@ -278,12 +323,16 @@ async fn model_defaults_then_agent_then_session_overrides_and_tracing_off() {
     };
     let mut h = H::with("main", overrides).await;
     let s = h.m.expect("session.update").await["session"].clone();
-    assert_eq!(s["instructions"], "Overridden.", "explicit overrides win at connect");
+    assert_eq!(
+        s["instructions"], "Overridden.",
+        "explicit overrides win at connect"
+    );
     assert_eq!(s["audio"]["output"]["voice"], "coral");
     assert_eq!(s["output_modalities"], json!(["text"]));
     // After a handoff the new agent's instructions win; the rest of the override stays.
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "c1", "transfer_to_billing", "{}")).await;
+    h.m.send_all(call("r1", "c1", "transfer_to_billing", "{}"))
+        .await;
     let s = h.m.expect("session.update").await["session"].clone();
     assert_eq!(s["instructions"], "Billing.");
     assert_eq!(s["audio"]["output"]["voice"], "coral");
@@ -345,8 +394,15 @@ async fn every_model_event_is_raw_first_then_typed() {
     assert_eq!(err["code"], "bad_thing");
     assert_eq!(err["message"], "It broke.");
     let a = h.seen.iter().find(|e| e["type"] == "audio").unwrap();
-    assert_eq!((a["item_id"].as_str(), a["response_id"].as_str()), (Some("m1"), Some("r1")));
-    let t = h.seen.iter().find(|e| e["type"] == "transcript_delta").unwrap();
+    assert_eq!(
+        (a["item_id"].as_str(), a["response_id"].as_str()),
+        (Some("m1"), Some("r1"))
+    );
+    let t = h
+        .seen
+        .iter()
+        .find(|e| e["type"] == "transcript_delta")
+        .unwrap();
     assert_eq!(t["delta"], "Hi");
     // Sequence numbers have no gaps.
     let seqs: Vec<u64> = h.seen.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
@@ -364,7 +420,11 @@ async fn inputs_reach_the_model_as_the_reference_sends_them() {
     let create = h.m.expect("conversation.item.create").await;
     let rc = h.m.expect("response.create").await;
     if let Some(reference) = reference_events("tool_calls") {
-        assert!(same_shape(&create, &reference[1]), "{create} vs {}", reference[1]);
+        assert!(
+            same_shape(&create, &reference[1]),
+            "{create} vs {}",
+            reference[1]
+        );
         assert!(same_shape(&rc, &reference[3]), "{rc} vs {}", reference[3]);
     }
 
@@ -372,7 +432,9 @@ async fn inputs_reach_the_model_as_the_reference_sends_them() {
     h.m.send(created("r1")).await;
     h.next("agent_start").await;
     h.s.send_input(vec![
-        agentd::realtime::protocol::ContentPart::InputText { text: Some("look".into()) },
+        agentd::realtime::protocol::ContentPart::InputText {
+            text: Some("look".into()),
+        },
         agentd::realtime::protocol::ContentPart::InputImage {
             image_url: Some("data:image/png;base64,AAAA".into()),
         },
@@ -393,8 +455,14 @@ async fn inputs_reach_the_model_as_the_reference_sends_them() {
 
     h.s.send_audio("AAAA".into(), false).await.unwrap();
     h.s.send_audio("BBBB".into(), true).await.unwrap();
-    assert_eq!(h.m.expect("input_audio_buffer.append").await["audio"], "AAAA");
-    assert_eq!(h.m.expect("input_audio_buffer.append").await["audio"], "BBBB");
+    assert_eq!(
+        h.m.expect("input_audio_buffer.append").await["audio"],
+        "AAAA"
+    );
+    assert_eq!(
+        h.m.expect("input_audio_buffer.append").await["audio"],
+        "BBBB"
+    );
     h.m.expect("input_audio_buffer.commit").await;
 
     // Changing the agent of a live session sends its settings.
@@ -402,7 +470,13 @@ async fn inputs_reach_the_model_as_the_reference_sends_them() {
     let update = h.m.expect("session.update").await;
     assert_eq!(update["session"]["instructions"], "Billing.");
     assert_eq!(tool_names(&update), ["add"]);
-    assert!(h.s.set_agent("nobody").await.unwrap_err().to_string().contains("no agent named `nobody`"));
+    assert!(
+        h.s.set_agent("nobody")
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("no agent named `nobody`")
+    );
 }
 
 // 4. Tool calls -------------------------------------------------------------------
@@ -420,7 +494,11 @@ async fn async_tool_calls_do_not_block_the_model_stream() {
     let start = h.find("tool_start").await;
     assert_eq!(start["tool"], "slowpoke.spin");
     assert!(h.kinds().contains(&"transcript_delta".to_string()));
-    assert!(!h.kinds().contains(&"tool_end".to_string()), "the stream went on while the tool ran: {:?}", h.kinds());
+    assert!(
+        !h.kinds().contains(&"tool_end".to_string()),
+        "the stream went on while the tool ran: {:?}",
+        h.kinds()
+    );
     assert_eq!(h.s.status().await.unwrap().running_tools, 1);
     h.s.close().await.unwrap();
 
@@ -430,7 +508,10 @@ async fn async_tool_calls_do_not_block_the_model_stream() {
     h.m.send_all(call("r1", "c1", "slow", "{}")).await;
     let end = h.next("tool_end").await;
     assert_eq!(end["outcome"], "failed");
-    assert_eq!(end["output"], "error: tool `faulty.spin` failed: the call took longer than its 300ms limit and was stopped");
+    assert_eq!(
+        end["output"],
+        "error: tool `faulty.spin` failed: the call took longer than its 300ms limit and was stopped"
+    );
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c1", end["output"].as_str().unwrap()));
     h.m.expect("response.create").await;
@@ -454,16 +535,25 @@ async fn tool_output_is_sent_once_even_when_both_done_events_arrive() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#)).await;
+    h.m.send_all(call("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#))
+        .await;
     h.m.send(done("r1", 1)).await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c1", "3"));
     h.m.expect("response.create").await;
     let end = h.next("tool_end").await;
-    assert_eq!((end["tool"].as_str(), end["arguments"].as_str(), end["output"].as_str()), (Some("calc.add"), Some(r#"{"a":1,"b":2}"#), Some("3")));
+    assert_eq!(
+        (
+            end["tool"].as_str(),
+            end["arguments"].as_str(),
+            end["output"].as_str()
+        ),
+        (Some("calc.add"), Some(r#"{"a":1,"b":2}"#), Some("3"))
+    );
     // A second call proves nothing else was queued for c1.
     h.m.send(created("r2")).await;
-    h.m.send_all(call("r2", "c2", "calc_add", r#"{"a":2,"b":2}"#)).await;
+    h.m.send_all(call("r2", "c2", "calc_add", r#"{"a":2,"b":2}"#))
+        .await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c2", "4"));
     assert_eq!(h.s.status().await.unwrap().history_len, 0);
@@ -478,7 +568,10 @@ async fn unknown_tool_is_an_error_naming_it_and_the_model_is_answered() {
     let err = h.next("error").await;
     assert_eq!(err["message"], "Tool launch_rockets not found");
     let ev = h.m.expect("conversation.item.create").await;
-    assert_eq!(output_of(&ev), ("c1", "error: there is no tool named `launch_rockets`"));
+    assert_eq!(
+        output_of(&ev),
+        ("c1", "error: there is no tool named `launch_rockets`")
+    );
 }
 
 // 5. Approvals --------------------------------------------------------------------
@@ -488,17 +581,28 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "c1", "calc_multiply", r#"{"a":2,"b":3}"#)).await;
+    h.m.send_all(call("r1", "c1", "calc_multiply", r#"{"a":2,"b":3}"#))
+        .await;
     h.m.send(done("r1", 1)).await;
     let ask = h.next("tool_approval_required").await;
-    assert_eq!((ask["tool"].as_str(), ask["call_id"].as_str(), ask["arguments"].as_str()), (Some("calc.multiply"), Some("c1"), Some(r#"{"a":2,"b":3}"#)));
+    assert_eq!(
+        (
+            ask["tool"].as_str(),
+            ask["call_id"].as_str(),
+            ask["arguments"].as_str()
+        ),
+        (Some("calc.multiply"), Some("c1"), Some(r#"{"a":2,"b":3}"#))
+    );
     let status = h.s.status().await.unwrap();
     assert_eq!(status.pending_approvals.len(), 1);
     assert_eq!(status.pending_approvals[0].call_id, "c1");
 
     // Unknown call ids are an error to the caller, not silence.
     let err = h.s.decide("c404", true, false).await.unwrap_err();
-    assert_eq!(err.to_string(), "session `t` has no pending tool call `c404`");
+    assert_eq!(
+        err.to_string(),
+        "session `t` has no pending tool call `c404`"
+    );
 
     h.s.decide("c1", false, true).await.unwrap();
     let ev = h.m.expect("conversation.item.create").await;
@@ -509,7 +613,8 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
 
     // `always` rejection: the next call is refused without asking.
     h.m.send(created("r2")).await;
-    h.m.send_all(call("r2", "c2", "calc_multiply", r#"{"a":1,"b":1}"#)).await;
+    h.m.send_all(call("r2", "c2", "calc_multiply", r#"{"a":1,"b":1}"#))
+        .await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c2", "Not allowed: calc.multiply (c2)"));
     h.m.send(done("r2", 1)).await;
@@ -517,10 +622,12 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
 
     // A deny rule refuses at once; a per-tool `approval = true` asks.
     h.m.send(created("r3")).await;
-    h.m.send_all(call("r3", "c3", "calc_divide", r#"{"a":1,"b":1}"#)).await;
+    h.m.send_all(call("r3", "c3", "calc_divide", r#"{"a":1,"b":1}"#))
+        .await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c3", "Not allowed: calc.divide (c3)"));
-    h.m.send_all(call("r3", "c4", "faulty_echo", r#"{"text":"hi"}"#)).await;
+    h.m.send_all(call("r3", "c4", "faulty_echo", r#"{"text":"hi"}"#))
+        .await;
     let ask = h.next("tool_approval_required").await;
     assert_eq!(ask["call_id"], "c4");
     h.s.decide("c4", true, true).await.unwrap();
@@ -530,11 +637,33 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
     h.m.expect("response.create").await;
     // `always` approval: no second question.
     h.m.send(created("r4")).await;
-    h.m.send_all(call("r4", "c5", "faulty_echo", r#"{"text":"again"}"#)).await;
+    h.m.send_all(call("r4", "c5", "faulty_echo", r#"{"text":"again"}"#))
+        .await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c5", "again"));
-    let asks = h.seen.iter().filter(|e| e["type"] == "tool_approval_required").count();
+    let asks = h
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_approval_required")
+        .count();
     assert_eq!(asks, 2);
+}
+
+#[tokio::test]
+async fn an_unanswered_approval_is_rejected_after_the_timeout() {
+    let mut h = H::new("impatient").await;
+    h.m.expect("session.update").await;
+    h.m.send_all(call("r1", "c1", "faulty_echo", r#"{"text":"x"}"#))
+        .await;
+    let ask = h.next("tool_approval_required").await;
+    assert_eq!(ask["call_id"], "c1");
+    let status = h.s.status().await.unwrap();
+    assert!(status.pending_approvals[0].expires_ms.is_some());
+    let ev = h.m.expect("conversation.item.create").await;
+    assert_eq!(output_of(&ev), ("c1", "Tool execution was not approved."));
+    let end = h.next("tool_end").await;
+    assert_eq!(end["outcome"], "rejected");
+    assert!(h.s.status().await.unwrap().pending_approvals.is_empty());
 }
 
 #[tokio::test]
@@ -548,23 +677,36 @@ async fn approval_messages_match_the_reference_capture() {
     h.m.expect("conversation.item.create").await;
     h.m.expect("response.create").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "call_0", "faulty_echo", r#"{"text":"1"}"#)).await;
+    h.m.send_all(call("r1", "call_0", "faulty_echo", r#"{"text":"1"}"#))
+        .await;
     h.m.send(done("r1", 1)).await;
     h.next("tool_approval_required").await;
     h.s.decide("call_0", true, false).await.unwrap();
     let approved = h.m.expect("conversation.item.create").await;
     let rc = h.m.expect("response.create").await;
     h.m.send(created("r2")).await;
-    h.m.send_all(call("r2", "call_1", "faulty_echo", r#"{"text":"2"}"#)).await;
+    h.m.send_all(call("r2", "call_1", "faulty_echo", r#"{"text":"2"}"#))
+        .await;
     h.m.send(done("r2", 1)).await;
     h.next("tool_approval_required").await;
     h.s.decide("call_1", false, false).await.unwrap();
     let rejected = h.m.expect("conversation.item.create").await;
     // Reference lines: 4 = approved output "1", 5 = response.create, 6 = rejection.
-    assert!(same_shape(&approved, &reference[4]), "{approved} vs {}", reference[4]);
+    assert!(
+        same_shape(&approved, &reference[4]),
+        "{approved} vs {}",
+        reference[4]
+    );
     assert!(same_shape(&rc, &reference[5]), "{rc} vs {}", reference[5]);
-    assert!(same_shape(&rejected, &reference[6]), "{rejected} vs {}", reference[6]);
-    assert_eq!(rejected["item"]["output"], "Tool execution was not approved.");
+    assert!(
+        same_shape(&rejected, &reference[6]),
+        "{rejected} vs {}",
+        reference[6]
+    );
+    assert_eq!(
+        rejected["item"]["output"],
+        "Tool execution was not approved."
+    );
 }
 
 // 6. Output guardrails ------------------------------------------------------------
@@ -576,23 +718,54 @@ async fn output_guardrail_trips_once_per_response_like_the_reference() {
     h.m.send(created("r1")).await;
     h.m.send(audio("r1", "m1")).await;
     // 20 characters reach the debounce threshold; the guardrail is listed twice but runs once.
-    for d in ["this is ", "forbidden ", "text ", "and more forbidden text", "and even more text here"] {
+    for d in [
+        "this is ",
+        "forbidden ",
+        "text ",
+        "and more forbidden text",
+        "and even more text here",
+    ] {
         h.m.send(transcript("r1", "m1", d)).await;
     }
     let tripped = h.next("guardrail_tripped").await;
     assert_eq!(tripped["direction"], "output");
+    // faulty.crash traps on every check: logged and skipped, the others still decide.
     assert_eq!(tripped["guardrails"], json!(["blocklist.blocklist"]));
-    assert!(tripped["message"].as_str().unwrap().starts_with("this is forbidden "));
+    assert!(
+        tripped["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("this is forbidden ")
+    );
     let truncate = h.m.expect("conversation.item.truncate").await;
-    assert_eq!((truncate["item_id"].as_str(), truncate["audio_end_ms"].as_u64()), (Some("m1"), Some(100)),
-        "audio_end_ms is the audio delivered (100 ms), not wall-clock time");
+    assert_eq!(
+        (
+            truncate["item_id"].as_str(),
+            truncate["audio_end_ms"].as_u64()
+        ),
+        (Some("m1"), Some(100)),
+        "audio_end_ms is the audio delivered (100 ms), not wall-clock time"
+    );
     let cancel = h.m.expect("response.cancel").await;
     assert_eq!(cancel["response_id"], "r1");
+    let interrupted = h.find("audio_interrupted").await;
+    assert_eq!(interrupted["item_id"], "m1");
     let notice = h.m.expect("conversation.item.create").await;
-    assert_eq!(notice["item"]["content"][0]["text"], "guardrail triggered: blocklist.blocklist");
+    assert_eq!(
+        notice["item"]["content"][0]["text"],
+        "guardrail triggered: blocklist.blocklist"
+    );
     if let Some(reference) = reference_events("guardrail") {
-        assert!(same_shape(&truncate, &reference[4]), "{truncate} vs {}", reference[4]);
-        assert!(same_shape(&cancel, &reference[5]), "{cancel} vs {}", reference[5]);
+        assert!(
+            same_shape(&truncate, &reference[4]),
+            "{truncate} vs {}",
+            reference[4]
+        );
+        assert!(
+            same_shape(&cancel, &reference[5]),
+            "{cancel} vs {}",
+            reference[5]
+        );
         let mut theirs = reference[6].clone();
         theirs["item"]["content"][0]["text"] = json!("guardrail triggered: blocklist.blocklist");
         assert!(same_shape(&notice, &theirs), "{notice} vs {theirs}");
@@ -600,14 +773,27 @@ async fn output_guardrail_trips_once_per_response_like_the_reference() {
     h.m.send(done("r1", 1)).await;
     h.m.expect("response.create").await;
     h.next("agent_end").await;
-    let trips = h.seen.iter().filter(|e| e["type"] == "guardrail_tripped").count();
-    assert_eq!(trips, 1, "one trip per response, however many checks tripped");
+    let trips = h
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "guardrail_tripped")
+        .count();
+    assert_eq!(
+        trips, 1,
+        "one trip per response, however many checks tripped"
+    );
 
     // State resets at turn end: a new response trips again.
     h.m.send(created("r2")).await;
-    h.m.send(transcript("r2", "m2", "forbidden again, long enough")).await;
+    h.m.send(transcript("r2", "m2", "forbidden again, long enough"))
+        .await;
     let again = h.next("guardrail_tripped").await;
-    assert!(again["message"].as_str().unwrap().starts_with("forbidden again"));
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("forbidden again")
+    );
 }
 
 // 7. Handoffs ---------------------------------------------------------------------
@@ -617,14 +803,21 @@ async fn handoff_sends_settings_then_the_transfer_like_the_reference() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "call_h1", "transfer_to_billing", "{}")).await;
+    h.m.send_all(call("r1", "call_h1", "transfer_to_billing", "{}"))
+        .await;
     let handoff = h.next("handoff").await;
-    assert_eq!((handoff["from"].as_str(), handoff["to"].as_str()), (Some("main"), Some("billing")));
+    assert_eq!(
+        (handoff["from"].as_str(), handoff["to"].as_str()),
+        (Some("main"), Some("billing"))
+    );
     let update = h.m.expect("session.update").await;
     assert_eq!(update["session"]["instructions"], "Billing.");
     assert_eq!(tool_names(&update), ["add"]);
     let transfer = h.m.expect("conversation.item.create").await;
-    assert_eq!(output_of(&transfer), ("call_h1", r#"{"assistant": "billing"}"#));
+    assert_eq!(
+        output_of(&transfer),
+        ("call_h1", r#"{"assistant": "billing"}"#)
+    );
     h.m.send(done("r1", 1)).await;
     let rc = h.m.expect("response.create").await;
     if let Some(reference) = reference_events("handoff") {
@@ -638,7 +831,8 @@ async fn handoff_sends_settings_then_the_transfer_like_the_reference() {
     // Later turns belong to the new agent, and its tools work.
     h.m.send(created("r2")).await;
     assert_eq!(h.next("agent_start").await["agent"], "billing");
-    h.m.send_all(call("r2", "c2", "add", r#"{"a":40,"b":2}"#)).await;
+    h.m.send_all(call("r2", "c2", "add", r#"{"a":40,"b":2}"#))
+        .await;
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c2", "42"));
     // A renamed handoff works by its name.
@@ -654,13 +848,34 @@ async fn handoff_sends_settings_then_the_transfer_like_the_reference() {
 async fn history_follows_the_merge_rules_and_reports_each_change() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
-    h.m.send(message("u1", "user", json!([{"type": "input_audio", "transcript": null}]), None)).await;
+    h.m.send(message(
+        "u1",
+        "user",
+        json!([{"type": "input_audio", "transcript": null}]),
+        None,
+    ))
+    .await;
     let added = h.next("history_added").await;
-    assert_eq!((added["item"]["id"].as_str(), added["history_len"].as_u64()), (Some("u1"), Some(1)));
-    h.m.send(message("a1", "assistant", json!([{"type": "output_audio", "transcript": "hello"}]), Some("u1"))).await;
+    assert_eq!(
+        (added["item"]["id"].as_str(), added["history_len"].as_u64()),
+        (Some("u1"), Some(1))
+    );
+    h.m.send(message(
+        "a1",
+        "assistant",
+        json!([{"type": "output_audio", "transcript": "hello"}]),
+        Some("u1"),
+    ))
+    .await;
     h.next("history_added").await;
     // Inserted after its previous item, not appended.
-    h.m.send(message("u0", "user", json!([{"type": "input_text", "text": "first"}]), Some("u1"))).await;
+    h.m.send(message(
+        "u0",
+        "user",
+        json!([{"type": "input_text", "text": "first"}]),
+        Some("u1"),
+    ))
+    .await;
     h.next("history_added").await;
     // A transcript arrives for u1: attached to the existing item.
     h.m.send(json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1", "content_index": 0, "transcript": "hi there"})).await;
@@ -676,8 +891,12 @@ async fn history_follows_the_merge_rules_and_reports_each_change() {
     // A transcript for an item the session never saw becomes a user text item.
     h.m.send(json!({"type": "conversation.item.input_audio_transcription.completed", "item_id": "u7", "content_index": 0, "transcript": "orphan"})).await;
     let added = h.next("history_added").await;
-    assert_eq!(added["item"]["content"], json!([{"type": "input_text", "text": "orphan"}]));
-    h.m.send(json!({"type": "conversation.item.deleted", "item_id": "u0"})).await;
+    assert_eq!(
+        added["item"]["content"],
+        json!([{"type": "input_text", "text": "orphan"}])
+    );
+    h.m.send(json!({"type": "conversation.item.deleted", "item_id": "u0"}))
+        .await;
     let deleted = h.next("history_deleted").await;
     assert_eq!(deleted["history_len"], 3);
     let history = h.s.history().await.unwrap();
@@ -692,23 +911,40 @@ async fn close_cancels_work_reports_pending_approvals_and_closes_the_model() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "c1", "calc_multiply", r#"{"a":1,"b":2}"#)).await;
+    h.m.send_all(call("r1", "c1", "calc_multiply", r#"{"a":1,"b":2}"#))
+        .await;
     h.next("tool_approval_required").await;
     h.m.send_all(call("r1", "c2", "stall", "{}")).await;
     h.next("tool_start").await;
     h.s.close().await.unwrap();
     let end = h.next("tool_end").await;
-    assert_eq!((end["call_id"].as_str(), end["outcome"].as_str()), (Some("c1"), Some("rejected")));
+    assert_eq!(
+        (end["call_id"].as_str(), end["outcome"].as_str()),
+        (Some("c1"), Some("rejected"))
+    );
     let closed = h.next("session_closed").await;
     assert_eq!(closed["reason"], "closed on request");
     h.m.closed().await;
     assert!(
-        !h.m.received.iter().any(|e| e["type"] == "conversation.item.create"),
+        !h.m.received
+            .iter()
+            .any(|e| e["type"] == "conversation.item.create"),
         "the cancelled tool's output must not be sent: {:?}",
         h.m.received
     );
-    assert!(!h.seen.iter().any(|e| e["type"] == "tool_end" && e["call_id"] == "c2"), "the cancelled call is not reported as finished");
-    assert!(h.s.send_text("late".into()).await.unwrap_err().to_string().contains("has ended"));
+    assert!(
+        !h.seen
+            .iter()
+            .any(|e| e["type"] == "tool_end" && e["call_id"] == "c2"),
+        "the cancelled call is not reported as finished"
+    );
+    assert!(
+        h.s.send_text("late".into())
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("has ended")
+    );
 }
 
 #[tokio::test]
@@ -719,7 +955,10 @@ async fn a_lost_model_connection_ends_the_session_with_the_cause() {
     let err = h.next("error").await;
     assert_eq!(err["code"], "model_disconnected");
     let closed = h.next("session_closed").await;
-    assert!(closed["reason"].as_str().unwrap().contains("model"), "{closed}");
+    assert!(
+        closed["reason"].as_str().unwrap().contains("model"),
+        "{closed}"
+    );
 }
 
 // 10. Tool guardrails ------------------------------------------------------------------
@@ -729,26 +968,51 @@ async fn tool_guardrails_refuse_calls_with_their_reason() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
-    h.m.send_all(call("r1", "c1", "calc_add", r#"{"a":1,"b":2,"note":"sk-abcdefghijklmnopqrstuvwxyz"}"#)).await;
+    h.m.send_all(call(
+        "r1",
+        "c1",
+        "calc_add",
+        r#"{"a":1,"b":2,"note":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
+    ))
+    .await;
     let tripped = h.next("guardrail_tripped").await;
-    assert_eq!((tripped["direction"].as_str(), tripped["guardrails"][0].as_str()), (Some("tool_call"), Some("blocklist.no_secrets")));
+    assert_eq!(
+        (
+            tripped["direction"].as_str(),
+            tripped["guardrails"][0].as_str()
+        ),
+        (Some("tool_call"), Some("blocklist.no_secrets"))
+    );
     let ev = h.m.expect("conversation.item.create").await;
     let (_, out) = output_of(&ev);
-    assert!(out.starts_with("Tool call blocked by guardrail blocklist.no_secrets: "), "{out}");
+    assert!(
+        out.starts_with("Tool call blocked by guardrail blocklist.no_secrets: "),
+        "{out}"
+    );
     let end = h.next("tool_end").await;
     assert_eq!(end["outcome"], "rejected");
-    assert!(!h.seen.iter().any(|e| e["type"] == "tool_start"), "a blocked call never starts");
+    assert!(
+        !h.seen.iter().any(|e| e["type"] == "tool_start"),
+        "a blocked call never starts"
+    );
 
     // before_approval: nobody is asked about a call the guardrail refuses.
     let mut h = H::new("asker").await;
     h.m.expect("session.update").await;
-    h.m.send_all(call("r1", "c1", "faulty_echo", r#"{"text":"sk-abcdefghijklmnopqrstuvwxyz"}"#)).await;
+    h.m.send_all(call(
+        "r1",
+        "c1",
+        "faulty_echo",
+        r#"{"text":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
+    ))
+    .await;
     h.next("guardrail_tripped").await;
     let end = h.next("tool_end").await;
     assert_eq!(end["outcome"], "rejected");
     assert!(!h.seen.iter().any(|e| e["type"] == "tool_approval_required"));
     // A clean call is still asked about.
-    h.m.send_all(call("r1", "c2", "faulty_echo", r#"{"text":"fine"}"#)).await;
+    h.m.send_all(call("r1", "c2", "faulty_echo", r#"{"text":"fine"}"#))
+        .await;
     assert_eq!(h.next("tool_approval_required").await["call_id"], "c2");
 }
 
@@ -760,10 +1024,16 @@ async fn input_guardrails_keep_blocked_text_and_transcripts_from_the_model() {
     h.m.expect("session.update").await;
     h.s.send_text("this is forbidden".into()).await.unwrap();
     let tripped = h.next("guardrail_tripped").await;
-    assert_eq!((tripped["direction"].as_str(), tripped["message"].as_str()), (Some("input"), Some("this is forbidden")));
+    assert_eq!(
+        (tripped["direction"].as_str(), tripped["message"].as_str()),
+        (Some("input"), Some("this is forbidden"))
+    );
     h.s.send_text("this is fine".into()).await.unwrap();
     let create = h.m.expect("conversation.item.create").await;
-    assert_eq!(create["item"]["content"][0]["text"], "this is fine", "the blocked message never reached the model");
+    assert_eq!(
+        create["item"]["content"][0]["text"], "this is fine",
+        "the blocked message never reached the model"
+    );
 
     h.m.send(created("r1")).await;
     h.next("agent_start").await;
@@ -784,10 +1054,18 @@ async fn input_guardrails_keep_blocked_text_and_transcripts_from_the_model() {
 async fn usage_is_summed_per_session() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
-    h.m.send_all([created("r1"), done("r1", 10), created("r2"), done("r2", 32)]).await;
+    h.m.send_all([created("r1"), done("r1", 10), created("r2"), done("r2", 32)])
+        .await;
     h.next("agent_end").await;
     h.next("agent_end").await;
     let status = h.s.status().await.unwrap();
-    assert_eq!((status.usage.total_tokens, status.usage.input_tokens, status.usage.output_tokens), (42, 21, 21));
+    assert_eq!(
+        (
+            status.usage.total_tokens,
+            status.usage.input_tokens,
+            status.usage.output_tokens
+        ),
+        (42, 21, 21)
+    );
     assert_eq!(status.responses, 2);
 }

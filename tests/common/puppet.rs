@@ -21,13 +21,21 @@ pub struct Puppet {
 impl Puppet {
     /// Listen on a free loopback port.
     pub async fn start() -> Puppet {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind puppet");
-        let url = format!("ws://{}/v1/realtime?model=puppet", listener.local_addr().expect("addr"));
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind puppet");
+        let url = format!(
+            "ws://{}/v1/realtime?model=puppet",
+            listener.local_addr().expect("addr")
+        );
         let (tx, conns) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                    let _ = tx.send(Conn { ws, received: Vec::new() });
+                    let _ = tx.send(Conn {
+                        ws,
+                        received: Vec::new(),
+                    });
                 }
             }
         });
@@ -58,7 +66,10 @@ pub struct Conn {
 impl Conn {
     /// Send a server event.
     pub async fn send(&mut self, ev: Value) {
-        self.ws.send(Message::text(ev.to_string())).await.expect("puppet send");
+        self.ws
+            .send(Message::text(ev.to_string()))
+            .await
+            .expect("puppet send");
     }
 
     /// Send several server events in order.
@@ -73,7 +84,12 @@ impl Conn {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
                 .await
-                .unwrap_or_else(|_| panic!("no client event within 10 s; received so far:\n{:#?}", self.received))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no client event within 10 s; received so far:\n{:#?}",
+                        self.received
+                    )
+                })
                 .expect("agentd closed the connection")
                 .expect("websocket error");
             if let Message::Text(t) = msg {
@@ -117,7 +133,14 @@ impl Conn {
 /// JSON equality that ignores the values (not the presence) of ids and timing
 /// fields: what the reference captures can be compared on.
 pub fn same_shape(ours: &Value, reference: &Value) -> bool {
-    const VOLATILE: [&str; 6] = ["event_id", "call_id", "item_id", "response_id", "audio_end_ms", "id"];
+    const VOLATILE: [&str; 6] = [
+        "event_id",
+        "call_id",
+        "item_id",
+        "response_id",
+        "audio_end_ms",
+        "id",
+    ];
     match (ours, reference) {
         (Value::Object(a), Value::Object(b)) => {
             a.len() == b.len()

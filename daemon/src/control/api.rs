@@ -1,6 +1,6 @@
 //! Request and response bodies of the control API, shared by `agentd` (the
 //! server) and `agentctl` (the client) so the two cannot drift apart.
-//! The routes are listed in `control/openapi.yaml`.
+//! The routes are listed in README.md ("Control API").
 
 use serde::{Deserialize, Serialize};
 

@@ -464,7 +464,10 @@ impl Plugin {
                 // daemon. tokio's yield_now defers the wake-up until the runtime has
                 // polled its I/O and timer drivers; a plain self-wake would let a
                 // spinning guest starve sockets on its worker.
-                Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now())))
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         store
