@@ -513,8 +513,7 @@ impl Session {
                     None => Flow::Stop("the model connection ended".into()),
                 },
                 Some(done) = self.tool_tasks.join_next_with_id(), if !self.tool_tasks.is_empty() => {
-                    self.on_tool_done(done);
-                    Flow::Continue
+                    self.on_tool_done(done)
                 }
                 Some(done) = self.guardrail_tasks.join_next(), if !self.guardrail_tasks.is_empty() => {
                     match done {
@@ -1089,27 +1088,24 @@ impl Session {
         }
     }
 
-    fn on_tool_done(&mut self, done: Result<(tokio::task::Id, ToolRun), tokio::task::JoinError>) {
+    fn on_tool_done(&mut self, done: Result<(tokio::task::Id, ToolRun), tokio::task::JoinError>) -> Flow {
         match done {
             Ok((id, run)) => {
                 self.running.remove(&id);
                 self.finish_tool(run);
+                Flow::Continue
             }
             Err(e) => {
-                let Some((call, tool, agent)) = self.running.remove(&e.id()) else {
-                    return;
-                };
+                // Plugin failures come back as values; a task that died is a bug in
+                // agentd itself. As in the reference, the session ends with the cause.
+                let call = self.running.remove(&e.id()).map(|(call, ..)| call.call_id);
                 let message = format!("Tool call task failed: {e}");
+                tracing::error!(session = %self.id, call_id = ?call, %message, "internal error");
                 self.emit(SessionEvent::Error {
-                    code: None,
+                    code: Some("internal_error".into()),
                     message: message.clone(),
                 });
-                self.finish_tool(ToolRun {
-                    call,
-                    tool,
-                    agent,
-                    result: Err(ToolFailure::Call(crate::plugin::CallError::Trap(message))),
-                });
+                Flow::Stop(message)
             }
         }
     }
