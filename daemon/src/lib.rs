@@ -12,3 +12,4 @@ pub mod plugin;
 pub mod policy;
 pub mod realtime;
 pub mod session;
+pub mod systemd;

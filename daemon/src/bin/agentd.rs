@@ -108,8 +108,16 @@ async fn run(config_path: PathBuf) -> ExitCode {
         plugins = catalog.plugins.len(),
         "agentd ready"
     );
+    let systemd = agentd::systemd::Notifier::from_env();
+    systemd.notify(&format!(
+        "READY=1\nSTATUS=serving {} agents on {}",
+        catalog.agents.len(),
+        socket.display()
+    ));
+    systemd.spawn_watchdog();
     server::serve(listener, socket.clone(), daemon.clone(), shutdown_signal()).await;
     tracing::info!("shutting down");
+    systemd.notify("STOPPING=1");
     daemon.close_all().await;
     let _ = std::fs::remove_file(&*socket);
     ExitCode::SUCCESS

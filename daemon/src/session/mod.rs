@@ -1088,7 +1088,10 @@ impl Session {
         }
     }
 
-    fn on_tool_done(&mut self, done: Result<(tokio::task::Id, ToolRun), tokio::task::JoinError>) -> Flow {
+    fn on_tool_done(
+        &mut self,
+        done: Result<(tokio::task::Id, ToolRun), tokio::task::JoinError>,
+    ) -> Flow {
         match done {
             Ok((id, run)) => {
                 self.running.remove(&id);
