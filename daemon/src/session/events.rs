@@ -14,8 +14,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-/// How many events a session keeps for late subscribers.
+/// At most this many events are kept per session for late subscribers…
 pub const KEPT_EVENTS: usize = 20_000;
+/// …and at most about this many bytes of them: audio (and its raw model
+/// events) would otherwise hold a long call's whole recording in memory.
+pub const KEPT_BYTES: usize = 16 << 20;
 
 /// How a tool call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,7 +165,49 @@ pub struct Envelope {
 
 struct Log {
     next_seq: u64,
-    events: VecDeque<Arc<Envelope>>,
+    events: VecDeque<(Arc<Envelope>, usize)>,
+    bytes: usize,
+}
+
+impl Log {
+    fn kept_since(&self, since: u64) -> Vec<Arc<Envelope>> {
+        // Sequence numbers are contiguous in the log: skip straight to `since`.
+        let first = self.events.front().map_or(0, |(e, _)| e.seq);
+        let skip = since.saturating_sub(first) as usize;
+        self.events
+            .iter()
+            .skip(skip)
+            .map(|(e, _)| e.clone())
+            .collect()
+    }
+}
+
+impl SessionEvent {
+    /// A cheap estimate of the event's size, dominated by its largest strings.
+    fn approx_bytes(&self) -> usize {
+        let payload = match self {
+            SessionEvent::Audio { audio, .. } => audio.len(),
+            SessionEvent::RawModelEvent { data } => match data.get("delta").and_then(Value::as_str)
+            {
+                Some(d) => d.len() + 256,
+                // Rare and small compared with audio; serializing is the honest measure.
+                None => data.to_string().len(),
+            },
+            SessionEvent::ToolStart { arguments, .. }
+            | SessionEvent::ToolApprovalRequired { arguments, .. } => arguments.len(),
+            SessionEvent::ToolEnd {
+                arguments, output, ..
+            } => arguments.len() + output.len(),
+            SessionEvent::HistoryAdded { item, .. } | SessionEvent::HistoryUpdated { item, .. } => {
+                item.to_string().len()
+            }
+            SessionEvent::GuardrailTripped { message, .. }
+            | SessionEvent::Error { message, .. } => message.len(),
+            SessionEvent::TranscriptDelta { delta, .. } => delta.len(),
+            _ => 0,
+        };
+        payload + 128
+    }
 }
 
 /// One session's event stream.
@@ -175,12 +220,13 @@ pub struct EventBus {
 impl EventBus {
     /// A new, empty stream; the first event gets sequence number 1.
     pub fn new(session: Arc<str>) -> Arc<EventBus> {
-        let (live, _) = broadcast::channel(4096);
+        let (live, _) = broadcast::channel(1024);
         Arc::new(EventBus {
             session,
             log: Mutex::new(Log {
                 next_seq: 1,
                 events: VecDeque::new(),
+                bytes: 0,
             }),
             live,
         })
@@ -197,16 +243,20 @@ impl EventBus {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let seq = log.next_seq;
         log.next_seq += 1;
+        let size = event.approx_bytes();
         let env = Arc::new(Envelope {
             seq,
             session: self.session.clone(),
             time_ms,
             event,
         });
-        if log.events.len() == KEPT_EVENTS {
-            log.events.pop_front();
+        log.bytes += size;
+        log.events.push_back((env.clone(), size));
+        while log.events.len() > KEPT_EVENTS || (log.bytes > KEPT_BYTES && log.events.len() > 1) {
+            if let Some((_, n)) = log.events.pop_front() {
+                log.bytes -= n;
+            }
         }
-        log.events.push_back(env.clone());
         // No receivers is fine: nobody is watching.
         let _ = self.live.send(env);
         seq
@@ -219,23 +269,13 @@ impl EventBus {
     ) -> (Vec<Arc<Envelope>>, broadcast::Receiver<Arc<Envelope>>) {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.live.subscribe();
-        let backlog = log
-            .events
-            .iter()
-            .filter(|e| e.seq >= since)
-            .cloned()
-            .collect();
-        (backlog, rx)
+        (log.kept_since(since), rx)
     }
 
     /// Events with `seq >= since` still kept.
     pub fn since(&self, since: u64) -> Vec<Arc<Envelope>> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.events
-            .iter()
-            .filter(|e| e.seq >= since)
-            .cloned()
-            .collect()
+        log.kept_since(since)
     }
 
     /// Sequence number of the last event, 0 when there is none.
@@ -262,6 +302,27 @@ mod tests {
         bus.publish(SessionEvent::InputAudioTimeoutTriggered);
         assert_eq!(rx.try_recv().unwrap().seq, 6);
         assert_eq!(bus.last_seq(), 6);
+    }
+
+    #[test]
+    fn audio_is_kept_within_a_byte_budget() {
+        let bus = EventBus::new(Arc::from("s"));
+        let chunk = "A".repeat(64 << 10);
+        for _ in 0..1_000 {
+            bus.publish(SessionEvent::Audio {
+                item_id: "m".into(),
+                content_index: 0,
+                response_id: "r".into(),
+                audio: chunk.clone(),
+            });
+        }
+        let kept = bus.since(0);
+        let bytes: usize = kept.iter().map(|e| e.event.approx_bytes()).sum();
+        assert!(bytes <= KEPT_BYTES, "{bytes}");
+        assert!(kept.len() > 200, "keeps as much as fits: {}", kept.len());
+        // The newest events are the ones kept, and numbering is unaffected.
+        assert_eq!(kept.last().map(|e| e.seq), Some(1_000));
+        assert_eq!(bus.last_seq(), 1_000);
     }
 
     #[test]
