@@ -173,6 +173,27 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
         "a rejected tool must not run"
     );
 
+    // The journal (a real SQLite file in the state dir) recorded both decisions.
+    let journal = d.dir.path().join("state").join("journal.sqlite3");
+    assert!(journal.exists(), "no journal at {}", journal.display());
+    let audit: Vec<Value> = d
+        .client()
+        .get(&format!("/v1/audit?session={s}"))
+        .await
+        .unwrap();
+    let by_id = |id: &str| audit.iter().find(|c| c["call_id"] == id).cloned().unwrap();
+    let approved = by_id(&call);
+    assert_eq!(approved["decision"], "ask (policy)");
+    assert_eq!(approved["approvals"][0]["approved"], true);
+    assert_eq!(approved["outcome"], "completed");
+    assert_eq!(approved["output"], "20");
+    let rejected = by_id(&call2);
+    assert_eq!(rejected["approvals"][0]["approved"], false);
+    assert_eq!(rejected["outcome"], "rejected");
+    let (ok, out, err) = d.agentctl(&["audit", "--session", &s]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("{call} calc.multiply decision=ask (policy) approved by operator outcome=completed output=20")), "{out}");
+
     // Deciding a call that is not pending is a clear error, through both clients.
     let err = d
         .client()

@@ -14,6 +14,7 @@ use agentd::config::{Config, Modality, SettingsOverlay};
 use agentd::plugin::PluginHost;
 use agentd::realtime::client::Endpoint;
 use agentd::session::{self, Envelope, SessionHandle};
+use agentd::store::Journal;
 use common::puppet::{Conn, Puppet, reference_events, same_shape};
 use common::{fixture, plugin};
 use serde_json::{Value, json};
@@ -138,8 +139,13 @@ impl H {
             api_key: None,
             headers: Vec::new(),
         };
+        let options = session::SessionOptions {
+            endpoint,
+            overrides,
+            journal: Journal::in_memory().expect("journal"),
+        };
         let (s, m) = tokio::join!(
-            session::start("t", catalog(), agent, endpoint, overrides),
+            session::start("t", catalog(), agent, options),
             puppet.accept()
         );
         let s = s.unwrap_or_else(|e| panic!("{e}"));

@@ -10,7 +10,8 @@ use crate::catalog::Catalog;
 use crate::config::{Provider, SettingsOverlay};
 use crate::plugin::PluginHost;
 use crate::realtime::sim::SimServer;
-use crate::session::{self, SessionError, SessionHandle};
+use crate::session::{self, SessionError, SessionHandle, SessionOptions};
+use crate::store::Journal;
 
 /// How many ended sessions stay readable (events, history) before the oldest go.
 const KEPT_CLOSED_SESSIONS: usize = 256;
@@ -19,6 +20,7 @@ const KEPT_CLOSED_SESSIONS: usize = 256;
 pub struct Daemon {
     pub started_ms: u64,
     pub host: PluginHost,
+    pub journal: Journal,
     catalog: RwLock<Arc<Catalog>>,
     sim: Option<SimServer>,
     sessions: Mutex<BTreeMap<String, (u64, SessionHandle)>>,
@@ -27,7 +29,11 @@ pub struct Daemon {
 
 impl Daemon {
     /// Wrap a built catalog; starts the offline model if any model uses it.
-    pub async fn new(catalog: Catalog, host: PluginHost) -> std::io::Result<Daemon> {
+    pub async fn new(
+        catalog: Catalog,
+        host: PluginHost,
+        journal: Journal,
+    ) -> std::io::Result<Daemon> {
         let needs_sim = catalog
             .config
             .models
@@ -43,6 +49,7 @@ impl Daemon {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
             host,
+            journal,
             catalog: RwLock::new(Arc::new(catalog)),
             sim,
             sessions: Mutex::new(BTreeMap::new()),
@@ -89,7 +96,17 @@ impl Daemon {
         let endpoint = session::endpoint_for(model, sim_url.as_deref())?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("s{n}-{:06x}", rand::random::<u32>() & 0xff_ffff);
-        let handle = session::start(&id, catalog, &agent, endpoint, overrides).await?;
+        let handle = session::start(
+            &id,
+            catalog,
+            &agent,
+            SessionOptions {
+                endpoint,
+                overrides,
+                journal: self.journal.clone(),
+            },
+        )
+        .await?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         let closed: Vec<String> = sessions
             .iter()

@@ -12,4 +12,5 @@ pub mod plugin;
 pub mod policy;
 pub mod realtime;
 pub mod session;
+pub mod store;
 pub mod systemd;

@@ -57,6 +57,15 @@ enum Cmd {
     },
     /// Print a session's conversation history
     History { session: String },
+    /// Tool calls from the journal, newest first: decision, approvals, outcome
+    Audit {
+        /// Only this session's calls
+        #[arg(long)]
+        session: Option<String>,
+        /// At most this many calls
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Approve a tool call waiting for approval
     Approve {
         call_id: String,
@@ -327,6 +336,50 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 true
             })
             .await?;
+        }
+        Cmd::Audit { session, limit } => {
+            let mut path = format!("/v1/audit?limit={limit}");
+            if let Some(s) = &session {
+                path.push_str(&format!("&session={s}"));
+            }
+            let calls: Vec<Value> = c.get(&path).await?;
+            if json {
+                print_json(&calls);
+            } else {
+                for call in calls {
+                    let s = |k: &str| {
+                        call.get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or("-")
+                            .to_string()
+                    };
+                    let approvals: Vec<String> = call
+                        .get("approvals")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|a| {
+                            let verb = if a["approved"] == true {
+                                "approved"
+                            } else {
+                                "rejected"
+                            };
+                            let always = if a["always"] == true { " always" } else { "" };
+                            format!("{verb}{always} by {}", a["reason"].as_str().unwrap_or("?"))
+                        })
+                        .collect();
+                    println!(
+                        "{} {} {} decision={} {} outcome={} output={}",
+                        s("session"),
+                        s("call_id"),
+                        s("tool"),
+                        s("decision"),
+                        approvals.join(", "),
+                        s("outcome"),
+                        short(&s("output"), 80)
+                    );
+                }
+            }
         }
         Cmd::History { session } => {
             let h: Value = c.get(&format!("/v1/sessions/{session}/history")).await?;

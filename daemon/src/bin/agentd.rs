@@ -86,7 +86,15 @@ async fn run(config_path: PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     let socket: Arc<Path> = Arc::from(catalog.config.daemon.socket.as_path());
-    let daemon = match Daemon::new(catalog, host).await {
+    let journal_path = catalog.config.daemon.state_dir.join("journal.sqlite3");
+    let journal = match agentd::store::Journal::open(&journal_path) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("agentd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let daemon = match Daemon::new(catalog, host, journal).await {
         Ok(d) => Arc::new(d),
         Err(e) => {
             eprintln!("agentd: cannot start the offline model: {e}");

@@ -115,6 +115,10 @@ enum Route {
         follow: bool,
     },
     Decide(String),
+    Audit {
+        session: Option<String>,
+        limit: usize,
+    },
 }
 
 fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
@@ -159,6 +163,27 @@ fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             }
         }
         (Method::POST, ["v1", "approvals", call_id]) => Route::Decide(call_id.to_string()),
+        (Method::GET, ["v1", "audit"]) => {
+            let mut session = None;
+            let mut limit = 100;
+            for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                match k {
+                    "session" => session = Some(v.to_string()),
+                    "limit" => {
+                        limit = v.parse().map_err(|_| {
+                            ApiError::bad_request(format!("limit=`{v}` is not a number"))
+                        })?
+                    }
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "unknown query parameter `{other}`; expected session or limit"
+                        )));
+                    }
+                }
+            }
+            Route::Audit { session, limit }
+        }
         (method, _) => {
             return Err(ApiError::not_found(format!("no route for {method} {path}")));
         }
@@ -303,6 +328,16 @@ async fn dispatch(
         }
         Route::History(id) => ok(&session(daemon, &id)?.history().await?),
         Route::Events { id, since, follow } => Ok(events(session(daemon, &id)?, since, follow)),
+        Route::Audit { session, limit } => {
+            let calls = daemon
+                .journal
+                .audit(session.as_deref(), limit)
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "journal", e.to_string())
+                })?;
+            ok(&calls)
+        }
         Route::Decide(call_id) => {
             let body: api::Decision = read_json(req).await?;
             let h = match &body.session {

@@ -33,6 +33,7 @@ use crate::policy::Action;
 use crate::realtime::client::{self, ConnectError, Endpoint, ModelCommand, ModelEvent};
 use crate::realtime::protocol::{ClientEvent, ContentPart, Item, Usage};
 use crate::realtime::settings::session_config;
+use crate::store::{Journal, Record};
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
 use history::{Change, History};
 
@@ -240,14 +241,26 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How a session connects and where it records what it does.
+pub struct SessionOptions {
+    pub endpoint: Endpoint,
+    /// Explicit settings for this session (see `realtime::settings`).
+    pub overrides: SettingsOverlay,
+    pub journal: Journal,
+}
+
 /// Connect to the model and start the session's task.
 pub async fn start(
     id: &str,
     catalog: Arc<Catalog>,
     agent: &str,
-    endpoint: Endpoint,
-    overrides: SettingsOverlay,
+    options: SessionOptions,
 ) -> Result<SessionHandle, SessionError> {
+    let SessionOptions {
+        endpoint,
+        overrides,
+        journal,
+    } = options;
     let agent = catalog
         .agents
         .get(agent)
@@ -278,6 +291,7 @@ pub async fn start(
         agent,
         model,
         overrides,
+        journal,
         bus: bus.clone(),
         to_model: conn.commands,
         inputs: input_tx,
@@ -295,6 +309,11 @@ pub async fn start(
         responses: 0,
     };
     tracing::info!(session = %id, agent = %session.agent.name(), "session started");
+    session.journal.record_later(Record::SessionStarted {
+        session: id.to_string(),
+        agent: session.agent.name().to_string(),
+        model: session.model.name.clone(),
+    });
     tokio::spawn(session.run(rx, conn.events));
     Ok(SessionHandle {
         id,
@@ -457,6 +476,7 @@ struct Session {
     model: ModelConfig,
     /// Explicit settings given when the session started.
     overrides: SettingsOverlay,
+    journal: Journal,
     bus: Arc<EventBus>,
     to_model: mpsc::UnboundedSender<ModelCommand>,
     inputs: mpsc::UnboundedSender<Input>,
@@ -526,7 +546,7 @@ impl Session {
                     Flow::Continue
                 }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.expire_approvals();
+                    self.expire_approvals().await;
                     Flow::Continue
                 }
             };
@@ -546,15 +566,18 @@ impl Session {
         pending.sort_by(|a, b| a.call.call_id.cmp(&b.call.call_id));
         for p in pending {
             // Reported, not sent: the model connection is closing.
-            self.emit(SessionEvent::ToolEnd {
-                agent: p.agent.name().to_string(),
-                tool: p.tool.qualified.clone(),
-                call_id: p.call.call_id,
-                arguments: p.call.arguments,
-                output: "session closed before the call was approved".into(),
-                outcome: ToolOutcome::Rejected,
-            });
+            self.end_tool(
+                &p.agent,
+                &p.tool,
+                p.call,
+                "session closed before the call was approved".into(),
+                ToolOutcome::Rejected,
+            );
         }
+        self.journal.record_later(Record::SessionEnded {
+            session: self.id.to_string(),
+            reason: reason.to_string(),
+        });
         self.send(ModelCommand::Close);
         tracing::info!(session = %self.id, %reason, "session closed");
         self.emit(SessionEvent::SessionClosed {
@@ -909,14 +932,64 @@ impl Session {
             output: message.clone(),
             start_response: true,
         });
+        self.end_tool(agent, tool, call, message, ToolOutcome::Rejected);
+    }
+
+    /// Report a call's end to subscribers and the journal.
+    fn end_tool(
+        &self,
+        agent: &Agent,
+        tool: &AgentTool,
+        call: Call,
+        output: String,
+        outcome: ToolOutcome,
+    ) {
+        self.journal.record_later(Record::ToolResult {
+            session: self.id.to_string(),
+            call_id: call.call_id.clone(),
+            outcome: serde_json::to_value(outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            output: output.clone(),
+        });
         self.emit(SessionEvent::ToolEnd {
             agent: agent.name().to_string(),
             tool: tool.qualified.clone(),
             call_id: call.call_id,
             arguments: call.arguments,
-            output: message,
-            outcome: ToolOutcome::Rejected,
+            output,
+            outcome,
         });
+    }
+
+    /// Journal a decision before acting on it. A journal that cannot record
+    /// is a reason not to act: the call is refused and the error reported.
+    async fn journal_first(
+        &mut self,
+        record: Record,
+        call: &Call,
+        tool: &AgentTool,
+        agent: &Agent,
+    ) -> bool {
+        match self.journal.record(record).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(session = %self.id, call_id = %call.call_id, error = %e, "journal write failed; call refused");
+                self.emit(SessionEvent::Error {
+                    code: Some("journal_failed".into()),
+                    message: format!("cannot record tool call {}: {e}", call.call_id),
+                });
+                let output = "error: the call could not be recorded, so it was not run".to_string();
+                self.send(ModelCommand::ToolOutput {
+                    call_id: call.call_id.clone(),
+                    output: output.clone(),
+                    start_response: true,
+                });
+                self.end_tool(agent, tool, call.clone(), output, ToolOutcome::Rejected);
+                false
+            }
+        }
     }
 
     /// Hold a call for a person's decision.
@@ -943,16 +1016,36 @@ impl Session {
 
     async fn on_function_call(&mut self, call: Call, agent: Arc<Agent>) {
         if let Some(tool) = agent.tool(&call.name).cloned() {
-            let decision = match (self.always.get(&tool.qualified), tool.approval) {
-                (Some(true), _) => Action::Allow,
-                (Some(false), _) => Action::Deny,
-                (None, Some(true)) => Action::Ask,
-                (None, Some(false)) => Action::Allow,
-                (None, None) => agent
-                    .config
-                    .approval
-                    .decide(&tool.qualified, &call.arguments),
+            let (decision, why) = match (self.always.get(&tool.qualified), tool.approval) {
+                (Some(true), _) => (Action::Allow, "always approved in this session"),
+                (Some(false), _) => (Action::Deny, "always rejected in this session"),
+                (None, Some(true)) => (Action::Ask, "tool setting"),
+                (None, Some(false)) => (Action::Allow, "tool setting"),
+                (None, None) => (
+                    agent
+                        .config
+                        .approval
+                        .decide(&tool.qualified, &call.arguments),
+                    "policy",
+                ),
             };
+            let record = Record::ToolCall {
+                session: self.id.to_string(),
+                call_id: call.call_id.clone(),
+                agent: agent.name().to_string(),
+                tool: tool.qualified.clone(),
+                arguments: call.arguments.clone(),
+                decision: format!(
+                    "{} ({why})",
+                    serde_json::to_value(decision)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
+            };
+            if !self.journal_first(record, &call, &tool, &agent).await {
+                return;
+            }
             match decision {
                 Action::Allow => self.run_tool(call, tool, agent, false).await,
                 Action::Deny => self.reject(call, &tool, &agent),
@@ -1136,14 +1229,7 @@ impl Session {
             output: output.clone(),
             start_response: true,
         });
-        self.emit(SessionEvent::ToolEnd {
-            agent: run.agent.name().to_string(),
-            tool: run.tool.qualified,
-            call_id: run.call.call_id,
-            arguments: run.call.arguments,
-            output,
-            outcome,
-        });
+        self.end_tool(&run.agent, &run.tool, run.call, output, outcome);
     }
 
     fn rejection_message(agent: &Agent, tool: &AgentTool, call_id: &str) -> String {
@@ -1162,14 +1248,7 @@ impl Session {
             output: message.clone(),
             start_response: true,
         });
-        self.emit(SessionEvent::ToolEnd {
-            agent: agent.name().to_string(),
-            tool: tool.qualified.clone(),
-            call_id: call.call_id,
-            arguments: call.arguments,
-            output: message,
-            outcome: ToolOutcome::Rejected,
-        });
+        self.end_tool(agent, tool, call, message, ToolOutcome::Rejected);
     }
 
     async fn decide(
@@ -1185,6 +1264,16 @@ impl Session {
             });
         };
         tracing::info!(session = %self.id, tool = %p.tool.qualified, %call_id, approve, always, "approval decided");
+        let record = Record::Approval {
+            session: self.id.to_string(),
+            call_id: call_id.to_string(),
+            approved: approve,
+            always,
+            reason: "operator".into(),
+        };
+        if !self.journal_first(record, &p.call, &p.tool, &p.agent).await {
+            return Ok(());
+        }
         if always {
             self.always.insert(p.tool.qualified.clone(), approve);
         }
@@ -1196,7 +1285,7 @@ impl Session {
         Ok(())
     }
 
-    fn expire_approvals(&mut self) {
+    async fn expire_approvals(&mut self) {
         let now = Instant::now();
         let expired: Vec<String> = self
             .pending
@@ -1207,7 +1296,16 @@ impl Session {
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
                 tracing::info!(session = %self.id, tool = %p.tool.qualified, call_id = %id, "approval timed out; rejected");
-                self.reject(p.call, &p.tool, &p.agent);
+                let record = Record::Approval {
+                    session: self.id.to_string(),
+                    call_id: id.clone(),
+                    approved: false,
+                    always: false,
+                    reason: "timeout".into(),
+                };
+                if self.journal_first(record, &p.call, &p.tool, &p.agent).await {
+                    self.reject(p.call, &p.tool, &p.agent);
+                }
             }
         }
     }
