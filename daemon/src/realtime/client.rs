@@ -29,6 +29,9 @@ pub struct Endpoint {
     /// Sent as `Authorization: Bearer …`; never logged.
     pub api_key: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// `session.tracing` sent in a second `session.update` after each
+    /// `session.created`, as the reference does; `None` sends nothing.
+    pub tracing: Option<Value>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -40,6 +43,7 @@ impl std::fmt::Debug for Endpoint {
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("tracing", &self.tracing)
             .finish()
     }
 }
@@ -208,6 +212,8 @@ pub async fn connect(
         ws,
         events: ev_tx,
         state: State::default(),
+        model: initial.model.clone(),
+        tracing: endpoint.tracing.clone(),
     };
     conn.send(&ClientEvent::SessionUpdate {
         event_id: None,
@@ -248,6 +254,9 @@ struct Connection {
     ws: Ws,
     events: mpsc::Sender<ModelEvent>,
     state: State,
+    /// Model name of the session settings, repeated in the tracing update.
+    model: Option<String>,
+    tracing: Option<Value>,
 }
 
 impl Connection {
@@ -413,6 +422,7 @@ impl Connection {
     async fn on_server_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
         let (raw, ev) = parse_server_event(text);
         self.emit(ModelEvent::Raw(raw)).await;
+        let session_created = matches!(ev, ServerEvent::SessionCreated { .. });
         match ev {
             ServerEvent::Unknown { problem, .. } => {
                 if problem.contains("unknown variant") {
@@ -443,6 +453,21 @@ impl Connection {
                 .await;
             }
             ServerEvent::SessionCreated { session } | ServerEvent::SessionUpdated { session } => {
+                // Tracing goes in its own update, like the reference: an endpoint that
+                // refuses it then rejects only this event, not the agent's settings.
+                if session_created && let Some(tracing) = self.tracing.clone() {
+                    let update = SessionConfig {
+                        kind: "realtime".into(),
+                        model: self.model.clone(),
+                        tracing: Some(tracing),
+                        ..SessionConfig::default()
+                    };
+                    self.send(&ClientEvent::SessionUpdate {
+                        event_id: None,
+                        session: update,
+                    })
+                    .await?;
+                }
                 let rate = session
                     .pointer("/audio/output/format/rate")
                     .and_then(Value::as_u64)

@@ -225,6 +225,7 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        tracing: Some(serde_json::Value::from("auto")),
     })
 }
 
