@@ -114,11 +114,14 @@ fn model(server: &ScenarioServer) -> String {
     )
 }
 
+/// Which approval requests to approve (by their order), and how many there are.
+type Decisions = (fn(usize) -> bool, usize);
+
 async fn run_scenario(
     scenario: Scenario,
     agents: &str,
     agent: &str,
-    decide: Option<fn(usize) -> bool>,
+    decide: Option<Decisions>,
 ) -> (TestDaemon, ScenarioServer) {
     let server = ScenarioServer::start(scenario)
         .await
@@ -128,23 +131,14 @@ async fn run_scenario(
     let s = d.start_session(agent).await;
     let mut ev = d.watch(&s);
     d.send(&s, "start").await;
-    if let Some(approve) = decide {
+    if let Some((approve, calls)) = decide {
         // Approve even-numbered requests, reject odd ones, like the peer harness.
-        let mut n = 0;
-        loop {
-            let e = ev
-                .until("approval or end", |e| {
-                    e["type"] == "tool_approval_required" || e["type"] == "session_closed"
-                })
-                .await;
-            if e["type"] == "session_closed" {
-                break;
-            }
+        for n in 0..calls {
+            let e = ev.until_type("tool_approval_required", &[]).await;
             let call = e["call_id"].as_str().unwrap_or_default().to_string();
             let verb = if approve(n) { "approve" } else { "reject" };
             let (ok, _, err) = d.agentctl(&[verb, &call]);
             assert!(ok, "{err}");
-            n += 1;
         }
     }
     let results = server
@@ -218,7 +212,7 @@ async fn approval_conforms_to_the_reference() {
         s.with_var("calls", json!(4)),
         &agents,
         "assistant",
-        Some(|n| n % 2 == 0),
+        Some((|n| n % 2 == 0, 4)),
     )
     .await;
     assert_conforms("approval", &server);
@@ -280,4 +274,130 @@ async fn guardrail_conforms_to_the_reference() {
     // tripping one, 50 ms each), not wall-clock time (about 2 ms a delta here).
     let ms = truncate["audio_end_ms"].as_u64().unwrap_or_default();
     assert!(ms >= 249 * 50 && ms % 50 == 0, "{ms}");
+}
+
+fn count(events: &[ClientRecord], conn: usize, pred: impl Fn(&Value) -> bool) -> usize {
+    events
+        .iter()
+        .filter(|r| r.conn == conn && pred(&r.event))
+        .count()
+}
+
+#[tokio::test]
+async fn session_survives_drops_mid_tool_call_and_mid_response() {
+    let created = json!({"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_{{conn}}"}}});
+    let settings =
+        json!({"expect": "session.update", "match": {"session.instructions": "Use add."}});
+    let tracing = json!({"expect": "session.update", "match": {"session.tracing": "auto"}, "optional": true, "timeout_s": 5});
+    let call = json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "add", "arguments": "{\"a\":2,\"b\":3}"});
+    let mut done_call = call;
+    done_call["status"] = json!("completed");
+    let out = json!({"expect": "conversation.item.create", "match": {"item.type": "function_call_output", "item.call_id": "call_1", "item.output": "5"}});
+    let audio = |resp: &str| {
+        json!({"emit": {"type": "response.output_audio.delta", "response_id": resp, "item_id": format!("msg_{resp}"),
+                        "output_index": 0, "content_index": 0, "delta": {"$pcm16_b64": 2400}}})
+    };
+    let scenario = json!({"name": "drops", "connections": [
+        // 0: the model calls `add` and the socket dies before response.done.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.role": "user"}},
+         {"emit": {"type": "conversation.item.done", "previous_item_id": null, "item": {"id": "u_1", "type": "message", "role": "user", "status": "completed", "content": [{"type": "input_text", "text": "add"}]}}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_1", "status": "in_progress", "output": []}}},
+         {"emit": {"type": "response.output_item.done", "response_id": "r_1", "output_index": 0, "item": done_call}},
+         {"drop": true}],
+        // 1: settings and conversation come back, the tool output arrives once,
+        //    then the socket dies in the middle of a spoken reply.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.id": "u_1", "item.role": "user"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call", "item.call_id": "call_1"}},
+         out,
+         {"emit": {"type": "conversation.item.done", "previous_item_id": "fc_1", "item": {"id": "o_1", "type": "function_call_output", "call_id": "call_1", "output": "5"}}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_2", "status": "in_progress", "output": []}}},
+         audio("r_2"), audio("r_2"),
+         {"drop": true}],
+        // 2: everything is replayed once more and the lost response is asked for again.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.role": "user"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call_output", "item.call_id": "call_1"}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_3", "status": "in_progress", "output": []}}},
+         audio("r_3"),
+         {"emit": {"type": "response.done", "response": {"id": "r_3", "status": "completed", "output": []}}},
+         {"expect": "never.sent", "optional": true, "timeout_s": 60}]
+    ]});
+    let server = ScenarioServer::start(Scenario::from_value(&scenario).expect("scenario"))
+        .await
+        .expect("scenario server");
+    let body = format!(
+        "{}\n[plugins.calc]\npath = \"{}\"\n[agents.assistant]\ninstructions = \"Use add.\"\ntools = [{{ use = \"calc.add\", as = \"add\" }}]\n[agents.assistant.approval]\ndefault = \"ask\"\n",
+        model(&server),
+        plugin("calc").display()
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "add").await;
+    let ask = ev.until_type("tool_approval_required", &[]).await;
+    // Decide only once the connection is known lost: the output is produced
+    // while (or just after) reconnecting and must still reach the model once.
+    ev.until_type("connection_status", &[("status", "reconnecting")])
+        .await;
+    let (ok, _, err) = d.agentctl(&["approve", ask["call_id"].as_str().unwrap_or_default()]);
+    assert!(ok, "{err}");
+    ev.until("audio of the third connection", |e| {
+        e["type"] == "audio" && e["response_id"] == "r_3"
+    })
+    .await;
+    ev.until_type("agent_end", &[]).await;
+    let (ok, _, err) = d.agentctl(&["session", "close", &s]);
+    assert!(ok, "{err}");
+
+    let results = server
+        .finished(3, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("scenario did not finish; log:\n{}", d.log()));
+    for r in &results {
+        assert_eq!(r.error, None, "connection {}; log:\n{}", r.conn, d.log());
+        assert!(
+            r.unconsumed.is_empty(),
+            "connection {}: {:?}",
+            r.conn,
+            r.unconsumed
+        );
+    }
+    let log = server.client_events();
+    let output = |e: &Value| e["item"]["type"] == "function_call_output";
+    assert_eq!(count(&log, 0, output), 0);
+    assert_eq!(count(&log, 1, output), 1);
+    assert_eq!(count(&log, 2, output), 1);
+    assert_eq!(count(&log, 2, |e| e["item"]["type"] == "function_call"), 1);
+    assert_eq!(count(&log, 2, |e| e["item"]["role"] == "user"), 1);
+
+    let seen = &ev.seen;
+    let of = |kind: &str| seen.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(of("tool_start"), 1);
+    assert_eq!(of("tool_end"), 1);
+    let statuses: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["type"] == "connection_status")
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "connected",
+            "reconnecting",
+            "connected",
+            "reconnecting",
+            "connected"
+        ]
+    );
+    // The reply cut by the second drop was stopped for subscribers.
+    assert!(
+        seen.iter()
+            .any(|e| e["type"] == "audio_interrupted" && e["item_id"] == "msg_r_2")
+    );
 }

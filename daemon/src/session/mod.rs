@@ -226,6 +226,7 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         tracing: Some(serde_json::Value::from("auto")),
+        resilience: client::Resilience::default(),
     })
 }
 
@@ -612,6 +613,15 @@ impl Session {
                     agent: self.agent.name().to_string(),
                 });
             }
+            ModelEvent::ConnectionStatus {
+                status,
+                attempt,
+                reason,
+            } => self.emit(SessionEvent::ConnectionStatus {
+                status: status.as_str().to_string(),
+                attempt,
+                reason,
+            }),
             ModelEvent::Closed { error } => {
                 let reason = match error {
                     Some(e) => {
