@@ -1025,6 +1025,46 @@ fn base64_len(b64: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let r = Resilience::default();
+        for _ in 0..50 {
+            let first = r.backoff(1);
+            assert!(first >= r.backoff_initial / 2 && first <= r.backoff_initial);
+            let third = r.backoff(3);
+            assert!(third >= r.backoff_initial * 2 && third <= r.backoff_initial * 4);
+            let late = r.backoff(30);
+            assert!(late >= r.backoff_max / 2 && late <= r.backoff_max);
+        }
+    }
+
+    #[test]
+    fn replayed_audio_becomes_its_transcript() {
+        let item = Item::Message(MessageItem {
+            id: Some("m1".into()),
+            role: Role::Assistant,
+            content: vec![ContentPart::OutputAudio {
+                audio: None,
+                transcript: Some("hello".into()),
+            }],
+            status: Some("completed".into()),
+        });
+        assert!(is_settled(&item));
+        let Item::Message(m) = replayable(item) else {
+            panic!("not a message");
+        };
+        assert_eq!(
+            m.content,
+            vec![ContentPart::OutputText {
+                text: Some("hello".into())
+            }]
+        );
+        assert_eq!(m.status, None);
+        assert_eq!(m.id.as_deref(), Some("m1"));
+    }
+
     #[test]
     fn base64_length_without_decoding() {
         assert_eq!(super::base64_len("AAAA"), 3);
