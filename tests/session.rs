@@ -12,7 +12,7 @@ use std::time::Duration;
 use agentd::catalog::Catalog;
 use agentd::config::{Config, Modality, SettingsOverlay};
 use agentd::plugin::PluginHost;
-use agentd::realtime::client::Endpoint;
+use agentd::realtime::client::{Endpoint, Resilience};
 use agentd::session::{self, Envelope, SessionHandle};
 use agentd::store::Journal;
 use common::puppet::{Conn, Puppet, reference_events, same_shape};
@@ -133,11 +133,17 @@ impl H {
     }
 
     async fn with(agent: &str, overrides: SettingsOverlay) -> H {
+        H::build(agent, overrides, Resilience::default()).await
+    }
+
+    async fn build(agent: &str, overrides: SettingsOverlay, resilience: Resilience) -> H {
         let mut puppet = Puppet::start().await;
         let endpoint = Endpoint {
             url: puppet.url(),
             api_key: None,
             headers: Vec::new(),
+            tracing: Some(json!("auto")),
+            resilience,
         };
         let options = session::SessionOptions {
             endpoint,
@@ -269,7 +275,6 @@ async fn initial_settings_come_from_the_agent_with_handoffs_as_tools() {
         s["audio"]["input"]["format"],
         json!({"type": "audio/pcm", "rate": 24000})
     );
-    assert_eq!(s["tracing"], "auto");
     assert_eq!(
         tool_names(&update),
         [
@@ -298,7 +303,6 @@ async fn initial_settings_come_from_the_agent_with_handoffs_as_tools() {
     // Same shape as the reference's first session.update (values aside).
     if let Some(reference) = reference_events("handoff") {
         let mut keys: Vec<&String> = s.as_object().unwrap().keys().collect();
-        keys.retain(|k| *k != "tracing");
         let mut want: Vec<&String> = reference[0]["session"]
             .as_object()
             .unwrap()
@@ -308,6 +312,11 @@ async fn initial_settings_come_from_the_agent_with_handoffs_as_tools() {
         want.sort();
         assert_eq!(keys, want);
     }
+    // Tracing comes in its own update once the session exists, as the reference sends it.
+    h.m.send(json!({"type": "session.created", "session": {"type": "realtime", "model": "gpt-realtime"}}))
+        .await;
+    let tracing = h.m.expect("session.update").await;
+    assert_eq!(tracing["session"]["tracing"], "auto", "{tracing}");
 }
 
 #[tokio::test]
@@ -317,10 +326,11 @@ async fn model_defaults_then_agent_then_session_overrides_and_tracing_off() {
     let s = h.m.expect("session.update").await["session"].clone();
     assert_eq!(s["audio"]["output"]["voice"], "verse");
     assert_eq!(s["output_modalities"], json!(["text"]));
-    assert!(
-        s.get("tracing").is_none(),
-        "tracing = false removes tracing: {s}"
-    );
+    // tracing = false: no tracing update after session.created; the next message is the user's.
+    h.m.send(json!({"type": "session.created", "session": {"type": "realtime"}}))
+        .await;
+    h.s.send_text("hi".into()).await.unwrap();
+    h.m.expect("conversation.item.create").await;
 
     let overrides = SettingsOverlay {
         instructions: Some("Overridden.".into()),
@@ -366,6 +376,7 @@ async fn every_model_event_is_raw_first_then_typed() {
     assert_eq!(
         h.kinds(),
         [
+            "connection_status",
             "agent_start",
             "audio",
             "history_added",
@@ -955,11 +966,24 @@ async fn close_cancels_work_reports_pending_approvals_and_closes_the_model() {
 
 #[tokio::test]
 async fn a_lost_model_connection_ends_the_session_with_the_cause() {
-    let mut h = H::new("main").await;
+    // Reconnecting is the client's job (tests/realtime.rs); with it turned off
+    // a loss is final and must say why.
+    let no_retry = Resilience {
+        max_attempts: 0,
+        ..Resilience::default()
+    };
+    let mut h = H::build("main", SettingsOverlay::default(), no_retry).await;
     h.m.expect("session.update").await;
     h.m.kill().await;
     let err = h.next("error").await;
-    assert_eq!(err["code"], "model_disconnected");
+    assert_eq!(err["code"], "model_reconnect_failed");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("Connection reset without closing handshake"),
+        "{err}"
+    );
     let closed = h.next("session_closed").await;
     assert!(
         closed["reason"].as_str().unwrap().contains("model"),

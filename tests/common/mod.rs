@@ -54,6 +54,11 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Start agentd with `[daemon]` pointed at a temp dir plus `body` (the rest of agents.toml).
     pub async fn start(body: &str) -> TestDaemon {
+        TestDaemon::start_with_env(body, &[]).await
+    }
+
+    /// Like [`TestDaemon::start`], with extra environment variables for agentd.
+    pub async fn start_with_env(body: &str, env: &[(&str, &str)]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agentd.sock");
         let config = dir.path().join("agents.toml");
@@ -68,6 +73,7 @@ impl TestDaemon {
             .arg("--config")
             .arg(&config)
             .env("AGENTD_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

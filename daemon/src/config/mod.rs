@@ -10,6 +10,7 @@
 //! later by [`crate::catalog`], using the [`Location`]s kept here.
 
 mod raw;
+pub mod realtime;
 mod units;
 
 use std::collections::BTreeMap;
@@ -272,6 +273,8 @@ pub struct AgentConfig {
     pub async_tool_calls: bool,
     pub rejection_message: Option<String>,
     pub approval: ApprovalPolicy,
+    /// Audio, turn detection, transcription, tool choice, token limit.
+    pub realtime: realtime::RealtimeSettings,
     pub at: Location,
 }
 
@@ -771,6 +774,7 @@ impl Ctx<'_> {
             }
         }
         let approval = self.approval(&a.approval);
+        let realtime = self.realtime_settings(a);
         AgentConfig {
             name: name.get_ref().clone(),
             model,
@@ -786,6 +790,7 @@ impl Ctx<'_> {
             async_tool_calls: a.async_tool_calls.unwrap_or(true),
             rejection_message: a.rejection_message.clone(),
             approval,
+            realtime,
             at: self.at(name),
         }
     }

@@ -94,6 +94,28 @@ pub struct RawAgent {
     pub rejection_message: Option<String>,
     #[serde(default)]
     pub approval: RawApproval,
+    /// Realtime session settings (see `config::realtime`).
+    pub input_audio_format: Option<S>,
+    pub output_audio_format: Option<S>,
+    pub turn_detection: Option<Spanned<RawTurnDetection>>,
+    pub transcription_model: Option<S>,
+    pub tool_choice: Option<S>,
+    pub max_output_tokens: Option<Spanned<toml::Value>>,
+}
+
+/// `turn_detection = { type = "server_vad", ... }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTurnDetection {
+    #[serde(rename = "type")]
+    pub kind: S,
+    pub threshold: Option<f64>,
+    pub prefix_padding_ms: Option<u32>,
+    pub silence_duration_ms: Option<u32>,
+    pub idle_timeout_ms: Option<u32>,
+    pub eagerness: Option<S>,
+    pub create_response: Option<bool>,
+    pub interrupt_response: Option<bool>,
 }
 
 /// A list entry written either as a string or as a table: `"billing"` or

@@ -108,3 +108,52 @@ fn tool_aliases_need_a_single_tool() {
     let c = parse("[agents.a]\ntools = [{ use = \"calc.add\", as = \"add\" }]\n").unwrap();
     assert_eq!(c.agents["a"].tools[0].alias.as_deref(), Some("add"));
 }
+
+#[test]
+fn realtime_settings_are_validated_with_positions() {
+    let text = r#"[agents.a]
+input_audio_format = "mp3"
+turn_detection = { type = "semantic_vad", threshold = 0.5 }
+max_output_tokens = 0
+tool_choice = "not a tool"
+
+[agents.b]
+turn_detection = { type = "server_vad", eagerness = "high" }
+transcription_model = ""
+
+[agents.c]
+turn_detection = { type = "loud" }
+"#;
+    let m = messages(text);
+    let expect = [
+        ("agents.toml:2:22:", "unknown audio format `mp3`"),
+        ("agents.toml:3:18:", "`threshold` does not apply"),
+        ("agents.toml:4:21:", "max_output_tokens must be"),
+        ("agents.toml:5:15:", "tool_choice `not a tool`"),
+        ("agents.toml:8:18:", "`eagerness` does not apply"),
+        ("agents.toml:9:23:", "transcription_model is empty"),
+        ("agents.toml:12:27:", "unknown turn detection `loud`"),
+    ];
+    for (at, what) in expect {
+        assert!(
+            m.iter().any(|d| d.contains(at) && d.contains(what)),
+            "no `{at} {what}` in {m:#?}"
+        );
+    }
+    assert_eq!(m.len(), expect.len(), "{m:#?}");
+}
+
+#[test]
+fn unknown_turn_detection_key_is_an_error() {
+    let m = messages("[agents.a]\nturn_detection = { type = \"none\", treshold = 1 }\n");
+    assert!(m[0].contains("treshold"), "{m:?}");
+}
+
+#[test]
+fn realtime_settings_default_to_the_reference() {
+    let c = parse("[agents.a]\n").unwrap();
+    assert_eq!(
+        c.agents["a"].realtime,
+        realtime::RealtimeSettings::default()
+    );
+}

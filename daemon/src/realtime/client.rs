@@ -8,8 +8,18 @@
 //!   `response.output_item.done` arrives first;
 //! - `response.create` is never sent while a response is in progress: it is
 //!   held until `response.done`, and several held requests become one.
+//!
+//! It also keeps the session alive across connections. A WebSocket ping goes
+//! out every `ping_interval`; a peer silent for `dead_after` is dead. On an
+//! unexpected disconnect the task reconnects with exponential backoff and
+//! jitter, re-sends the latest settings, replays the conversation (every item
+//! the server confirmed, then the items it never confirmed, each once) and
+//! asks again for a response that was lost. Commands that arrive meanwhile
+//! are kept: a tool output produced while disconnected is sent after the
+//! reconnect, once. The session sees `ConnectionStatus` events and, after
+//! `max_attempts` failures, `Closed` with the reason.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -18,8 +28,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
 
 use super::protocol::{
-    ClientEvent, ContentPart, FunctionCallOutputItem, Item, MessageItem, Role, ServerEvent,
-    SessionConfig, Usage, parse_server_event,
+    ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem, Role,
+    ServerEvent, SessionConfig, Usage, parse_server_event,
 };
 
 /// Where and how to connect.
@@ -29,6 +39,49 @@ pub struct Endpoint {
     /// Sent as `Authorization: Bearer …`; never logged.
     pub api_key: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// `session.tracing` sent in a second `session.update` after each
+    /// `session.created`, as the reference does; `None` sends nothing.
+    pub tracing: Option<Value>,
+    /// Keepalive and reconnect policy.
+    pub resilience: Resilience,
+}
+
+/// Keepalive and reconnect policy of a model connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resilience {
+    /// How often a WebSocket ping is sent.
+    pub ping_interval: Duration,
+    /// A peer that sent nothing (not even a pong) for this long is dead.
+    pub dead_after: Duration,
+    /// Reconnect attempts after a loss before giving up; 0 never reconnects.
+    pub max_attempts: u32,
+    /// Delay before the first attempt; doubled each time up to `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Resilience {
+            ping_interval: Duration::from_secs(20),
+            dead_after: Duration::from_secs(40),
+            max_attempts: 5,
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Resilience {
+    /// Delay before attempt `n` (1-based): exponential, with "equal jitter"
+    /// (half fixed, half random) so many sessions do not reconnect in step.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let base = self
+            .backoff_initial
+            .saturating_mul(1u32 << n.saturating_sub(1).min(16))
+            .min(self.backoff_max);
+        base / 2 + base.mul_f64(rand::random::<f64>() / 2.0)
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -40,6 +93,8 @@ impl std::fmt::Debug for Endpoint {
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
+            .field("tracing", &self.tracing)
+            .field("resilience", &self.resilience)
             .finish()
     }
 }
@@ -137,10 +192,33 @@ pub enum ModelEvent {
         status: Option<String>,
         usage: Option<Usage>,
     },
+    /// The connection is up again, or lost and being re-established.
+    ConnectionStatus {
+        status: LinkStatus,
+        attempt: Option<u32>,
+        reason: Option<String>,
+    },
     /// The connection closed; `error` says why when it was not asked for.
     Closed {
         error: Option<String>,
     },
+}
+
+/// State of the link to the model, as `connection_status` events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkStatus {
+    Connected,
+    Reconnecting,
+}
+
+impl LinkStatus {
+    /// `connected` / `reconnecting`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Connected => "connected",
+            LinkStatus::Reconnecting => "reconnecting",
+        }
+    }
 }
 
 /// A live connection: send commands, receive events.
@@ -154,6 +232,36 @@ pub async fn connect(
     endpoint: &Endpoint,
     initial: SessionConfig,
 ) -> Result<ModelConnection, ConnectError> {
+    let ws = open(endpoint).await?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let mut conn = Connection {
+        ws: Some(ws),
+        events: ev_tx,
+        state: State::default(),
+        settings: initial,
+        endpoint: endpoint.clone(),
+        history: Vec::new(),
+        outbox: VecDeque::new(),
+    };
+    conn.send(&ClientEvent::SessionUpdate {
+        event_id: None,
+        session: conn.settings.clone(),
+    })
+    .await
+    .map_err(|e| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason: e.to_string(),
+    })?;
+    tokio::spawn(conn.run(cmd_rx));
+    Ok(ModelConnection {
+        commands: cmd_tx,
+        events: ev_rx,
+    })
+}
+
+/// Open the WebSocket (handshake with the bearer key and extra headers).
+async fn open(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
     let mut request =
         endpoint
             .url
@@ -203,28 +311,7 @@ pub async fn connect(
             url: endpoint.url.clone(),
             reason: e.to_string(),
         })?;
-
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (ev_tx, ev_rx) = mpsc::channel(1024);
-    let mut conn = Connection {
-        ws,
-        events: ev_tx,
-        state: State::default(),
-    };
-    conn.send(&ClientEvent::SessionUpdate {
-        event_id: None,
-        session: initial,
-    })
-    .await
-    .map_err(|e| ConnectError::Connect {
-        url: endpoint.url.clone(),
-        reason: e.to_string(),
-    })?;
-    tokio::spawn(conn.run(cmd_rx));
-    Ok(ModelConnection {
-        commands: cmd_tx,
-        events: ev_rx,
-    })
+    Ok(ws)
 }
 
 type Ws =
@@ -244,18 +331,41 @@ struct State {
     /// Bytes per millisecond of output audio (PCM16 at 24 kHz by default).
     output_bytes_per_ms: u64,
     response_creates: u64,
+    /// The current response produced a function call: its follow-up comes from the tool output.
+    response_called: bool,
 }
 
 struct Connection {
-    ws: Ws,
+    /// `None` while disconnected.
+    ws: Option<Ws>,
     events: mpsc::Sender<ModelEvent>,
     state: State,
+    /// The latest settings sent, re-sent after a reconnect.
+    settings: SessionConfig,
+    endpoint: Endpoint,
+    /// Items the server confirmed (`conversation.item.done`, or a dispatched
+    /// call), in order: what a new connection is given back.
+    history: Vec<Item>,
+    /// Items agentd created that the server has not confirmed yet.
+    outbox: VecDeque<Item>,
+}
+
+/// Why the loop over one socket ended.
+enum Ended {
+    /// The session asked to close, or is gone.
+    Requested,
+    Lost(String),
 }
 
 impl Connection {
     async fn send(&mut self, ev: &ClientEvent) -> Result<(), tungstenite::Error> {
+        // While disconnected there is nothing to send to: what matters is kept in
+        // `settings`, `outbox` and the response flags and re-sent on reconnect.
+        let Some(ws) = &mut self.ws else {
+            return Ok(());
+        };
         let text = serde_json::to_string(ev).unwrap_or_default();
-        self.ws.send(Message::text(text)).await
+        ws.send(Message::text(text)).await
     }
 
     async fn emit(&self, ev: ModelEvent) {
@@ -263,44 +373,251 @@ impl Connection {
         let _ = self.events.send(ev).await;
     }
 
+    async fn status(&self, status: LinkStatus, attempt: Option<u32>, reason: Option<String>) {
+        self.emit(ModelEvent::ConnectionStatus {
+            status,
+            attempt,
+            reason,
+        })
+        .await;
+    }
+
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<ModelCommand>) {
         self.state.output_bytes_per_ms = 48;
+        self.status(LinkStatus::Connected, None, None).await;
         let reason = loop {
-            tokio::select! {
-                msg = self.ws.next() => match msg {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Err(e) = self.on_server_text(text.as_str()).await {
-                            break Some(e.to_string());
-                        }
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        break Some(match frame {
-                            Some(f) => format!("model closed the connection: {} {}", f.code, f.reason),
-                            None => "model closed the connection".to_string(),
-                        });
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => break Some(format!("model connection failed: {e}")),
-                    None => break Some("model connection ended".to_string()),
-                },
-                cmd = commands.recv() => match cmd {
-                    None | Some(ModelCommand::Close) => {
-                        let _ = self.ws.close(None).await;
-                        break None;
-                    }
-                    Some(cmd) => {
-                        if let Err(e) = self.on_command(cmd).await {
-                            break Some(format!("cannot send to the model: {e}"));
-                        }
-                    }
-                },
+            let lost = match self.serve(&mut commands).await {
+                Ended::Requested => break None,
+                Ended::Lost(reason) => reason,
+            };
+            tracing::warn!(url = %self.endpoint.url, %lost, "model connection lost");
+            self.on_disconnect().await;
+            match self.reconnect(&mut commands, &lost).await {
+                Ok(true) => continue,
+                Ok(false) => break None,
+                Err(gave_up) => {
+                    self.emit(ModelEvent::Error {
+                        code: Some("model_reconnect_failed".into()),
+                        message: gave_up.clone(),
+                    })
+                    .await;
+                    break Some(gave_up);
+                }
             }
         };
         self.emit(ModelEvent::Closed { error: reason }).await;
     }
 
+    /// Serve one socket until it is lost or the session closes.
+    async fn serve(&mut self, commands: &mut mpsc::UnboundedReceiver<ModelCommand>) -> Ended {
+        let policy = self.endpoint.resilience.clone();
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + policy.ping_interval,
+            policy.ping_interval,
+        );
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            let Some(ws) = &mut self.ws else {
+                return Ended::Lost("not connected".into());
+            };
+            tokio::select! {
+                msg = ws.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Err(e) = self.on_server_text(text.as_str()).await {
+                                return Ended::Lost(format!("cannot send to the model: {e}"));
+                            }
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            return Ended::Lost(match frame {
+                                Some(f) => format!("model closed the connection: {} {}", f.code, f.reason),
+                                None => "model closed the connection".to_string(),
+                            });
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Ended::Lost(format!("model connection failed: {e}")),
+                        None => return Ended::Lost("model connection ended".to_string()),
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= policy.dead_after {
+                        return Ended::Lost(format!(
+                            "model sent nothing for {:?} (dead peer)",
+                            policy.dead_after
+                        ));
+                    }
+                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                        return Ended::Lost(format!("cannot ping the model: {e}"));
+                    }
+                }
+                cmd = commands.recv() => match cmd {
+                    None | Some(ModelCommand::Close) => {
+                        let _ = ws.close(None).await;
+                        return Ended::Requested;
+                    }
+                    Some(cmd) => {
+                        if let Err(e) = self.on_command(cmd).await {
+                            return Ended::Lost(format!("cannot send to the model: {e}"));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Forget what died with the socket; keep what the next one needs.
+    async fn on_disconnect(&mut self) {
+        self.ws = None;
+        // A response in flight or asked for is lost with the server's session: ask
+        // again, unless it had called a tool (the tool's output asks for the next one).
+        if (self.state.response_active && !self.state.response_called)
+            || self.state.response_pending
+        {
+            self.state.response_pending = true;
+        }
+        self.state.response_active = false;
+        if let Some((item_id, content_index, _)) = self.state.playing.take() {
+            self.emit(ModelEvent::AudioInterrupted {
+                item_id,
+                content_index,
+            })
+            .await;
+        }
+        if let Some(response_id) = self.state.current_response.take() {
+            self.emit(ModelEvent::TurnEnded {
+                response_id,
+                status: Some("incomplete".into()),
+                usage: None,
+            })
+            .await;
+        }
+    }
+
+    /// Reconnect with backoff; `Ok(false)` when the session closed meanwhile,
+    /// `Err` with the reason after the last failed attempt.
+    async fn reconnect(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<ModelCommand>,
+        lost: &str,
+    ) -> Result<bool, String> {
+        let policy = self.endpoint.resilience.clone();
+        let mut last_error = lost.to_string();
+        for attempt in 1..=policy.max_attempts {
+            self.status(
+                LinkStatus::Reconnecting,
+                Some(attempt),
+                Some(last_error.clone()),
+            )
+            .await;
+            let wait = tokio::time::sleep(policy.backoff(attempt));
+            tokio::pin!(wait);
+            // Keep taking commands while waiting: they are queued, not lost.
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    cmd = commands.recv() => match cmd {
+                        None | Some(ModelCommand::Close) => return Ok(false),
+                        Some(cmd) => {
+                            let _ = self.on_command(cmd).await;
+                        }
+                    },
+                }
+            }
+            match open(&self.endpoint).await {
+                Ok(ws) => {
+                    self.ws = Some(ws);
+                    match self.resume().await {
+                        Ok(()) => {
+                            tracing::info!(url = %self.endpoint.url, attempt, "model connection restored");
+                            self.status(LinkStatus::Connected, Some(attempt), None)
+                                .await;
+                            return Ok(true);
+                        }
+                        Err(e) => {
+                            self.ws = None;
+                            last_error = format!("cannot resume: {e}");
+                        }
+                    }
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tracing::warn!(url = %self.endpoint.url, attempt, error = %last_error, "reconnect failed");
+        }
+        Err(format!(
+            "gave up reconnecting to the model after {} attempts: {last_error}",
+            policy.max_attempts
+        ))
+    }
+
+    /// On a fresh socket: settings, then the conversation, then what was waiting.
+    async fn resume(&mut self) -> Result<(), tungstenite::Error> {
+        self.send(&ClientEvent::SessionUpdate {
+            event_id: None,
+            session: self.settings.clone(),
+        })
+        .await?;
+        let mut previous: Option<String> = None;
+        for item in self.history.clone() {
+            let id = item.id().map(str::to_string);
+            self.send(&ClientEvent::ConversationItemCreate {
+                event_id: None,
+                previous_item_id: previous.clone(),
+                item: replayable(item),
+            })
+            .await?;
+            previous = id.or(previous);
+        }
+        for item in self.outbox.clone() {
+            self.send(&ClientEvent::ConversationItemCreate {
+                event_id: None,
+                previous_item_id: None,
+                item,
+            })
+            .await?;
+        }
+        if std::mem::take(&mut self.state.response_pending) {
+            self.request_response().await?;
+        }
+        Ok(())
+    }
+
+    /// Send an item agentd creates, keeping it until the server confirms it.
+    async fn create_item(&mut self, item: Item) -> Result<(), tungstenite::Error> {
+        self.outbox.push_back(item.clone());
+        self.send(&ClientEvent::ConversationItemCreate {
+            event_id: None,
+            previous_item_id: None,
+            item,
+        })
+        .await
+    }
+
+    /// The server holds `item`: it leaves the outbox and enters the replayable history.
+    fn confirm(&mut self, item: &Item) {
+        let pos = self.outbox.iter().position(|o| match (o, item) {
+            (Item::FunctionCallOutput(a), Item::FunctionCallOutput(b)) => a.call_id == b.call_id,
+            (Item::FunctionCall(a), Item::FunctionCall(b)) => a.call_id == b.call_id,
+            (Item::Message(a), Item::Message(b)) => a.role == b.role,
+            _ => false,
+        });
+        if let Some(pos) = pos {
+            self.outbox.remove(pos);
+        }
+        let same = |h: &Item| match (h, item) {
+            (Item::FunctionCall(a), Item::FunctionCall(b)) => a.call_id == b.call_id,
+            (Item::FunctionCallOutput(a), Item::FunctionCallOutput(b)) => a.call_id == b.call_id,
+            (a, b) => a.id().is_some() && a.id() == b.id(),
+        };
+        match self.history.iter_mut().find(|h| same(h)) {
+            Some(h) => *h = item.clone(),
+            None => self.history.push(item.clone()),
+        }
+    }
+
     async fn request_response(&mut self) -> Result<(), tungstenite::Error> {
-        if self.state.response_active {
+        if self.state.response_active || self.ws.is_none() {
             self.state.response_pending = true;
             return Ok(());
         }
@@ -329,12 +646,7 @@ impl Connection {
                     content,
                     status: None,
                 });
-                self.send(&ClientEvent::ConversationItemCreate {
-                    event_id: None,
-                    previous_item_id: None,
-                    item,
-                })
-                .await?;
+                self.create_item(item).await?;
                 self.request_response().await
             }
             ModelCommand::Audio { audio, commit } => {
@@ -350,9 +662,10 @@ impl Connection {
                 Ok(())
             }
             ModelCommand::UpdateSession(session) => {
+                self.settings = *session;
                 self.send(&ClientEvent::SessionUpdate {
                     event_id: None,
-                    session: *session,
+                    session: self.settings.clone(),
                 })
                 .await
             }
@@ -366,12 +679,7 @@ impl Connection {
                     call_id,
                     output,
                 });
-                self.send(&ClientEvent::ConversationItemCreate {
-                    event_id: None,
-                    previous_item_id: None,
-                    item,
-                })
-                .await?;
+                self.create_item(item).await?;
                 if start_response {
                     self.request_response().await?;
                 }
@@ -380,6 +688,11 @@ impl Connection {
             ModelCommand::Interrupt { force_cancel } => self.interrupt(force_cancel).await,
             ModelCommand::Raw(ev) => match *ev {
                 ClientEvent::ResponseCreate { .. } => self.request_response().await,
+                ClientEvent::ConversationItemCreate {
+                    previous_item_id: None,
+                    item,
+                    ..
+                } => self.create_item(item).await,
                 ev => self.send(&ev).await,
             },
             ModelCommand::Close => Ok(()),
@@ -417,6 +730,7 @@ impl Connection {
     async fn on_server_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
         let (raw, ev) = parse_server_event(text);
         self.emit(ModelEvent::Raw(raw)).await;
+        let session_created = matches!(ev, ServerEvent::SessionCreated { .. });
         match ev {
             ServerEvent::Unknown { problem, .. } => {
                 if problem.contains("unknown variant") {
@@ -447,6 +761,21 @@ impl Connection {
                 .await;
             }
             ServerEvent::SessionCreated { session } | ServerEvent::SessionUpdated { session } => {
+                // Tracing goes in its own update, like the reference: an endpoint that
+                // refuses it then rejects only this event, not the agent's settings.
+                if session_created && let Some(tracing) = self.endpoint.tracing.clone() {
+                    let update = SessionConfig {
+                        kind: "realtime".into(),
+                        model: self.settings.model.clone(),
+                        tracing: Some(tracing),
+                        ..SessionConfig::default()
+                    };
+                    self.send(&ClientEvent::SessionUpdate {
+                        event_id: None,
+                        session: update,
+                    })
+                    .await?;
+                }
                 let rate = session
                     .pointer("/audio/output/format/rate")
                     .and_then(Value::as_u64)
@@ -470,6 +799,9 @@ impl Connection {
                 item,
                 previous_item_id,
             } => {
+                if is_settled(&item) {
+                    self.confirm(&item);
+                }
                 if matches!(item, Item::Message(_)) {
                     self.emit(ModelEvent::ItemUpdated {
                         item,
@@ -495,6 +827,7 @@ impl Connection {
                 .await?;
             }
             ServerEvent::ConversationItemDeleted { item_id } => {
+                self.history.retain(|h| h.id() != Some(item_id.as_str()));
                 self.emit(ModelEvent::ItemDeleted { item_id }).await;
             }
             ServerEvent::InputAudioTranscriptionCompleted {
@@ -522,6 +855,7 @@ impl Connection {
             }
             ServerEvent::ResponseCreated { response } => {
                 self.state.response_active = true;
+                self.state.response_called = false;
                 self.state.current_response = Some(response.id.clone());
                 self.emit(ModelEvent::TurnStarted {
                     response_id: response.id,
@@ -626,6 +960,17 @@ impl Connection {
         arguments: String,
     ) {
         if self.state.dispatched_calls.insert(call_id.clone()) {
+            self.state.response_called = true;
+            // The call belongs to the conversation from now on: a reconnect must
+            // replay it before its output, even if the socket dies before the
+            // server's own `conversation.item.done`.
+            self.confirm(&Item::FunctionCall(FunctionCallItem {
+                id: (!item_id.is_empty()).then(|| item_id.clone()),
+                call_id: call_id.clone(),
+                name: name.clone(),
+                arguments: arguments.clone(),
+                status: Some("completed".into()),
+            }));
             self.emit(ModelEvent::FunctionCall {
                 item_id,
                 call_id,
@@ -637,6 +982,45 @@ impl Connection {
     }
 }
 
+/// Whether the server's copy of `item` is final enough to replay: a finished
+/// item, or one agentd itself created (user text, tool output).
+fn is_settled(item: &Item) -> bool {
+    match item {
+        Item::FunctionCallOutput(_) => true,
+        Item::FunctionCall(f) => f.status.as_deref() == Some("completed"),
+        Item::Message(m) => m.role != Role::Assistant || m.status.as_deref() == Some("completed"),
+    }
+}
+
+/// An item as a new connection can be given it: audio cannot be re-sent, so
+/// audio content becomes its transcript as text.
+fn replayable(item: Item) -> Item {
+    match item {
+        Item::Message(mut m) => {
+            m.status = None;
+            m.content = m
+                .content
+                .into_iter()
+                .map(|c| match c {
+                    ContentPart::InputAudio { transcript, .. } => {
+                        ContentPart::InputText { text: transcript }
+                    }
+                    ContentPart::OutputAudio { transcript, .. } => {
+                        ContentPart::OutputText { text: transcript }
+                    }
+                    other => other,
+                })
+                .collect();
+            Item::Message(m)
+        }
+        Item::FunctionCall(mut f) => {
+            f.status = None;
+            Item::FunctionCall(f)
+        }
+        other => other,
+    }
+}
+
 /// Decoded length of base64 text, without decoding it.
 fn base64_len(b64: &str) -> u64 {
     let padding = b64.bytes().rev().take_while(|&b| b == b'=').count();
@@ -645,6 +1029,46 @@ fn base64_len(b64: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let r = Resilience::default();
+        for _ in 0..50 {
+            let first = r.backoff(1);
+            assert!(first >= r.backoff_initial / 2 && first <= r.backoff_initial);
+            let third = r.backoff(3);
+            assert!(third >= r.backoff_initial * 2 && third <= r.backoff_initial * 4);
+            let late = r.backoff(30);
+            assert!(late >= r.backoff_max / 2 && late <= r.backoff_max);
+        }
+    }
+
+    #[test]
+    fn replayed_audio_becomes_its_transcript() {
+        let item = Item::Message(MessageItem {
+            id: Some("m1".into()),
+            role: Role::Assistant,
+            content: vec![ContentPart::OutputAudio {
+                audio: None,
+                transcript: Some("hello".into()),
+            }],
+            status: Some("completed".into()),
+        });
+        assert!(is_settled(&item));
+        let Item::Message(m) = replayable(item) else {
+            panic!("not a message");
+        };
+        assert_eq!(
+            m.content,
+            vec![ContentPart::OutputText {
+                text: Some("hello".into())
+            }]
+        );
+        assert_eq!(m.status, None);
+        assert_eq!(m.id.as_deref(), Some("m1"));
+    }
+
     #[test]
     fn base64_length_without_decoding() {
         assert_eq!(super::base64_len("AAAA"), 3);

@@ -3,9 +3,11 @@
 //! - [`protocol`]: typed client and server events;
 //! - [`client`]: one WebSocket connection, turned into [`client::ModelEvent`]s;
 //! - [`sim`]: the built-in offline model on loopback;
+//! - [`scenario`]: the offline model playing a scripted exchange;
 //! - [`settings`]: an agent's `session.update` payload.
 
 pub mod client;
 pub mod protocol;
+pub mod scenario;
 pub mod settings;
 pub mod sim;

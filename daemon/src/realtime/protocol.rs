@@ -568,6 +568,116 @@ mod tests {
         assert!(seen > 100);
     }
 
+    const SERVER_FIXTURES: &str = include_str!("../../tests-data/realtime/server_events.jsonl");
+    const CLIENT_FIXTURES: &str = include_str!("../../tests-data/realtime/client_events.jsonl");
+
+    /// Every field `ours` has, `theirs` has with the same value (a `null` of
+    /// ours may stand for a field left out).
+    fn is_subset(ours: &Value, theirs: &Value, path: &str) -> Result<(), String> {
+        match (ours, theirs) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in a {
+                    match b.get(k) {
+                        Some(w) => is_subset(v, w, &format!("{path}.{k}"))?,
+                        None if v.is_null() => {}
+                        None => return Err(format!("{path}.{k} is not in the fixture")),
+                    }
+                }
+                Ok(())
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
+                .iter()
+                .zip(b)
+                .enumerate()
+                .try_for_each(|(i, (v, w))| is_subset(v, w, &format!("{path}[{i}]"))),
+            (a, b) if a == b => Ok(()),
+            (a, b) => Err(format!("{path}: {a} != {b}")),
+        }
+    }
+
+    #[test]
+    fn every_ga_server_event_round_trips() {
+        let mut types = std::collections::BTreeSet::new();
+        for line in SERVER_FIXTURES.lines() {
+            let (raw, ev) = parse_server_event(line);
+            assert!(!matches!(ev, ServerEvent::Unknown { .. }), "{ev:?}");
+            let kind = raw["type"].as_str().unwrap_or_default();
+            types.insert(kind.to_string());
+            let back = serde_json::to_value(&ev).unwrap();
+            // Same type, nothing invented, nothing changed.
+            assert_eq!(back["type"], raw["type"]);
+            if let Err(e) = is_subset(&back, &raw, kind) {
+                panic!("{e}");
+            }
+            let again: ServerEvent = serde_json::from_value(back).unwrap();
+            assert_eq!(again, ev, "{kind}");
+        }
+        let wanted = [
+            "error",
+            "session.created",
+            "session.updated",
+            "conversation.item.added",
+            "conversation.item.done",
+            "conversation.item.retrieved",
+            "conversation.item.truncated",
+            "conversation.item.deleted",
+            "conversation.item.input_audio_transcription.delta",
+            "conversation.item.input_audio_transcription.completed",
+            "conversation.item.input_audio_transcription.failed",
+            "input_audio_buffer.committed",
+            "input_audio_buffer.cleared",
+            "input_audio_buffer.speech_started",
+            "input_audio_buffer.speech_stopped",
+            "input_audio_buffer.timeout_triggered",
+            "response.created",
+            "response.done",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.content_part.added",
+            "response.content_part.done",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.output_audio.delta",
+            "response.output_audio.done",
+            "response.output_audio_transcript.delta",
+            "response.output_audio_transcript.done",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "rate_limits.updated",
+        ];
+        let wanted: std::collections::BTreeSet<String> =
+            wanted.iter().map(|s| s.to_string()).collect();
+        assert_eq!(types, wanted);
+    }
+
+    #[test]
+    fn every_ga_client_event_round_trips_exactly() {
+        let mut types = std::collections::BTreeSet::new();
+        for line in CLIENT_FIXTURES.lines() {
+            let raw: Value = serde_json::from_str(line).unwrap();
+            let ev: ClientEvent = match serde_json::from_value(raw.clone()) {
+                Ok(ev) => ev,
+                Err(e) => panic!("{line}: {e}"),
+            };
+            assert_eq!(serde_json::to_value(&ev).unwrap(), raw);
+            types.insert(raw["type"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(types.len(), 10, "{types:?}");
+    }
+
+    #[test]
+    fn unknown_server_events_are_kept_verbatim() {
+        let (raw, ev) =
+            parse_server_event(r#"{"type":"output_audio_buffer.started","response_id":"r"}"#);
+        match ev {
+            ServerEvent::Unknown { raw: kept, problem } => {
+                assert_eq!(kept, raw);
+                assert!(problem.contains("unknown variant"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn malformed_events_are_kept_not_fatal() {
         let (_, ev) = parse_server_event("{not json");

@@ -124,6 +124,15 @@ pub enum SessionEvent {
     SessionClosed {
         reason: String,
     },
+    /// The model connection is up (`connected`) or being re-established
+    /// (`reconnecting`, with the attempt number and why it was lost).
+    ConnectionStatus {
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl SessionEvent {
@@ -148,6 +157,7 @@ impl SessionEvent {
             SessionEvent::Error { .. } => "error",
             SessionEvent::RawModelEvent { .. } => "raw_model_event",
             SessionEvent::SessionClosed { .. } => "session_closed",
+            SessionEvent::ConnectionStatus { .. } => "connection_status",
         }
     }
 }

@@ -232,6 +232,9 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        // `tracing = false` on the model removes tracing from the settings.
+        tracing: model.tracing.then(|| serde_json::Value::from("auto")),
+        resilience: client::Resilience::default(),
     })
 }
 
@@ -792,17 +795,19 @@ impl Session {
                     agent: self.agent.name().to_string(),
                 });
             }
+            ModelEvent::ConnectionStatus {
+                status,
+                attempt,
+                reason,
+            } => self.emit(SessionEvent::ConnectionStatus {
+                status: status.as_str().to_string(),
+                attempt,
+                reason,
+            }),
             ModelEvent::Closed { error } => {
-                let reason = match error {
-                    Some(e) => {
-                        self.emit(SessionEvent::Error {
-                            code: Some("model_disconnected".into()),
-                            message: e.clone(),
-                        });
-                        e
-                    }
-                    None => "model connection closed".into(),
-                };
+                // The connection already reported why it gave up (an `error` event);
+                // the reason also ends up in `session_closed`.
+                let reason = error.unwrap_or_else(|| "model connection closed".into());
                 return Flow::Stop(reason);
             }
         }

@@ -1,0 +1,403 @@
+//! End-to-end tests of the realtime wire protocol: the real `agentd` binary
+//! against the scenario server ([`agentd::realtime::scenario`]) playing the
+//! peer benchmark's scenarios, with agentd's outgoing events compared to what
+//! the reference client sent in the same situation (`shared/protocol/`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agentd::realtime::scenario::{ClientRecord, Scenario, ScenarioServer};
+use common::{TestDaemon, plugin};
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-test-0123456789abcdefghijklmnop";
+
+fn shared() -> PathBuf {
+    common::repo().join("..").join("shared")
+}
+
+/// The peer benchmark's scenario `name`, or `None` when shared/ is not beside the checkout.
+fn peer_scenario(name: &str) -> Option<Scenario> {
+    let path = shared()
+        .join("bench/peer-python/scenarios")
+        .join(format!("{name}.json"));
+    if !path.exists() {
+        eprintln!("skipped: {} is missing", path.display());
+        return None;
+    }
+    match Scenario::load(&path) {
+        Ok(s) => Some(s),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The leaf paths of an event (array indices as `[]`), which is what
+/// "the same fields" means: values (ids, timing, texts) are not compared, nor
+/// tool parameter schemas, which come from the plugins.
+fn shape(ev: &Value) -> String {
+    fn walk(v: &Value, path: String, out: &mut BTreeSet<String>) {
+        if path.ends_with(".parameters") {
+            out.insert(path);
+            return;
+        }
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(v, p, out);
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for v in a {
+                    walk(v, format!("{path}[]"), out);
+                }
+            }
+            _ => {
+                out.insert(path);
+            }
+        }
+    }
+    let mut leaves = BTreeSet::new();
+    walk(ev, String::new(), &mut leaves);
+    let kind = ev["type"].as_str().unwrap_or("?");
+    let item = ev["item"]["type"]
+        .as_str()
+        .map(|t| format!("({t})"))
+        .unwrap_or_default();
+    format!(
+        "{kind}{item} {{{}}}",
+        leaves.into_iter().collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn shapes(events: impl IntoIterator<Item = Value>) -> BTreeSet<String> {
+    events
+        .into_iter()
+        .filter(|e| e["type"] != "_handshake")
+        .map(|e| shape(&e))
+        .collect()
+}
+
+/// Distinct shapes of what the reference client sent in scenario `name`.
+fn reference_shapes(name: &str) -> BTreeSet<String> {
+    let path = shared()
+        .join("protocol")
+        .join(format!("{name}.client_events.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    shapes(text.lines().filter_map(|l| {
+        serde_json::from_str::<Value>(l)
+            .ok()
+            .map(|v| v["event"].clone())
+    }))
+}
+
+fn agentd_events(server: &ScenarioServer) -> Vec<Value> {
+    server
+        .client_events()
+        .into_iter()
+        .map(|ClientRecord { event, .. }| event)
+        .collect()
+}
+
+/// A model entry pointing at `server`, with a bearer key from the environment.
+fn model(server: &ScenarioServer) -> String {
+    format!(
+        "[models.default]\nprovider = \"openai\"\nurl = \"{}\"\nmodel = \"gpt-realtime\"\napi_key_env = \"AGENTD_TEST_KEY\"\n",
+        server.url("gpt-realtime")
+    )
+}
+
+/// Which approval requests to approve (by their order), and how many there are.
+type Decisions = (fn(usize) -> bool, usize);
+
+async fn run_scenario(
+    scenario: Scenario,
+    agents: &str,
+    agent: &str,
+    decide: Option<Decisions>,
+) -> (TestDaemon, ScenarioServer) {
+    let server = ScenarioServer::start(scenario)
+        .await
+        .expect("scenario server");
+    let body = format!("{}\n{agents}", model(&server));
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session(agent).await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "start").await;
+    if let Some((approve, calls)) = decide {
+        // Approve even-numbered requests, reject odd ones, like the peer harness.
+        for n in 0..calls {
+            let e = ev.until_type("tool_approval_required", &[]).await;
+            let call = e["call_id"].as_str().unwrap_or_default().to_string();
+            let verb = if approve(n) { "approve" } else { "reject" };
+            let (ok, _, err) = d.agentctl(&[verb, &call]);
+            assert!(ok, "{err}");
+        }
+    }
+    let results = server
+        .finished(1, Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|| panic!("scenario did not finish; daemon log:\n{}", d.log()));
+    assert_eq!(results[0].error, None, "daemon log:\n{}", d.log());
+    assert!(
+        results[0].unconsumed.is_empty(),
+        "{:?}",
+        results[0].unconsumed
+    );
+    (d, server)
+}
+
+fn assert_conforms(name: &str, server: &ScenarioServer) {
+    let ours = shapes(agentd_events(server));
+    let theirs = reference_shapes(name);
+    let missing: Vec<_> = theirs.difference(&ours).collect();
+    let extra: Vec<_> = ours.difference(&theirs).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name}: the reference sent shapes agentd did not:\n{missing:#?}\nagentd sent shapes the reference did not:\n{extra:#?}"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_conform_to_the_reference() {
+    let Some(s) = peer_scenario("tool_calls") else {
+        return;
+    };
+    let agents = format!(
+        "[plugins.calc]\npath = \"{}\"\n[agents.assistant]\ninstructions = \"Use add.\"\ntools = [{{ use = \"calc.add\", as = \"add\" }}]\n",
+        plugin("calc").display()
+    );
+    let (d, server) = run_scenario(s.with_var("calls", json!(5)), &agents, "assistant", None).await;
+    assert_conforms("tool_calls", &server);
+    let events = agentd_events(&server);
+    // Each call's output reached the model exactly once, and one response.create followed each.
+    for i in 0..5 {
+        let outputs = events
+            .iter()
+            .filter(|e| e["item"]["call_id"] == format!("call_{i}"))
+            .count();
+        assert_eq!(outputs, 1, "call_{i}");
+    }
+    let creates = events
+        .iter()
+        .filter(|e| e["type"] == "response.create")
+        .count();
+    assert_eq!(creates, 6);
+    // The bearer key went in the handshake and nowhere in the log.
+    let hs = &events[0];
+    assert_eq!(
+        hs["headers"]["authorization"],
+        format!("<redacted {} chars, scheme=Bearer>", KEY.len() + 7)
+    );
+    assert!(!d.log().contains(KEY));
+}
+
+#[tokio::test]
+async fn approval_conforms_to_the_reference() {
+    let Some(s) = peer_scenario("approval") else {
+        return;
+    };
+    let agents = format!(
+        "[plugins.calc]\npath = \"{}\"\n[agents.assistant]\ninstructions = \"Use add.\"\ntools = [{{ use = \"calc.add\", as = \"add\" }}]\n[agents.assistant.approval]\ndefault = \"ask\"\n",
+        plugin("calc").display()
+    );
+    let (_d, server) = run_scenario(
+        s.with_var("calls", json!(4)),
+        &agents,
+        "assistant",
+        Some((|n| n % 2 == 0, 4)),
+    )
+    .await;
+    assert_conforms("approval", &server);
+    let outputs: Vec<String> = agentd_events(&server)
+        .iter()
+        .filter(|e| e["item"]["type"] == "function_call_output")
+        .map(|e| e["item"]["output"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            "1",
+            "Tool execution was not approved.",
+            "3",
+            "Tool execution was not approved."
+        ]
+    );
+}
+
+#[tokio::test]
+async fn handoff_conforms_to_the_reference() {
+    let Some(s) = peer_scenario("handoff") else {
+        return;
+    };
+    let agents = format!(
+        "[plugins.calc]\npath = \"{}\"\n[agents.triage_agent]\ninstructions = \"Route the caller.\"\nhandoffs = [\"billing_agent\"]\n[agents.billing_agent]\ninstructions = \"You handle billing.\"\ntools = [{{ use = \"calc.add\", as = \"lookup_invoice\" }}]\n",
+        plugin("calc").display()
+    );
+    let (_d, server) = run_scenario(s, &agents, "triage_agent", None).await;
+    assert_conforms("handoff", &server);
+    let events = agentd_events(&server);
+    // The new agent's settings go before the handoff's output, as in the reference.
+    let update = events.iter().position(|e| {
+        e["type"] == "session.update" && e["session"]["instructions"] == "You handle billing."
+    });
+    let output = events
+        .iter()
+        .position(|e| e["item"]["call_id"] == "call_h1");
+    assert!(update.is_some() && update < output, "{events:#?}");
+}
+
+#[tokio::test]
+async fn guardrail_conforms_to_the_reference() {
+    let Some(s) = peer_scenario("guardrail") else {
+        return;
+    };
+    let agents = format!(
+        "[plugins.blocklist]\npath = \"{}\"\n[agents.assistant]\ninstructions = \"Talk.\"\nguardrails = [\"blocklist.blocklist\"]\n",
+        plugin("blocklist").display()
+    );
+    let (_d, server) = run_scenario(s, &agents, "assistant", None).await;
+    assert_conforms("guardrail", &server);
+    let events = agentd_events(&server);
+    let truncate = events
+        .iter()
+        .find(|e| e["type"] == "conversation.item.truncate")
+        .expect("truncate");
+    // Audio delivered before the cancel (at least the 249 deltas before the
+    // tripping one, 50 ms each), not wall-clock time (about 2 ms a delta here).
+    let ms = truncate["audio_end_ms"].as_u64().unwrap_or_default();
+    assert!(ms >= 249 * 50 && ms % 50 == 0, "{ms}");
+}
+
+fn count(events: &[ClientRecord], conn: usize, pred: impl Fn(&Value) -> bool) -> usize {
+    events
+        .iter()
+        .filter(|r| r.conn == conn && pred(&r.event))
+        .count()
+}
+
+#[tokio::test]
+async fn session_survives_drops_mid_tool_call_and_mid_response() {
+    let created = json!({"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_{{conn}}"}}});
+    let settings =
+        json!({"expect": "session.update", "match": {"session.instructions": "Use add."}});
+    let tracing = json!({"expect": "session.update", "match": {"session.tracing": "auto"}, "optional": true, "timeout_s": 5});
+    let call = json!({"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "add", "arguments": "{\"a\":2,\"b\":3}"});
+    let mut done_call = call;
+    done_call["status"] = json!("completed");
+    let out = json!({"expect": "conversation.item.create", "match": {"item.type": "function_call_output", "item.call_id": "call_1", "item.output": "5"}});
+    let audio = |resp: &str| {
+        json!({"emit": {"type": "response.output_audio.delta", "response_id": resp, "item_id": format!("msg_{resp}"),
+                        "output_index": 0, "content_index": 0, "delta": {"$pcm16_b64": 2400}}})
+    };
+    let scenario = json!({"name": "drops", "connections": [
+        // 0: the model calls `add` and the socket dies before response.done.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.role": "user"}},
+         {"emit": {"type": "conversation.item.done", "previous_item_id": null, "item": {"id": "u_1", "type": "message", "role": "user", "status": "completed", "content": [{"type": "input_text", "text": "add"}]}}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_1", "status": "in_progress", "output": []}}},
+         {"emit": {"type": "response.output_item.done", "response_id": "r_1", "output_index": 0, "item": done_call}},
+         {"drop": true}],
+        // 1: settings and conversation come back, the tool output arrives once,
+        //    then the socket dies in the middle of a spoken reply.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.id": "u_1", "item.role": "user"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call", "item.call_id": "call_1"}},
+         out,
+         {"emit": {"type": "conversation.item.done", "previous_item_id": "fc_1", "item": {"id": "o_1", "type": "function_call_output", "call_id": "call_1", "output": "5"}}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_2", "status": "in_progress", "output": []}}},
+         audio("r_2"), audio("r_2"),
+         {"drop": true}],
+        // 2: everything is replayed once more and the lost response is asked for again.
+        [created, settings, tracing,
+         {"expect": "conversation.item.create", "match": {"item.role": "user"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call"}},
+         {"expect": "conversation.item.create", "match": {"item.type": "function_call_output", "item.call_id": "call_1"}},
+         {"expect": "response.create"},
+         {"emit": {"type": "response.created", "response": {"id": "r_3", "status": "in_progress", "output": []}}},
+         audio("r_3"),
+         {"emit": {"type": "response.done", "response": {"id": "r_3", "status": "completed", "output": []}}},
+         {"expect": "never.sent", "optional": true, "timeout_s": 60}]
+    ]});
+    let server = ScenarioServer::start(Scenario::from_value(&scenario).expect("scenario"))
+        .await
+        .expect("scenario server");
+    let body = format!(
+        "{}\n[plugins.calc]\npath = \"{}\"\n[agents.assistant]\ninstructions = \"Use add.\"\ntools = [{{ use = \"calc.add\", as = \"add\" }}]\n[agents.assistant.approval]\ndefault = \"ask\"\n",
+        model(&server),
+        plugin("calc").display()
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "add").await;
+    let ask = ev.until_type("tool_approval_required", &[]).await;
+    // Decide only once the connection is known lost: the output is produced
+    // while (or just after) reconnecting and must still reach the model once.
+    ev.until_type("connection_status", &[("status", "reconnecting")])
+        .await;
+    let (ok, _, err) = d.agentctl(&["approve", ask["call_id"].as_str().unwrap_or_default()]);
+    assert!(ok, "{err}");
+    ev.until("audio of the third connection", |e| {
+        e["type"] == "audio" && e["response_id"] == "r_3"
+    })
+    .await;
+    ev.until_type("agent_end", &[]).await;
+    let (ok, _, err) = d.agentctl(&["session", "close", &s]);
+    assert!(ok, "{err}");
+
+    let results = server
+        .finished(3, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("scenario did not finish; log:\n{}", d.log()));
+    for r in &results {
+        assert_eq!(r.error, None, "connection {}; log:\n{}", r.conn, d.log());
+        assert!(
+            r.unconsumed.is_empty(),
+            "connection {}: {:?}",
+            r.conn,
+            r.unconsumed
+        );
+    }
+    let log = server.client_events();
+    let output = |e: &Value| e["item"]["type"] == "function_call_output";
+    assert_eq!(count(&log, 0, output), 0);
+    assert_eq!(count(&log, 1, output), 1);
+    assert_eq!(count(&log, 2, output), 1);
+    assert_eq!(count(&log, 2, |e| e["item"]["type"] == "function_call"), 1);
+    assert_eq!(count(&log, 2, |e| e["item"]["role"] == "user"), 1);
+
+    let seen = &ev.seen;
+    let of = |kind: &str| seen.iter().filter(|e| e["type"] == kind).count();
+    assert_eq!(of("tool_start"), 1);
+    assert_eq!(of("tool_end"), 1);
+    let statuses: Vec<&str> = seen
+        .iter()
+        .filter(|e| e["type"] == "connection_status")
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "connected",
+            "reconnecting",
+            "connected",
+            "reconnecting",
+            "connected"
+        ]
+    );
+    // The reply cut by the second drop was stopped for subscribers.
+    assert!(
+        seen.iter()
+            .any(|e| e["type"] == "audio_interrupted" && e["item_id"] == "msg_r_2")
+    );
+}
