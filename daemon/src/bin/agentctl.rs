@@ -168,6 +168,16 @@ fn event_line(ev: &Value) -> String {
             .unwrap_or("")
             .to_string(),
         "session_closed" => s("reason"),
+        "connection_status" => {
+            let mut d = s("status");
+            if let Some(n) = ev.get("attempt").and_then(Value::as_u64) {
+                d.push_str(&format!(" attempt={n}"));
+            }
+            if let Some(r) = ev.get("reason").and_then(Value::as_str) {
+                d.push_str(&format!(" ({r})"));
+            }
+            d
+        }
         _ => String::new(),
     };
     format!("#{seq:<5} {kind:<24} {detail}")
