@@ -400,6 +400,17 @@ async fn events_resume_from_a_sequence_number_and_agentctl_shows_the_daemon() {
         "raw events are hidden without --raw:\n{out}"
     );
 
+    // Plugin authors can try a tool without a model.
+    let (ok, out, err) = d.agentctl(&["tool", "call", "calc.multiply", r#"{"a":6,"b":7}"#]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "42");
+    let (ok, _, err) = d.agentctl(&["tool", "call", "faulty.panic", r#"{"message":"x"}"#]);
+    assert!(!ok);
+    assert!(err.contains("the plugin crashed"), "{err}");
+    let (ok, _, err) = d.agentctl(&["tool", "call", "calc.sqrt", "{}"]);
+    assert!(!ok);
+    assert!(err.contains("no tool `calc.sqrt` is loaded"), "{err}");
+
     // Closing ends the stream with session_closed and makes the session read-only.
     let (ok, _, err) = d.agentctl(&["session", "close", &id]);
     assert!(ok, "{err}");
@@ -407,4 +418,64 @@ async fn events_resume_from_a_sequence_number_and_agentctl_shows_the_daemon() {
     let (ok, _, err) = d.agentctl(&["send", &id, "anyone?"]);
     assert!(!ok);
     assert!(err.contains("has ended"), "{err}");
+}
+
+#[tokio::test]
+async fn agentctl_attach_watches_and_talks_to_a_session() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = TestDaemon::start(&config()).await;
+    let s = d.start_session("concierge").await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_agentctl"))
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["attach", &s])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Read lines on a thread; the test waits on a channel with a bound.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |want: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) => {
+                    let hit = line.contains(want);
+                    seen.push(line);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(_) => panic!("attach never printed {want:?}; got:\n{}", seen.join("\n")),
+            }
+        }
+    };
+    writeln!(stdin, r#"call calc.multiply {{"a":3,"b":4}}"#).unwrap();
+    let lines = wait_for("tool_approval_required");
+    let call_id = lines
+        .last()
+        .and_then(|l| l.split("call_id=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    writeln!(stdin, "/approve {call_id}").unwrap();
+    let lines = wait_for("tool_end");
+    assert!(
+        lines.last().unwrap().contains("completed output=12"),
+        "{lines:?}"
+    );
+    wait_for("\"12.\"");
+    writeln!(stdin, "/quit").unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
 }

@@ -55,8 +55,19 @@ enum Cmd {
         #[arg(long)]
         raw: bool,
     },
+    /// Watch a session live and talk to it: lines typed are sent as user messages;
+    /// `/approve CALL_ID`, `/reject CALL_ID` (add `always`), `/interrupt`, `/quit`
+    Attach {
+        session: String,
+        /// Include raw model events and audio chunks
+        #[arg(long)]
+        raw: bool,
+    },
     /// Print a session's conversation history
     History { session: String },
+    /// Run tools directly, without a model
+    #[command(subcommand)]
+    Tool(ToolCmd),
     /// Tool calls from the journal, newest first: decision, approvals, outcome
     Audit {
         /// Only this session's calls
@@ -85,6 +96,18 @@ enum Cmd {
         /// The session holding the call (found automatically when omitted)
         #[arg(long)]
         session: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ToolCmd {
+    /// Call `plugin.tool` with JSON arguments in its sandbox and print the output
+    Call {
+        /// `plugin.tool`, as in agents.toml
+        tool: String,
+        /// The arguments as JSON
+        #[arg(default_value = "{}")]
+        arguments: String,
     },
 }
 
@@ -347,6 +370,23 @@ async fn run(args: Args) -> Result<(), ClientError> {
             })
             .await?;
         }
+        Cmd::Tool(ToolCmd::Call { tool, arguments }) => {
+            let arguments: Value = serde_json::from_str(&arguments)
+                .map_err(|e| ClientError::Decode(format!("arguments are not JSON: {e}")))?;
+            let r: api::ToolCallResult = c
+                .post(
+                    &format!("/v1/tools/{tool}/call"),
+                    &api::CallTool { arguments },
+                )
+                .await?;
+            if json {
+                print_json(&r);
+            } else if r.ok {
+                println!("{}", r.output);
+            } else {
+                return Err(ClientError::Tool(r.output));
+            }
+        }
         Cmd::Audit { session, limit } => {
             let mut path = format!("/v1/audit?limit={limit}");
             if let Some(s) = &session {
@@ -391,6 +431,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 }
             }
         }
+        Cmd::Attach { session, raw } => attach(&c, &session, raw).await?,
         Cmd::History { session } => {
             let h: Value = c.get(&format!("/v1/sessions/{session}/history")).await?;
             print_json(&h);
@@ -433,6 +474,85 @@ async fn decide(
         let verb = if d.approved { "approved" } else { "rejected" };
         println!("{verb} {} in session {}", d.call_id, d.session);
     }
+    Ok(())
+}
+
+/// Follow a session's events while reading commands from stdin.
+async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError> {
+    use tokio::io::AsyncBufReadExt;
+    let mut watcher = {
+        let c = c.clone();
+        let path = format!("/v1/sessions/{session}/events?since=0&follow=1");
+        tokio::spawn(async move {
+            c.stream(&path, |ev| {
+                let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
+                if raw || !matches!(kind, "raw_model_event" | "audio") {
+                    println!("{}", event_line(&ev));
+                }
+                true
+            })
+            .await
+        })
+    };
+    eprintln!("attached to {session}: type a message, or /approve, /reject, /interrupt, /quit");
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line,
+            ended = &mut watcher => {
+                eprintln!("the session's event stream ended");
+                return ended.unwrap_or_else(|e| Err(ClientError::Http(e.to_string())));
+            }
+        };
+        let Ok(Some(line)) = line else {
+            break; // end of input
+        };
+        let line = line.trim();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let result = match words.as_slice() {
+            [] => Ok(()),
+            ["/quit"] => break,
+            ["/interrupt"] => c
+                .post::<Value>(
+                    &format!("/v1/sessions/{session}/interrupt"),
+                    &serde_json::json!({}),
+                )
+                .await
+                .map(drop),
+            [cmd @ ("/approve" | "/reject"), call_id, rest @ ..] => {
+                let always = rest == ["always"];
+                decide(
+                    c,
+                    false,
+                    call_id.to_string(),
+                    *cmd == "/approve",
+                    always,
+                    Some(session.to_string()),
+                )
+                .await
+            }
+            [cmd, ..] if cmd.starts_with('/') => {
+                eprintln!(
+                    "unknown command {cmd}: use /approve CALL_ID [always], /reject CALL_ID [always], /interrupt, /quit"
+                );
+                Ok(())
+            }
+            _ => c
+                .post::<Value>(
+                    &format!("/v1/sessions/{session}/messages"),
+                    &api::SendMessage {
+                        text: Some(line.to_string()),
+                        content: None,
+                    },
+                )
+                .await
+                .map(drop),
+        };
+        if let Err(e) = result {
+            eprintln!("agentctl: {e}");
+        }
+    }
+    watcher.abort();
     Ok(())
 }
 

@@ -149,3 +149,26 @@ pub struct SessionSummary {
     #[serde(default)]
     pub status: Option<serde_json::Value>,
 }
+
+/// `POST /v1/tools/{plugin.tool}/call`: run a tool without a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallTool {
+    /// The arguments, as the model would send them.
+    #[serde(default = "empty_object")]
+    pub arguments: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// Reply to [`CallTool`]: the output, or why there is none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolCallResult {
+    pub ok: bool,
+    /// The tool's output, or the error the model would have been told.
+    pub output: String,
+    /// Wall-clock time of the call, sandbox set-up included.
+    pub elapsed_us: u64,
+}

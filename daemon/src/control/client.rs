@@ -34,6 +34,9 @@ pub enum ClientError {
     },
     #[error("unexpected reply from agentd: {0}")]
     Decode(String),
+    /// A tool called through `agentctl tool call` failed.
+    #[error("the tool failed: {0}")]
+    Tool(String),
 }
 
 /// A connection factory for one socket path.

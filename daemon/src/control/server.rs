@@ -119,6 +119,8 @@ enum Route {
         session: Option<String>,
         limit: usize,
     },
+    /// Run a tool directly, without a model: `plugin.tool`.
+    CallTool(String),
 }
 
 fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
@@ -163,6 +165,7 @@ fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             }
         }
         (Method::POST, ["v1", "approvals", call_id]) => Route::Decide(call_id.to_string()),
+        (Method::POST, ["v1", "tools", tool, "call"]) => Route::CallTool(tool.to_string()),
         (Method::GET, ["v1", "audit"]) => {
             let mut session = None;
             let mut limit = 100;
@@ -328,6 +331,41 @@ async fn dispatch(
         }
         Route::History(id) => ok(&session(daemon, &id)?.history().await?),
         Route::Events { id, since, follow } => Ok(events(session(daemon, &id)?, since, follow)),
+        Route::CallTool(qualified) => {
+            let body: api::CallTool = read_json(req).await?;
+            let catalog = daemon.catalog();
+            let (plugin, tool) = qualified
+                .split_once('.')
+                .and_then(|(p, t)| Some((catalog.plugins.get(p)?.clone(), t.to_string())))
+                .filter(|(p, t)| p.tools.iter().any(|x| x.name == *t))
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "no tool `{qualified}` is loaded (see `agentctl plugins`)"
+                    ))
+                })?;
+            let arguments = body.arguments.to_string();
+            let info = crate::plugin::CallInfo {
+                session_id: "agentctl".into(),
+                agent: "agentctl".into(),
+                call_id: format!("manual-{}", rand::random::<u32>()),
+            };
+            tracing::info!(tool = %qualified, call_id = %info.call_id, "tool called from the control API");
+            let started = std::time::Instant::now();
+            let result = plugin.call_tool(&tool, &arguments, &info).await;
+            let elapsed_us = started.elapsed().as_micros() as u64;
+            ok(&match result {
+                Ok(output) => api::ToolCallResult {
+                    ok: true,
+                    output,
+                    elapsed_us,
+                },
+                Err(e) => api::ToolCallResult {
+                    ok: false,
+                    output: e.to_string(),
+                    elapsed_us,
+                },
+            })
+        }
         Route::Audit { session, limit } => {
             let calls = daemon
                 .journal
