@@ -881,4 +881,165 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/agentd/agents.toml"), text)
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        match parse(text) {
+            Ok(_) => panic!("config should be refused:\n{text}"),
+            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("[agents.a]\ninstructions = \"hi\"\n").unwrap();
+        let a = &c.agents["a"];
+        assert_eq!(a.model, "default");
+        assert_eq!(c.models["default"].provider, Provider::Sim);
+        assert_eq!(a.output_modalities, None);
+        assert!(a.async_tool_calls);
+        assert_eq!(c.default_agent(), Some("a"));
+        assert_eq!(c.guardrails.debounce_text_length, 100);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let c = parse(
+            "[daemon]\nsocket = \"run/a.sock\"\n[plugins.calc]\npath = \"plugins/calc.wasm\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.daemon.socket, Path::new("/etc/agentd/run/a.sock"));
+        assert_eq!(
+            c.plugins["calc"].path,
+            Path::new("/etc/agentd/plugins/calc.wasm")
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let m = messages("[agents.a]\ninstructions = \"hi\"\nvoice = \n");
+        assert_eq!(m.len(), 1);
+        assert!(m[0].starts_with("/etc/agentd/agents.toml:3:"), "{}", m[0]);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_position() {
+        let m = messages("[agents.a]\ninstructions = \"hi\"\ninstructoins = \"typo\"\n");
+        assert!(m[0].starts_with("/etc/agentd/agents.toml:3:1:"), "{}", m[0]);
+        assert!(m[0].contains("instructoins"), "{}", m[0]);
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_with_its_position() {
+        let text = r#"
+    [plugins.calc]
+    path = "calc.wasm"
+    sandbox = { memory = "lots", timeout = "5" }
+
+    [agents.a]
+    model = "nope"
+    tools = ["calc"]
+    handoffs = ["ghost"]
+    approval = { default = "maybe" }
+    "#;
+        let m = messages(text);
+        let want = [
+            ("4:22", "memory: `lots` is not a size"),
+            ("4:40", "timeout: duration `5` needs a unit"),
+            ("7:9", "no model named `nope`"),
+            ("8:10", "tool `calc` must be written `plugin.tool`"),
+            ("9:13", "handoff to unknown agent `ghost`"),
+            ("10:24", "unknown approval action `maybe`"),
+        ];
+        assert_eq!(m.len(), want.len(), "{m:#?}");
+        for (pos, text) in want {
+            assert!(
+                m.iter()
+                    .any(|d| d.starts_with(&format!("/etc/agentd/agents.toml:{pos}: {text}"))),
+                "missing {pos} {text} in {m:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn approval_rules_are_parsed() {
+        let c = parse(
+            r#"
+    [agents.a]
+    tools = ["calc.*"]
+    [agents.a.approval]
+    default = "allow"
+    timeout = "60s"
+    rules = [{ tool = "calc.multiply", action = "ask" }, { tool = "pay.send", action = "deny", when = { arg = "/amount", gt = 100 } }]
+    "#,
+        )
+        .unwrap();
+        let p = &c.agents["a"].approval;
+        assert_eq!(p.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(p.decide("calc.multiply", "{}"), Action::Ask);
+        assert_eq!(p.decide("calc.add", "{}"), Action::Allow);
+        assert_eq!(p.decide("pay.send", r#"{"amount":101}"#), Action::Deny);
+    }
+
+    #[test]
+    fn tool_aliases_need_a_single_tool() {
+        let m = messages("[agents.a]\ntools = [{ use = \"calc.*\", as = \"x\" }]\n");
+        assert!(m[0].contains("an alias needs one tool"), "{}", m[0]);
+        let c = parse("[agents.a]\ntools = [{ use = \"calc.add\", as = \"add\" }]\n").unwrap();
+        assert_eq!(c.agents["a"].tools[0].alias.as_deref(), Some("add"));
+    }
+
+    #[test]
+    fn realtime_settings_are_validated_with_positions() {
+        let text = r#"[agents.a]
+    input_audio_format = "mp3"
+    turn_detection = { type = "semantic_vad", threshold = 0.5 }
+    max_output_tokens = 0
+    tool_choice = "not a tool"
+
+    [agents.b]
+    turn_detection = { type = "server_vad", eagerness = "high" }
+    transcription_model = ""
+
+    [agents.c]
+    turn_detection = { type = "loud" }
+    "#;
+        let m = messages(text);
+        let expect = [
+            ("agents.toml:2:22:", "unknown audio format `mp3`"),
+            ("agents.toml:3:18:", "`threshold` does not apply"),
+            ("agents.toml:4:21:", "max_output_tokens must be"),
+            ("agents.toml:5:15:", "tool_choice `not a tool`"),
+            ("agents.toml:8:18:", "`eagerness` does not apply"),
+            ("agents.toml:9:23:", "transcription_model is empty"),
+            ("agents.toml:12:27:", "unknown turn detection `loud`"),
+        ];
+        for (at, what) in expect {
+            assert!(
+                m.iter().any(|d| d.contains(at) && d.contains(what)),
+                "no `{at} {what}` in {m:#?}"
+            );
+        }
+        assert_eq!(m.len(), expect.len(), "{m:#?}");
+    }
+
+    #[test]
+    fn unknown_turn_detection_key_is_an_error() {
+        let m = messages("[agents.a]\nturn_detection = { type = \"none\", treshold = 1 }\n");
+        assert!(m[0].contains("treshold"), "{m:?}");
+    }
+
+    #[test]
+    fn realtime_settings_default_to_the_reference() {
+        let c = parse("[agents.a]\n").unwrap();
+        assert_eq!(
+            c.agents["a"].realtime,
+            realtime::RealtimeSettings::default()
+        );
+    }
+}
