@@ -937,16 +937,16 @@ mod tests {
     #[test]
     fn every_semantic_error_is_reported_with_its_position() {
         let text = r#"
-    [plugins.calc]
-    path = "calc.wasm"
-    sandbox = { memory = "lots", timeout = "5" }
+[plugins.calc]
+path = "calc.wasm"
+sandbox = { memory = "lots", timeout = "5" }
 
-    [agents.a]
-    model = "nope"
-    tools = ["calc"]
-    handoffs = ["ghost"]
-    approval = { default = "maybe" }
-    "#;
+[agents.a]
+model = "nope"
+tools = ["calc"]
+handoffs = ["ghost"]
+approval = { default = "maybe" }
+"#;
         let m = messages(text);
         let want = [
             ("4:22", "memory: `lots` is not a size"),
@@ -969,16 +969,16 @@ mod tests {
     #[test]
     fn approval_rules_are_parsed() {
         let c = parse(
-            r#"
-    [agents.a]
-    tools = ["calc.*"]
-    [agents.a.approval]
-    default = "allow"
-    timeout = "60s"
-    rules = [{ tool = "calc.multiply", action = "ask" }, { tool = "pay.send", action = "deny", when = { arg = "/amount", gt = 100 } }]
-    "#,
-        )
-        .unwrap();
+        r#"
+[agents.a]
+tools = ["calc.*"]
+[agents.a.approval]
+default = "allow"
+timeout = "60s"
+rules = [{ tool = "calc.multiply", action = "ask" }, { tool = "pay.send", action = "deny", when = { arg = "/amount", gt = 100 } }]
+"#,
+    )
+    .unwrap();
         let p = &c.agents["a"].approval;
         assert_eq!(p.timeout, Some(Duration::from_secs(60)));
         assert_eq!(p.decide("calc.multiply", "{}"), Action::Ask);
@@ -997,18 +997,18 @@ mod tests {
     #[test]
     fn realtime_settings_are_validated_with_positions() {
         let text = r#"[agents.a]
-    input_audio_format = "mp3"
-    turn_detection = { type = "semantic_vad", threshold = 0.5 }
-    max_output_tokens = 0
-    tool_choice = "not a tool"
+input_audio_format = "mp3"
+turn_detection = { type = "semantic_vad", threshold = 0.5 }
+max_output_tokens = 0
+tool_choice = "not a tool"
 
-    [agents.b]
-    turn_detection = { type = "server_vad", eagerness = "high" }
-    transcription_model = ""
+[agents.b]
+turn_detection = { type = "server_vad", eagerness = "high" }
+transcription_model = ""
 
-    [agents.c]
-    turn_detection = { type = "loud" }
-    "#;
+[agents.c]
+turn_detection = { type = "loud" }
+"#;
         let m = messages(text);
         let expect = [
             ("agents.toml:2:22:", "unknown audio format `mp3`"),
