@@ -144,6 +144,7 @@ impl H {
             headers: Vec::new(),
             tracing: Some(json!("auto")),
             resilience,
+            ca_file: None,
         };
         let options = session::SessionOptions {
             endpoint,

@@ -128,6 +128,8 @@ pub struct ModelConfig {
     pub headers: BTreeMap<String, String>,
     /// Whether sessions ask the model for tracing (`tracing: "auto"`).
     pub tracing: bool,
+    /// Extra CAs trusted for a `wss://` url (absolute path).
+    pub ca_file: Option<PathBuf>,
     /// Settings every agent on this model starts from.
     pub defaults: SettingsOverlay,
 }
@@ -422,6 +424,7 @@ impl Ctx<'_> {
                 api_key_env: None,
                 headers: BTreeMap::new(),
                 tracing: true,
+                ca_file: None,
                 defaults: SettingsOverlay::default(),
             });
 
@@ -551,6 +554,23 @@ impl Ctx<'_> {
                     .unwrap_or_else(|| "OPENAI_API_KEY".to_string()),
             ),
         };
+        let ca_file = m.ca_file.as_ref().and_then(|c| {
+            if provider == Provider::Sim {
+                self.error(
+                    c,
+                    "the sim provider runs on loopback without TLS and takes no `ca_file`",
+                );
+                return None;
+            }
+            if !url.as_deref().is_some_and(|u| u.starts_with("wss://")) {
+                self.error(c, "`ca_file` is only used with a wss:// url");
+            }
+            let path = self.path(c);
+            if let Err(e) = crate::realtime::tls::read_ca_file(&path) {
+                self.error(c, format!("ca_file: {e}"));
+            }
+            Some(path)
+        });
         let defaults = self.overlay(name, &m.defaults);
         Some(ModelConfig {
             name: name.get_ref().clone(),
@@ -560,6 +580,7 @@ impl Ctx<'_> {
             api_key_env,
             headers: m.headers.clone(),
             tracing: m.tracing.unwrap_or(true),
+            ca_file,
             defaults,
         })
     }

@@ -48,6 +48,8 @@ pub struct RawModel {
     pub headers: BTreeMap<String, String>,
     /// `false` removes tracing from the session settings.
     pub tracing: Option<bool>,
+    /// PEM file of extra CAs trusted for a `wss://` url.
+    pub ca_file: Option<S>,
     /// Settings every agent on this model starts from.
     #[serde(default)]
     pub defaults: RawSettings,

@@ -157,3 +157,62 @@ fn realtime_settings_default_to_the_reference() {
         realtime::RealtimeSettings::default()
     );
 }
+
+#[test]
+fn ca_file_is_checked_where_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agents.toml");
+    std::fs::write(dir.path().join("not-pem.txt"), "hello\n").unwrap();
+    let text = r#"[models.a]
+provider = "openai"
+url = "wss://models.internal/v1/realtime"
+ca_file = "missing.pem"
+
+[models.b]
+provider = "openai"
+url = "wss://models.internal/v1/realtime"
+ca_file = "not-pem.txt"
+
+[models.c]
+provider = "openai"
+url = "ws://models.internal/v1/realtime"
+ca_file = "not-pem.txt"
+
+[models.d]
+provider = "sim"
+ca_file = "x.pem"
+"#;
+    let m: Vec<String> = match Config::parse(&config, text) {
+        Ok(_) => panic!("config should be refused"),
+        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+    };
+    let at = |pos: &str| format!("{}:{pos}: ", config.display());
+    let expect = [
+        (at("4:11"), "ca_file: CA file "),
+        (at("9:11"), "holds no `BEGIN CERTIFICATE` section"),
+        (at("14:11"), "`ca_file` is only used with a wss:// url"),
+        (at("18:11"), "the sim provider runs on loopback"),
+    ];
+    for (pos, what) in &expect {
+        assert!(
+            m.iter()
+                .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
+            "no `{pos}{what}` in {m:#?}"
+        );
+    }
+    // models.c: its file is also not PEM, reported at the same place.
+    assert_eq!(m.len(), expect.len() + 1, "{m:#?}");
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    let c = Config::parse(
+        &config,
+        "[models.a]\nprovider = \"openai\"\nurl = \"wss://models.internal/v1/realtime\"\nca_file = \"ca.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.models["a"].ca_file, Some(dir.path().join("ca.pem")));
+}

@@ -20,6 +20,7 @@
 //! `max_attempts` failures, `Closed` with the reason.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -31,6 +32,7 @@ use super::protocol::{
     ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem, Role,
     ServerEvent, SessionConfig, Usage, parse_server_event,
 };
+use super::tls;
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub struct Endpoint {
     pub tracing: Option<Value>,
     /// Keepalive and reconnect policy.
     pub resilience: Resilience,
+    /// PEM file of extra CAs trusted for `wss://` (beside the built-in roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Keepalive and reconnect policy of a model connection.
@@ -95,6 +99,7 @@ impl std::fmt::Debug for Endpoint {
             )
             .field("tracing", &self.tracing)
             .field("resilience", &self.resilience)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -271,12 +276,6 @@ async fn open(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
                 url: endpoint.url.clone(),
                 reason: e.to_string(),
             })?;
-    if endpoint.url.starts_with("wss://") {
-        return Err(ConnectError::BadUrl {
-            url: endpoint.url.clone(),
-            reason: "TLS (wss://) is not built into this version of agentd yet; use a ws:// endpoint or a local TLS-terminating proxy".into(),
-        });
-    }
     let headers = request.headers_mut();
     let bad_header = |reason: String| ConnectError::BadUrl {
         url: endpoint.url.clone(),
@@ -300,22 +299,62 @@ async fn open(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
         HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))),
     );
 
-    let connecting = tokio_tungstenite::connect_async(request);
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connecting)
+    let connecting = handshake(endpoint, request);
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| ConnectError::Connect {
             url: endpoint.url.clone(),
-            reason: "timed out after 10s".into(),
+            reason: format!("timed out after {CONNECT_TIMEOUT:?}"),
         })?
-        .map_err(|e| ConnectError::Connect {
-            url: endpoint.url.clone(),
-            reason: e.to_string(),
-        })?;
+}
+
+/// How long TCP, TLS and the WebSocket handshake may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP, then TLS for `wss://`, then the WebSocket upgrade.
+async fn handshake(
+    endpoint: &Endpoint,
+    request: tungstenite::handshake::client::Request,
+) -> Result<Ws, ConnectError> {
+    let failed = |reason: String| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason,
+    };
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => {
+            return Err(ConnectError::BadUrl {
+                url: endpoint.url.clone(),
+                reason: "the scheme must be ws:// or wss://".into(),
+            });
+        }
+    };
+    let host = uri.host().unwrap_or_default().to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    // Realtime traffic is many small events: send each at once.
+    let tcp =
+        tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let stream = if secure {
+        let config =
+            tls::client_config(endpoint.ca_file.as_deref()).map_err(|e| failed(e.to_string()))?;
+        tls::Stream::tls(tcp, &host, config)
+            .await
+            .map_err(|e| failed(format!("TLS handshake failed: {e}")))?
+    } else {
+        tls::Stream::Plain(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     Ok(ws)
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tls::Stream>;
 
 /// What the connection tracks about the server's side of the conversation.
 #[derive(Default)]
