@@ -122,6 +122,8 @@ fn catalog() -> Arc<Catalog> {
 struct H {
     s: SessionHandle,
     m: Conn,
+    /// The model's listener, for reconnects.
+    p: Puppet,
     rx: broadcast::Receiver<Arc<Envelope>>,
     seen: Vec<Value>,
     backlog: Vec<Value>,
@@ -164,6 +166,7 @@ impl H {
         H {
             s,
             m,
+            p: puppet,
             rx,
             seen: Vec::new(),
             backlog,
@@ -990,6 +993,91 @@ async fn a_lost_model_connection_ends_the_session_with_the_cause() {
         closed["reason"].as_str().unwrap().contains("model"),
         "{closed}"
     );
+}
+
+#[tokio::test]
+async fn the_session_gives_up_after_the_reconnect_limit() {
+    let two_quick_tries = Resilience {
+        max_attempts: 2,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(20),
+        ..Resilience::default()
+    };
+    let mut h = H::build("main", SettingsOverlay::default(), two_quick_tries).await;
+    h.m.expect("session.update").await;
+    h.p.stop_listening().await;
+    h.m.kill().await;
+    let first = h.next("connection_status").await;
+    assert_eq!(first["status"], "connected");
+    for attempt in [1, 2] {
+        let ev = h.next("connection_status").await;
+        assert_eq!(
+            (ev["status"].as_str(), ev["attempt"].as_u64()),
+            (Some("reconnecting"), Some(attempt)),
+            "{ev}"
+        );
+    }
+    let err = h.next("error").await;
+    assert_eq!(err["code"], "model_reconnect_failed");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "gave up reconnecting to the model after 2 attempts: cannot connect to ws://127.0.0.1:"
+        ),
+        "{message}"
+    );
+    let closed = h.next("session_closed").await;
+    assert_eq!(closed["reason"], message);
+    assert_eq!(
+        h.kinds()
+            .iter()
+            .filter(|k| *k == "connection_status")
+            .count(),
+        3,
+        "no third attempt: {:?}",
+        h.kinds()
+    );
+    assert!(h.s.send_text("late".into()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_silent_model_is_taken_as_dead_and_replaced() {
+    let fast_keepalive = Resilience {
+        // Short, but with room for a busy machine: a healthy puppet must never look dead.
+        ping_interval: Duration::from_millis(100),
+        dead_after: Duration::from_secs(1),
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(20),
+        ..Resilience::default()
+    };
+    let mut h = H::build("main", SettingsOverlay::default(), fast_keepalive).await;
+    h.m.expect("session.update").await;
+    // A peer that answers pings stays connected over several `dead_after` periods.
+    h.m.pings(15).await;
+    h.s.send_text("still there?".into()).await.unwrap();
+    h.m.expect("conversation.item.create").await;
+    h.m.expect("response.create").await;
+
+    // Now it stops reading: no pongs, nothing. Keep the socket open so only silence tells.
+    let reconnected = h.p.accept().await;
+    let silent = std::mem::replace(&mut h.m, reconnected);
+    let lost = h.next("connection_status").await;
+    let lost = if lost["status"] == "connected" {
+        h.next("connection_status").await
+    } else {
+        lost
+    };
+    assert_eq!(lost["status"], "reconnecting", "{lost}");
+    assert!(
+        lost["reason"].as_str().unwrap().contains("(dead peer)"),
+        "{lost}"
+    );
+    assert_eq!(h.next("connection_status").await["status"], "connected");
+    // The new connection gets the settings and the conversation back.
+    h.m.expect("session.update").await;
+    let replay = h.m.expect("conversation.item.create").await;
+    assert_eq!(replay["item"]["content"][0]["text"], "still there?");
+    drop(silent);
 }
 
 // 10. Tool guardrails ------------------------------------------------------------------

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use crate::policy::{Action, ApprovalPolicy, Condition, Rule, ToolPattern};
+pub use crate::realtime::client::Resilience;
 pub use units::{parse_duration, parse_size};
 
 /// A position in a config file, shown as `file:line:col`.
@@ -130,6 +131,8 @@ pub struct ModelConfig {
     pub tracing: bool,
     /// Extra CAs trusted for a `wss://` url (absolute path).
     pub ca_file: Option<PathBuf>,
+    /// Keepalive and reconnect policy of its connections.
+    pub resilience: Resilience,
     /// Settings every agent on this model starts from.
     pub defaults: SettingsOverlay,
 }
@@ -288,6 +291,9 @@ pub struct GuardrailSettings {
     pub debounce_text_length: usize,
 }
 
+/// Most reconnect attempts a model may ask for.
+pub const MAX_RECONNECT_ATTEMPTS: u32 = 1000;
+
 /// Name of the model agents use when they name none.
 pub const DEFAULT_MODEL: &str = "default";
 
@@ -425,6 +431,7 @@ impl Ctx<'_> {
                 headers: BTreeMap::new(),
                 tracing: true,
                 ca_file: None,
+                resilience: Resilience::default(),
                 defaults: SettingsOverlay::default(),
             });
 
@@ -571,6 +578,7 @@ impl Ctx<'_> {
             }
             Some(path)
         });
+        let resilience = self.resilience(m);
         let defaults = self.overlay(name, &m.defaults);
         Some(ModelConfig {
             name: name.get_ref().clone(),
@@ -581,8 +589,84 @@ impl Ctx<'_> {
             headers: m.headers.clone(),
             tracing: m.tracing.unwrap_or(true),
             ca_file,
+            resilience,
             defaults,
         })
+    }
+
+    /// A duration key that must be more than zero, with where it was written.
+    fn positive_duration<'v>(
+        &mut self,
+        key: &str,
+        v: Option<&'v Spanned<String>>,
+    ) -> Option<(Duration, &'v Spanned<String>)> {
+        let v = v?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) if d.is_zero() => self.error(v, format!("{key} must be more than zero")),
+            Ok(d) => return Some((d, v)),
+            Err(e) => self.error(v, format!("{key}: {e}")),
+        }
+        None
+    }
+
+    /// Keepalive and reconnect keys; each bad one is reported and left at its default.
+    fn resilience(&mut self, m: &raw::RawModel) -> Resilience {
+        let mut r = Resilience::default();
+        let keepalive = self.positive_duration("keepalive", m.keepalive.as_ref());
+        let dead_after = self.positive_duration("dead_after", m.dead_after.as_ref());
+        let backoff = self.positive_duration("reconnect_backoff", m.reconnect_backoff.as_ref());
+        let backoff_max =
+            self.positive_duration("reconnect_backoff_max", m.reconnect_backoff_max.as_ref());
+        if let Some((d, _)) = keepalive {
+            r.ping_interval = d;
+        }
+        if let Some((d, at)) = dead_after {
+            // Silence is judged at each ping: a limit under the ping interval
+            // would declare a quiet but healthy model dead between two pings.
+            if d <= r.ping_interval {
+                self.error(
+                    at,
+                    format!(
+                        "dead_after ({}) must be longer than keepalive ({:?})",
+                        at.get_ref(),
+                        r.ping_interval
+                    ),
+                );
+            } else {
+                r.dead_after = d;
+            }
+        } else if keepalive.is_some() {
+            // Keep the default ratio (twice the ping interval) when only keepalive is set.
+            r.dead_after = r.ping_interval * 2;
+        }
+        if let Some(n) = &m.reconnect_attempts {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if v <= MAX_RECONNECT_ATTEMPTS => r.max_attempts = v,
+                _ => self.error(
+                    n,
+                    format!("reconnect_attempts must be 0 to {MAX_RECONNECT_ATTEMPTS}"),
+                ),
+            }
+        }
+        if let Some((d, _)) = backoff {
+            r.backoff_initial = d;
+            r.backoff_max = r.backoff_max.max(d);
+        }
+        if let Some((d, at)) = backoff_max {
+            if d < r.backoff_initial {
+                self.error(
+                    at,
+                    format!(
+                        "reconnect_backoff_max ({}) is shorter than reconnect_backoff ({:?})",
+                        at.get_ref(),
+                        r.backoff_initial
+                    ),
+                );
+            } else {
+                r.backoff_max = d;
+            }
+        }
+        r
     }
 
     fn overlay(&mut self, at: &Spanned<String>, r: &raw::RawSettings) -> SettingsOverlay {

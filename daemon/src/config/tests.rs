@@ -216,3 +216,74 @@ ca_file = "x.pem"
     .unwrap();
     assert_eq!(c.models["a"].ca_file, Some(dir.path().join("ca.pem")));
 }
+
+#[test]
+fn resilience_keys_reach_the_connection() {
+    let c = parse(
+        r#"[models.fast]
+keepalive = "2s"
+dead_after = "5s"
+reconnect_attempts = 2
+reconnect_backoff = "100ms"
+reconnect_backoff_max = "1s"
+
+[models.keepalive_only]
+keepalive = "3s"
+reconnect_backoff = "30s"
+"#,
+    )
+    .unwrap();
+    let want = Resilience {
+        ping_interval: Duration::from_secs(2),
+        dead_after: Duration::from_secs(5),
+        max_attempts: 2,
+        backoff_initial: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(1),
+    };
+    assert_eq!(c.models["fast"].resilience, want);
+    let endpoint =
+        crate::session::endpoint_for(&c.models["fast"], Some("ws://127.0.0.1:1/")).unwrap();
+    assert_eq!(endpoint.resilience, want);
+    // Unset keys keep their defaults; dead_after follows keepalive; the cap follows the start.
+    let other = &c.models["keepalive_only"].resilience;
+    assert_eq!(other.dead_after, Duration::from_secs(6));
+    assert_eq!(other.backoff_max, Duration::from_secs(30));
+    assert_eq!(other.max_attempts, Resilience::default().max_attempts);
+    assert_eq!(c.models["default"].resilience, Resilience::default());
+}
+
+#[test]
+fn bad_resilience_keys_are_reported_where_they_are_written() {
+    let text = r#"[models.a]
+keepalive = "0s"
+dead_after = "soon"
+reconnect_attempts = -1
+
+[models.b]
+keepalive = "30s"
+dead_after = "10s"
+reconnect_backoff = "2s"
+reconnect_backoff_max = "1s"
+"#;
+    let m = messages(text);
+    let expect = [
+        ("agents.toml:2:13:", "keepalive must be more than zero"),
+        ("agents.toml:3:14:", "dead_after: `soon` is not a duration"),
+        ("agents.toml:4:22:", "reconnect_attempts must be 0 to 1000"),
+        (
+            "agents.toml:8:14:",
+            "dead_after (10s) must be longer than keepalive (30s)",
+        ),
+        (
+            "agents.toml:10:25:",
+            "reconnect_backoff_max (1s) is shorter than reconnect_backoff (2s)",
+        ),
+    ];
+    for (at, what) in expect {
+        assert!(
+            m.iter().any(|d| d.contains(at) && d.contains(what)),
+            "no `{at} {what}` in {m:#?}"
+        );
+    }
+    assert_eq!(m.len(), expect.len(), "{m:#?}");
+}

@@ -234,7 +234,7 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
             .collect(),
         // `tracing = false` on the model removes tracing from the settings.
         tracing: model.tracing.then(|| serde_json::Value::from("auto")),
-        resilience: client::Resilience::default(),
+        resilience: model.resilience.clone(),
         ca_file: model.ca_file.clone(),
     })
 }
