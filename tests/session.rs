@@ -580,6 +580,108 @@ async fn tool_output_is_sent_once_even_when_both_done_events_arrive() {
     assert_eq!(h.s.status().await.unwrap().history_len, 0);
 }
 
+/// `response.function_call_arguments.done` alone, as some servers send it.
+fn args_done(resp: &str, call_id: &str, name: &str, args: &str) -> Value {
+    json!({"type": "response.function_call_arguments.done", "response_id": resp, "item_id": format!("fc_{call_id}"),
+           "output_index": 0, "call_id": call_id, "name": name, "arguments": args})
+}
+
+#[tokio::test]
+async fn a_call_announced_only_by_arguments_done_runs_once() {
+    // The reference ignores this event and never runs the tool (observation 1).
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.m.send(args_done("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#))
+        .await;
+    let ev = h.m.expect("conversation.item.create").await;
+    assert_eq!(output_of(&ev), ("c1", "3"));
+    h.m.send(done("r1", 1)).await;
+    h.m.expect("response.create").await;
+    let end = h.next("tool_end").await;
+    assert_eq!(end["call_id"], "c1");
+    // A repeated arguments.done (a replayed or buggy server) does not run it again:
+    // the next client event is the output of the next call.
+    h.m.send(created("r2")).await;
+    h.m.send(args_done("r2", "c1", "calc_add", r#"{"a":1,"b":2}"#))
+        .await;
+    h.m.send(args_done("r2", "c2", "calc_add", r#"{"a":2,"b":2}"#))
+        .await;
+    let ev = h.m.expect("conversation.item.create").await;
+    assert_eq!(output_of(&ev), ("c2", "4"));
+    h.next("tool_end").await;
+    let starts = h.kinds().iter().filter(|k| *k == "tool_start").count();
+    assert_eq!(starts, 2, "{:?}", h.kinds());
+}
+
+#[tokio::test]
+async fn a_call_is_dispatched_once_when_output_item_done_comes_first() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    let [added, args, item_done]: [Value; 3] = call("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#)
+        .try_into()
+        .unwrap();
+    h.m.send_all([added, item_done, args]).await;
+    h.m.send_all(call("r1", "c2", "calc_add", r#"{"a":5,"b":5}"#))
+        .await;
+    let first = h.m.expect("conversation.item.create").await;
+    let second = h.m.expect("conversation.item.create").await;
+    let mut outputs = [output_of(&first), output_of(&second)];
+    outputs.sort();
+    // Tool calls run concurrently, so the two outputs may come in either order; c1 comes once.
+    assert_eq!(outputs, [("c1", "3"), ("c2", "10")]);
+    h.next("tool_end").await;
+    h.next("tool_end").await;
+    let starts: Vec<&str> = h
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_start")
+        .filter_map(|e| e["call_id"].as_str())
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+}
+
+#[tokio::test]
+async fn response_create_waits_for_the_response_in_progress_and_collapses() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.next("agent_start").await;
+    // Three requests for a response while r1 is still running.
+    for text in ["one", "two", "three"] {
+        h.s.send_text(text.into()).await.unwrap();
+        let ev = h.m.expect("conversation.item.create").await;
+        assert_eq!(ev["item"]["content"][0]["text"], text);
+    }
+    h.m.send(done("r1", 1)).await;
+    let create = h.m.expect("response.create").await;
+    assert!(
+        create["event_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("agentd_response_create_"),
+        "{create}"
+    );
+    // The one request covers all three: the next response cycle asks for nothing more,
+    // and the next client event is the next user message.
+    h.m.send_all([created("r2"), done("r2", 1)]).await;
+    h.next("agent_end").await;
+    h.next("agent_end").await;
+    h.s.send_text("four".into()).await.unwrap();
+    let ev = h.m.recv().await;
+    assert_eq!(
+        (
+            ev["type"].as_str(),
+            ev["item"]["content"][0]["text"].as_str()
+        ),
+        (Some("conversation.item.create"), Some("four")),
+        "a second response.create was sent: {:#?}",
+        h.m.received
+    );
+    h.m.expect("response.create").await;
+}
+
 #[tokio::test]
 async fn unknown_tool_is_an_error_naming_it_and_the_model_is_answered() {
     let mut h = H::new("main").await;
