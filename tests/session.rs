@@ -919,6 +919,120 @@ async fn output_guardrail_trips_once_per_response_like_the_reference() {
     );
 }
 
+// Barge-in ---------------------------------------------------------------------------
+
+fn audio_done(resp: &str, item: &str) -> Value {
+    json!({"type": "response.output_audio.done", "response_id": resp, "item_id": item, "output_index": 0, "content_index": 0})
+}
+
+#[tokio::test]
+async fn interrupt_truncates_where_the_listener_stopped_and_drops_late_audio() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.m.send_all([audio("r1", "m1"), audio("r1", "m1"), audio("r1", "m1")])
+        .await;
+    for _ in 0..3 {
+        h.next("audio").await;
+    }
+    // 300 ms delivered; the attached client has played 120 ms of it.
+    h.s.playback("m1".into(), 120).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(
+        (
+            truncate["item_id"].as_str(),
+            truncate["audio_end_ms"].as_u64()
+        ),
+        (Some("m1"), Some(120))
+    );
+    assert_eq!(h.m.expect("response.cancel").await["response_id"], "r1");
+    // The server had more on the wire before it saw the cancel.
+    h.m.send_all([
+        audio("r1", "m1"),
+        audio("r1", "m1"),
+        audio_done("r1", "m1"),
+        transcript("r1", "m1", "still talking"),
+        done("r1", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    let after: Vec<String> = h
+        .kinds()
+        .into_iter()
+        .skip_while(|k| k != "audio_interrupted")
+        .collect();
+    assert!(
+        !after.iter().any(|k| k == "audio" || k == "audio_end"),
+        "audio after the interrupt was delivered: {after:?}"
+    );
+    assert!(after.iter().any(|k| k == "transcript_delta"), "{after:?}");
+    assert_eq!(
+        h.kinds().iter().filter(|k| *k == "audio").count(),
+        3,
+        "all or nothing: the three deltas before the interrupt, none after"
+    );
+    assert_eq!(h.s.status().await.unwrap().dropped_audio_bytes, 2 * 4800);
+
+    // The next response plays normally; a report beyond what was delivered is capped.
+    h.m.send_all([created("r2"), audio("r2", "m2")]).await;
+    let delivered = h.next("audio").await;
+    assert_eq!(delivered["response_id"], "r2");
+    h.s.playback("m2".into(), 5_000).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(truncate["audio_end_ms"], 100);
+}
+
+#[tokio::test]
+async fn barge_in_after_the_response_ended_truncates_what_was_not_heard() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    // The server sent a whole reply faster than it plays.
+    h.m.send(created("r1")).await;
+    h.m.send_all([
+        audio("r1", "m1"),
+        audio("r1", "m1"),
+        audio_done("r1", "m1"),
+        done("r1", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    h.s.playback("m1".into(), 150).await.unwrap();
+    // The user starts speaking; the server's turn detection says so.
+    h.m.send(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 900, "item_id": "u2"}))
+        .await;
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(
+        (
+            truncate["item_id"].as_str(),
+            truncate["audio_end_ms"].as_u64()
+        ),
+        (Some("m1"), Some(150))
+    );
+    assert_eq!(h.next("audio_interrupted").await["item_id"], "m1");
+
+    // Fully played (or never reported): nothing to truncate, so the next
+    // client event is the next message.
+    h.m.send_all([
+        created("r2"),
+        audio("r2", "m2"),
+        audio_done("r2", "m2"),
+        done("r2", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    h.s.playback("m2".into(), 100).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    h.s.send_text("next".into()).await.unwrap();
+    let ev = h.m.recv().await;
+    assert_eq!(
+        ev["type"], "conversation.item.create",
+        "{:#?}",
+        h.m.received
+    );
+}
+
 // 7. Handoffs ---------------------------------------------------------------------
 
 #[tokio::test]
