@@ -519,3 +519,50 @@ async fn wss_endpoint_behind_a_private_ca_works_end_to_end() {
     );
     assert!(!d.log().contains(KEY));
 }
+
+#[tokio::test]
+async fn a_sim_model_with_a_scenario_replays_it_through_the_daemon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("replay.jsonl");
+    // One step a line, the format a user gets by editing a capture.
+    let steps = [
+        json!({"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_replay"}}}),
+        json!({"expect": "session.update", "match": {"session.instructions": "Replay."}}),
+        json!({"expect": "conversation.item.create", "match": {"item.content.0.text": "replay me"}}),
+        json!({"expect": "response.create"}),
+        json!({"emit": {"type": "response.created", "response": {"id": "r_1", "status": "in_progress", "output": []}}}),
+        json!({"emit": {"type": "response.output_text.delta", "response_id": "r_1", "item_id": "m_1", "output_index": 0, "content_index": 0, "delta": "exactly as scripted"}}),
+        json!({"emit": {"type": "response.done", "response": {"id": "r_1", "status": "completed", "output": []}}}),
+        json!({"expect": "conversation.item.create", "match": {"item.content.0.text": "what the script expects"}, "timeout_s": 1}),
+    ];
+    let text: Vec<String> = steps.iter().map(Value::to_string).collect();
+    std::fs::write(&script, text.join("\n")).expect("write scenario");
+    let body = format!(
+        "[models.default]\nprovider = \"sim\"\nscenario = \"{}\"\nreconnect_attempts = 0\n\
+         [agents.replayer]\ninstructions = \"Replay.\"\n",
+        script.display()
+    );
+    let d = TestDaemon::start(&body).await;
+    let s = d.start_session("replayer").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "replay me").await;
+    let delta = ev.until_type("transcript_delta", &[]).await;
+    assert_eq!(delta["delta"], "exactly as scripted");
+    ev.until_type("agent_end", &[]).await;
+    // A client that does not do what the script expects (here: sends nothing
+    // more) is reported to the session, with what was expected.
+    let err = ev.until_type("error", &[("code", "scenario_failed")]).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("what the script expects"),
+        "{err}"
+    );
+    ev.until_type("session_closed", &[]).await;
+    assert!(
+        d.log().contains("scenario connection failed"),
+        "{}",
+        d.log()
+    );
+}

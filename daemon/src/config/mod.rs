@@ -131,6 +131,8 @@ pub struct ModelConfig {
     pub tracing: bool,
     /// Extra CAs trusted for a `wss://` url (absolute path).
     pub ca_file: Option<PathBuf>,
+    /// Sim provider: a scenario script played instead of the offline model (absolute path).
+    pub scenario: Option<PathBuf>,
     /// Keepalive and reconnect policy of its connections.
     pub resilience: Resilience,
     /// Settings every agent on this model starts from.
@@ -431,6 +433,7 @@ impl Ctx<'_> {
                 headers: BTreeMap::new(),
                 tracing: true,
                 ca_file: None,
+                scenario: None,
                 resilience: Resilience::default(),
                 defaults: SettingsOverlay::default(),
             });
@@ -578,6 +581,23 @@ impl Ctx<'_> {
             }
             Some(path)
         });
+        let scenario = m.scenario.as_ref().and_then(|sc| {
+            if provider != Provider::Sim {
+                self.error(
+                    sc,
+                    "`scenario` is played by the sim provider; set provider = \"sim\"",
+                );
+                return None;
+            }
+            let path = self.path(sc);
+            match crate::realtime::scenario::Scenario::load(&path) {
+                Ok(_) => Some(path),
+                Err(e) => {
+                    self.error(sc, e.to_string());
+                    None
+                }
+            }
+        });
         let resilience = self.resilience(m);
         let defaults = self.overlay(name, &m.defaults);
         Some(ModelConfig {
@@ -589,6 +609,7 @@ impl Ctx<'_> {
             headers: m.headers.clone(),
             tracing: m.tracing.unwrap_or(true),
             ca_file,
+            scenario,
             resilience,
             defaults,
         })

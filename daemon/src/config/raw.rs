@@ -50,6 +50,8 @@ pub struct RawModel {
     pub tracing: Option<bool>,
     /// PEM file of extra CAs trusted for a `wss://` url.
     pub ca_file: Option<S>,
+    /// Sim provider only: play this scenario script instead of the offline model.
+    pub scenario: Option<S>,
     /// WebSocket ping interval, like `"20s"`.
     pub keepalive: Option<S>,
     /// A model silent this long is taken as dead.

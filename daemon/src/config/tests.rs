@@ -287,3 +287,49 @@ reconnect_backoff_max = "1s"
     }
     assert_eq!(m.len(), expect.len(), "{m:#?}");
 }
+
+#[test]
+fn a_scenario_is_checked_where_it_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agents.toml");
+    std::fs::write(dir.path().join("ok.json"), r#"{"steps": [{"sleep": 0}]}"#).unwrap();
+    std::fs::write(dir.path().join("bad.json"), r#"{"steps": [{"wait": 1}]}"#).unwrap();
+    let text = r#"[models.replay]
+provider = "sim"
+scenario = "ok.json"
+
+[models.missing]
+scenario = "nope.json"
+
+[models.broken]
+scenario = "bad.json"
+
+[models.remote]
+provider = "openai"
+url = "ws://127.0.0.1:9/"
+scenario = "ok.json"
+"#;
+    let m: Vec<String> = match Config::parse(&config, text) {
+        Ok(_) => panic!("config should be refused"),
+        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+    };
+    let at = |pos: &str| format!("{}:{pos}: ", config.display());
+    let expect = [
+        (at("6:12"), "cannot read scenario"),
+        (at("9:12"), "scenario steps[0]: unknown step"),
+        (at("14:12"), "`scenario` is played by the sim provider"),
+    ];
+    for (pos, what) in &expect {
+        assert!(
+            m.iter()
+                .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
+            "no `{pos}{what}` in {m:#?}"
+        );
+    }
+    assert_eq!(m.len(), expect.len(), "{m:#?}");
+    let c = Config::parse(&config, "[models.replay]\nscenario = \"ok.json\"\n").unwrap();
+    assert_eq!(
+        c.models["replay"].scenario,
+        Some(dir.path().join("ok.json"))
+    );
+}
