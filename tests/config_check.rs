@@ -83,3 +83,89 @@ fn a_broken_plugin_is_named_with_its_reason() {
         "{err}"
     );
 }
+
+#[test]
+fn model_visible_tool_names_are_checked_where_they_are_written() {
+    let calc = plugin("calc");
+    let long = "p".repeat(61);
+    let text = format!(
+        r#"[plugins.calc]
+path = "{calc}"
+[plugins.{long}]
+path = "{calc}"
+
+[agents.a]
+tools = ["calc.add", {{ use = "calc.multiply", as = "calc_add" }}, "{long}.add"]
+
+[agents.b]
+tools = [{{ use = "calc.divide", as = "transfer_to_a" }}]
+handoffs = ["a"]
+"#,
+        calc = calc.display()
+    );
+    let (code, _, err) = check(&text);
+    assert_eq!(code, 78, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "agents.toml:7:22: tools `calc.add` and `calc.multiply` would both be called `calc_add` by the model; rename one with { use = \"...\", as = \"...\" }",
+            &format!(
+                "agents.toml:7:66: tool `{long}.add` would be called `{long}_add` by the model, over the API's 64-character limit; give it a shorter name with {{ use = \"{long}.add\", as = \"...\" }}"
+            ),
+            "agents.toml:11:13: agent `b`: tool `calc.divide` has the same name as the handoff to `a`",
+        ],
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn model_visible_names_are_plugin_underscore_tool_unless_aliased() {
+    let text = format!(
+        "[plugins.calc]\npath = \"{}\"\n[agents.a]\ntools = [\"calc.*\", {{ use = \"calc.add\", as = \"sum\" }}]\n",
+        plugin("calc").display()
+    );
+    let config = agentd::config::Config::parse(std::path::Path::new("/t/agents.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let host = agentd::plugin::PluginHost::new().expect("plugin host");
+    let catalog = agentd::catalog::Catalog::build(config, &host)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let agent = &catalog.agents["a"];
+    let names: Vec<(&str, &str)> = agent
+        .tools
+        .iter()
+        .map(|t| (t.model_name.as_str(), t.qualified.as_str()))
+        .collect();
+    // `calc.*` came first, so calc.add is offered once, under its default name.
+    assert_eq!(
+        names,
+        [
+            ("calc_add", "calc.add"),
+            ("calc_multiply", "calc.multiply"),
+            ("calc_divide", "calc.divide"),
+        ]
+    );
+    let text = format!(
+        "[plugins.calc]\npath = \"{}\"\n[agents.a]\ntools = [{{ use = \"calc.add\", as = \"sum\" }}, \"calc.*\"]\n",
+        plugin("calc").display()
+    );
+    let config = agentd::config::Config::parse(std::path::Path::new("/t/agents.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let catalog = agentd::catalog::Catalog::build(config, &host)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let agent = &catalog.agents["a"];
+    assert_eq!(
+        agent.tool("sum").map(|t| t.qualified.as_str()),
+        Some("calc.add")
+    );
+    assert!(
+        agent.tool("calc_add").is_none(),
+        "an alias replaces the default name"
+    );
+    assert_eq!(
+        agent.tool("calc_divide").map(|t| t.qualified.as_str()),
+        Some("calc.divide")
+    );
+}

@@ -401,3 +401,168 @@ async fn session_survives_drops_mid_tool_call_and_mid_response() {
             .any(|e| e["type"] == "audio_interrupted" && e["item_id"] == "msg_r_2")
     );
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it: (CA PEM, server config).
+fn private_ca() -> (String, std::sync::Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&key, &issuer)
+        .expect("server certificate");
+    let key_der =
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("server key DER");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key_der)
+    .expect("server config");
+    (ca_cert.pem(), std::sync::Arc::new(config))
+}
+
+/// Terminate TLS on a loopback port and pass the bytes on to `backend`.
+async fn tls_front(
+    config: std::sync::Arc<rustls::ServerConfig>,
+    backend: std::net::SocketAddr,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind TLS front");
+    let addr = listener.local_addr().expect("front address");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses our certificate ends here, which is what one test wants.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn wss_endpoint_behind_a_private_ca_works_end_to_end() {
+    let scenario = json!({"name": "tls", "steps": [
+        {"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_tls"}}},
+        {"expect": "session.update", "match": {"session.instructions": "Talk."}},
+        {"expect": "conversation.item.create", "match": {"item.content.0.text": "over tls?"}},
+        {"expect": "response.create"},
+        {"emit": {"type": "response.created", "response": {"id": "r_1", "status": "in_progress", "output": []}}},
+        {"emit": {"type": "response.output_text.delta", "response_id": "r_1", "item_id": "m_1", "output_index": 0, "content_index": 0, "delta": "yes, encrypted"}},
+        {"emit": {"type": "response.done", "response": {"id": "r_1", "status": "completed", "output": []}}},
+        {"expect": "never.sent", "optional": true, "timeout_s": 60}
+    ]});
+    let server = ScenarioServer::start(Scenario::from_value(&scenario).expect("scenario"))
+        .await
+        .expect("scenario server");
+    let backend: std::net::SocketAddr = server
+        .url("x")
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("scenario address");
+    let (ca_pem, server_tls) = private_ca();
+    let front = tls_front(server_tls, backend).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("private-ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write CA");
+    let url = format!("wss://{front}/v1/realtime?model=gpt-realtime");
+    let body = format!(
+        "[models.default]\nprovider = \"openai\"\nurl = \"{url}\"\napi_key_env = \"AGENTD_TEST_KEY\"\nca_file = \"{}\"\n\
+         [models.public_roots_only]\nprovider = \"openai\"\nurl = \"{url}\"\napi_key_env = \"AGENTD_TEST_KEY\"\n\
+         [agents.assistant]\ninstructions = \"Talk.\"\n\
+         [agents.untrusting]\nmodel = \"public_roots_only\"\ninstructions = \"Talk.\"\n",
+        ca_file.display()
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+
+    // Without the private CA the certificate is refused and nothing is sent.
+    let refused = d
+        .client()
+        .post::<Value>("/v1/sessions", &json!({"agent": "untrusting"}))
+        .await
+        .expect_err("an untrusted certificate must fail the connection");
+    assert!(
+        refused.to_string().contains("invalid peer certificate"),
+        "{refused}"
+    );
+    assert!(server.client_events().is_empty());
+
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "over tls?").await;
+    let delta = ev.until_type("transcript_delta", &[]).await;
+    assert_eq!(delta["delta"], "yes, encrypted");
+    ev.until_type("agent_end", &[]).await;
+    let hs = &server.client_events()[0].event;
+    assert_eq!(hs["type"], "_handshake");
+    assert_eq!(
+        hs["headers"]["authorization"],
+        format!("<redacted {} chars, scheme=Bearer>", KEY.len() + 7)
+    );
+    assert!(!d.log().contains(KEY));
+}
+
+#[tokio::test]
+async fn a_sim_model_with_a_scenario_replays_it_through_the_daemon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("replay.jsonl");
+    // One step a line, the format a user gets by editing a capture.
+    let steps = [
+        json!({"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_replay"}}}),
+        json!({"expect": "session.update", "match": {"session.instructions": "Replay."}}),
+        json!({"expect": "conversation.item.create", "match": {"item.content.0.text": "replay me"}}),
+        json!({"expect": "response.create"}),
+        json!({"emit": {"type": "response.created", "response": {"id": "r_1", "status": "in_progress", "output": []}}}),
+        json!({"emit": {"type": "response.output_text.delta", "response_id": "r_1", "item_id": "m_1", "output_index": 0, "content_index": 0, "delta": "exactly as scripted"}}),
+        json!({"emit": {"type": "response.done", "response": {"id": "r_1", "status": "completed", "output": []}}}),
+        json!({"expect": "conversation.item.create", "match": {"item.content.0.text": "what the script expects"}, "timeout_s": 1}),
+    ];
+    let text: Vec<String> = steps.iter().map(Value::to_string).collect();
+    std::fs::write(&script, text.join("\n")).expect("write scenario");
+    let body = format!(
+        "[models.default]\nprovider = \"sim\"\nscenario = \"{}\"\nreconnect_attempts = 0\n\
+         [agents.replayer]\ninstructions = \"Replay.\"\n",
+        script.display()
+    );
+    let d = TestDaemon::start(&body).await;
+    let s = d.start_session("replayer").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "replay me").await;
+    let delta = ev.until_type("transcript_delta", &[]).await;
+    assert_eq!(delta["delta"], "exactly as scripted");
+    ev.until_type("agent_end", &[]).await;
+    // A client that does not do what the script expects (here: sends nothing
+    // more) is reported to the session, with what was expected.
+    let err = ev.until_type("error", &[("code", "scenario_failed")]).await;
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("what the script expects"),
+        "{err}"
+    );
+    ev.until_type("session_closed", &[]).await;
+    assert!(
+        d.log().contains("scenario connection failed"),
+        "{}",
+        d.log()
+    );
+}

@@ -122,6 +122,8 @@ fn catalog() -> Arc<Catalog> {
 struct H {
     s: SessionHandle,
     m: Conn,
+    /// The model's listener, for reconnects.
+    p: Puppet,
     rx: broadcast::Receiver<Arc<Envelope>>,
     seen: Vec<Value>,
     backlog: Vec<Value>,
@@ -144,6 +146,7 @@ impl H {
             headers: Vec::new(),
             tracing: Some(json!("auto")),
             resilience,
+            ca_file: None,
         };
         let options = session::SessionOptions {
             endpoint,
@@ -163,6 +166,7 @@ impl H {
         H {
             s,
             m,
+            p: puppet,
             rx,
             seen: Vec::new(),
             backlog,
@@ -576,6 +580,108 @@ async fn tool_output_is_sent_once_even_when_both_done_events_arrive() {
     assert_eq!(h.s.status().await.unwrap().history_len, 0);
 }
 
+/// `response.function_call_arguments.done` alone, as some servers send it.
+fn args_done(resp: &str, call_id: &str, name: &str, args: &str) -> Value {
+    json!({"type": "response.function_call_arguments.done", "response_id": resp, "item_id": format!("fc_{call_id}"),
+           "output_index": 0, "call_id": call_id, "name": name, "arguments": args})
+}
+
+#[tokio::test]
+async fn a_call_announced_only_by_arguments_done_runs_once() {
+    // The reference ignores this event and never runs the tool (observation 1).
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.m.send(args_done("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#))
+        .await;
+    let ev = h.m.expect("conversation.item.create").await;
+    assert_eq!(output_of(&ev), ("c1", "3"));
+    h.m.send(done("r1", 1)).await;
+    h.m.expect("response.create").await;
+    let end = h.next("tool_end").await;
+    assert_eq!(end["call_id"], "c1");
+    // A repeated arguments.done (a replayed or buggy server) does not run it again:
+    // the next client event is the output of the next call.
+    h.m.send(created("r2")).await;
+    h.m.send(args_done("r2", "c1", "calc_add", r#"{"a":1,"b":2}"#))
+        .await;
+    h.m.send(args_done("r2", "c2", "calc_add", r#"{"a":2,"b":2}"#))
+        .await;
+    let ev = h.m.expect("conversation.item.create").await;
+    assert_eq!(output_of(&ev), ("c2", "4"));
+    h.next("tool_end").await;
+    let starts = h.kinds().iter().filter(|k| *k == "tool_start").count();
+    assert_eq!(starts, 2, "{:?}", h.kinds());
+}
+
+#[tokio::test]
+async fn a_call_is_dispatched_once_when_output_item_done_comes_first() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    let [added, args, item_done]: [Value; 3] = call("r1", "c1", "calc_add", r#"{"a":1,"b":2}"#)
+        .try_into()
+        .unwrap();
+    h.m.send_all([added, item_done, args]).await;
+    h.m.send_all(call("r1", "c2", "calc_add", r#"{"a":5,"b":5}"#))
+        .await;
+    let first = h.m.expect("conversation.item.create").await;
+    let second = h.m.expect("conversation.item.create").await;
+    let mut outputs = [output_of(&first), output_of(&second)];
+    outputs.sort();
+    // Tool calls run concurrently, so the two outputs may come in either order; c1 comes once.
+    assert_eq!(outputs, [("c1", "3"), ("c2", "10")]);
+    h.next("tool_end").await;
+    h.next("tool_end").await;
+    let starts: Vec<&str> = h
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_start")
+        .filter_map(|e| e["call_id"].as_str())
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+}
+
+#[tokio::test]
+async fn response_create_waits_for_the_response_in_progress_and_collapses() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.next("agent_start").await;
+    // Three requests for a response while r1 is still running.
+    for text in ["one", "two", "three"] {
+        h.s.send_text(text.into()).await.unwrap();
+        let ev = h.m.expect("conversation.item.create").await;
+        assert_eq!(ev["item"]["content"][0]["text"], text);
+    }
+    h.m.send(done("r1", 1)).await;
+    let create = h.m.expect("response.create").await;
+    assert!(
+        create["event_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("agentd_response_create_"),
+        "{create}"
+    );
+    // The one request covers all three: the next response cycle asks for nothing more,
+    // and the next client event is the next user message.
+    h.m.send_all([created("r2"), done("r2", 1)]).await;
+    h.next("agent_end").await;
+    h.next("agent_end").await;
+    h.s.send_text("four".into()).await.unwrap();
+    let ev = h.m.recv().await;
+    assert_eq!(
+        (
+            ev["type"].as_str(),
+            ev["item"]["content"][0]["text"].as_str()
+        ),
+        (Some("conversation.item.create"), Some("four")),
+        "a second response.create was sent: {:#?}",
+        h.m.received
+    );
+    h.m.expect("response.create").await;
+}
+
 #[tokio::test]
 async fn unknown_tool_is_an_error_naming_it_and_the_model_is_answered() {
     let mut h = H::new("main").await;
@@ -813,6 +919,120 @@ async fn output_guardrail_trips_once_per_response_like_the_reference() {
     );
 }
 
+// Barge-in ---------------------------------------------------------------------------
+
+fn audio_done(resp: &str, item: &str) -> Value {
+    json!({"type": "response.output_audio.done", "response_id": resp, "item_id": item, "output_index": 0, "content_index": 0})
+}
+
+#[tokio::test]
+async fn interrupt_truncates_where_the_listener_stopped_and_drops_late_audio() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    h.m.send_all([audio("r1", "m1"), audio("r1", "m1"), audio("r1", "m1")])
+        .await;
+    for _ in 0..3 {
+        h.next("audio").await;
+    }
+    // 300 ms delivered; the attached client has played 120 ms of it.
+    h.s.playback("m1".into(), 120).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(
+        (
+            truncate["item_id"].as_str(),
+            truncate["audio_end_ms"].as_u64()
+        ),
+        (Some("m1"), Some(120))
+    );
+    assert_eq!(h.m.expect("response.cancel").await["response_id"], "r1");
+    // The server had more on the wire before it saw the cancel.
+    h.m.send_all([
+        audio("r1", "m1"),
+        audio("r1", "m1"),
+        audio_done("r1", "m1"),
+        transcript("r1", "m1", "still talking"),
+        done("r1", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    let after: Vec<String> = h
+        .kinds()
+        .into_iter()
+        .skip_while(|k| k != "audio_interrupted")
+        .collect();
+    assert!(
+        !after.iter().any(|k| k == "audio" || k == "audio_end"),
+        "audio after the interrupt was delivered: {after:?}"
+    );
+    assert!(after.iter().any(|k| k == "transcript_delta"), "{after:?}");
+    assert_eq!(
+        h.kinds().iter().filter(|k| *k == "audio").count(),
+        3,
+        "all or nothing: the three deltas before the interrupt, none after"
+    );
+    assert_eq!(h.s.status().await.unwrap().dropped_audio_bytes, 2 * 4800);
+
+    // The next response plays normally; a report beyond what was delivered is capped.
+    h.m.send_all([created("r2"), audio("r2", "m2")]).await;
+    let delivered = h.next("audio").await;
+    assert_eq!(delivered["response_id"], "r2");
+    h.s.playback("m2".into(), 5_000).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(truncate["audio_end_ms"], 100);
+}
+
+#[tokio::test]
+async fn barge_in_after_the_response_ended_truncates_what_was_not_heard() {
+    let mut h = H::new("main").await;
+    h.m.expect("session.update").await;
+    // The server sent a whole reply faster than it plays.
+    h.m.send(created("r1")).await;
+    h.m.send_all([
+        audio("r1", "m1"),
+        audio("r1", "m1"),
+        audio_done("r1", "m1"),
+        done("r1", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    h.s.playback("m1".into(), 150).await.unwrap();
+    // The user starts speaking; the server's turn detection says so.
+    h.m.send(json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 900, "item_id": "u2"}))
+        .await;
+    let truncate = h.m.expect("conversation.item.truncate").await;
+    assert_eq!(
+        (
+            truncate["item_id"].as_str(),
+            truncate["audio_end_ms"].as_u64()
+        ),
+        (Some("m1"), Some(150))
+    );
+    assert_eq!(h.next("audio_interrupted").await["item_id"], "m1");
+
+    // Fully played (or never reported): nothing to truncate, so the next
+    // client event is the next message.
+    h.m.send_all([
+        created("r2"),
+        audio("r2", "m2"),
+        audio_done("r2", "m2"),
+        done("r2", 1),
+    ])
+    .await;
+    h.next("agent_end").await;
+    h.s.playback("m2".into(), 100).await.unwrap();
+    h.s.interrupt().await.unwrap();
+    h.s.send_text("next".into()).await.unwrap();
+    let ev = h.m.recv().await;
+    assert_eq!(
+        ev["type"], "conversation.item.create",
+        "{:#?}",
+        h.m.received
+    );
+}
+
 // 7. Handoffs ---------------------------------------------------------------------
 
 #[tokio::test]
@@ -989,6 +1209,91 @@ async fn a_lost_model_connection_ends_the_session_with_the_cause() {
         closed["reason"].as_str().unwrap().contains("model"),
         "{closed}"
     );
+}
+
+#[tokio::test]
+async fn the_session_gives_up_after_the_reconnect_limit() {
+    let two_quick_tries = Resilience {
+        max_attempts: 2,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(20),
+        ..Resilience::default()
+    };
+    let mut h = H::build("main", SettingsOverlay::default(), two_quick_tries).await;
+    h.m.expect("session.update").await;
+    h.p.stop_listening().await;
+    h.m.kill().await;
+    let first = h.next("connection_status").await;
+    assert_eq!(first["status"], "connected");
+    for attempt in [1, 2] {
+        let ev = h.next("connection_status").await;
+        assert_eq!(
+            (ev["status"].as_str(), ev["attempt"].as_u64()),
+            (Some("reconnecting"), Some(attempt)),
+            "{ev}"
+        );
+    }
+    let err = h.next("error").await;
+    assert_eq!(err["code"], "model_reconnect_failed");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "gave up reconnecting to the model after 2 attempts: cannot connect to ws://127.0.0.1:"
+        ),
+        "{message}"
+    );
+    let closed = h.next("session_closed").await;
+    assert_eq!(closed["reason"], message);
+    assert_eq!(
+        h.kinds()
+            .iter()
+            .filter(|k| *k == "connection_status")
+            .count(),
+        3,
+        "no third attempt: {:?}",
+        h.kinds()
+    );
+    assert!(h.s.send_text("late".into()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_silent_model_is_taken_as_dead_and_replaced() {
+    let fast_keepalive = Resilience {
+        // Short, but with room for a busy machine: a healthy puppet must never look dead.
+        ping_interval: Duration::from_millis(100),
+        dead_after: Duration::from_secs(1),
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(20),
+        ..Resilience::default()
+    };
+    let mut h = H::build("main", SettingsOverlay::default(), fast_keepalive).await;
+    h.m.expect("session.update").await;
+    // A peer that answers pings stays connected over several `dead_after` periods.
+    h.m.pings(15).await;
+    h.s.send_text("still there?".into()).await.unwrap();
+    h.m.expect("conversation.item.create").await;
+    h.m.expect("response.create").await;
+
+    // Now it stops reading: no pongs, nothing. Keep the socket open so only silence tells.
+    let reconnected = h.p.accept().await;
+    let silent = std::mem::replace(&mut h.m, reconnected);
+    let lost = h.next("connection_status").await;
+    let lost = if lost["status"] == "connected" {
+        h.next("connection_status").await
+    } else {
+        lost
+    };
+    assert_eq!(lost["status"], "reconnecting", "{lost}");
+    assert!(
+        lost["reason"].as_str().unwrap().contains("(dead peer)"),
+        "{lost}"
+    );
+    assert_eq!(h.next("connection_status").await["status"], "connected");
+    // The new connection gets the settings and the conversation back.
+    h.m.expect("session.update").await;
+    let replay = h.m.expect("conversation.item.create").await;
+    assert_eq!(replay["item"]["content"][0]["text"], "still there?");
+    drop(silent);
 }
 
 // 10. Tool guardrails ------------------------------------------------------------------

@@ -247,9 +247,10 @@ impl Resolver<'_> {
                     target: h.agent.clone(),
                 })
                 .collect::<Vec<_>>();
-            for h in &handoffs {
+            for (h, written) in handoffs.iter().zip(&a.handoffs) {
                 if let Some(t) = tools.iter().find(|t| t.model_name == h.tool_name) {
-                    let at = a.at.clone();
+                    // Reported at the handoff: that is where the second use of the name is.
+                    let at = written.at.clone();
                     self.error(
                         &at,
                         format!(

@@ -9,9 +9,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::catalog::Catalog;
 use crate::config::{Provider, SettingsOverlay};
 use crate::plugin::PluginHost;
+use crate::realtime::scenario::{Scenario, ScenarioServer};
 use crate::realtime::sim::SimServer;
 use crate::session::{self, SessionError, SessionHandle, SessionOptions};
 use crate::store::Journal;
+
+/// Why the daemon could not start its model servers.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot start the offline model: {0}")]
+    Sim(std::io::Error),
+    #[error("model `{model}`: cannot start its scenario: {reason}")]
+    Scenario { model: String, reason: String },
+}
 
 /// How many ended sessions stay readable (events, history) before the oldest go.
 const KEPT_CLOSED_SESSIONS: usize = 256;
@@ -23,24 +33,44 @@ pub struct Daemon {
     pub journal: Journal,
     catalog: RwLock<Arc<Catalog>>,
     sim: Option<SimServer>,
+    /// Scenario servers of sim models with a `scenario`, by model name.
+    scenarios: BTreeMap<String, ScenarioServer>,
     sessions: Mutex<BTreeMap<String, (u64, SessionHandle)>>,
     counter: AtomicU64,
 }
 
 impl Daemon {
-    /// Wrap a built catalog; starts the offline model if any model uses it.
+    /// Wrap a built catalog; starts the offline model if any model uses it,
+    /// and a scenario server for each sim model that names a scenario.
     pub async fn new(
         catalog: Catalog,
         host: PluginHost,
         journal: Journal,
-    ) -> std::io::Result<Daemon> {
+    ) -> Result<Daemon, DaemonError> {
+        let mut scenarios = BTreeMap::new();
+        for m in catalog.config.models.values() {
+            let Some(path) = &m.scenario else { continue };
+            let scenario = Scenario::load(path).map_err(|e| DaemonError::Scenario {
+                model: m.name.clone(),
+                reason: e.to_string(),
+            })?;
+            let server =
+                ScenarioServer::start(scenario)
+                    .await
+                    .map_err(|e| DaemonError::Scenario {
+                        model: m.name.clone(),
+                        reason: e.to_string(),
+                    })?;
+            tracing::info!(model = %m.name, scenario = %path.display(), "scenario server started");
+            scenarios.insert(m.name.clone(), server);
+        }
         let needs_sim = catalog
             .config
             .models
             .values()
-            .any(|m| m.provider == Provider::Sim);
+            .any(|m| m.provider == Provider::Sim && m.scenario.is_none());
         let sim = if needs_sim {
-            Some(SimServer::start().await?)
+            Some(SimServer::start().await.map_err(DaemonError::Sim)?)
         } else {
             None
         };
@@ -52,6 +82,7 @@ impl Daemon {
             journal,
             catalog: RwLock::new(Arc::new(catalog)),
             sim,
+            scenarios,
             sessions: Mutex::new(BTreeMap::new()),
             counter: AtomicU64::new(0),
         })
@@ -92,7 +123,10 @@ impl Daemon {
             .models
             .get(&model_name)
             .ok_or_else(|| SessionError::UnknownModel(model_name.clone()))?;
-        let sim_url = self.sim.as_ref().map(|s| s.url(&model.model));
+        let sim_url = match self.scenarios.get(&model.name) {
+            Some(scenario) => Some(scenario.url(&model.model)),
+            None => self.sim.as_ref().map(|s| s.url(&model.model)),
+        };
         let endpoint = session::endpoint_for(model, sim_url.as_deref())?;
         let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("s{n}-{:06x}", rand::random::<u32>() & 0xff_ffff);

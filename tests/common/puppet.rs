@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 pub struct Puppet {
     url: String,
     conns: mpsc::UnboundedReceiver<Conn>,
+    listener: tokio::task::JoinHandle<()>,
 }
 
 impl Puppet {
@@ -29,7 +30,7 @@ impl Puppet {
             listener.local_addr().expect("addr")
         );
         let (tx, conns) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
+        let listener = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
                     let _ = tx.send(Conn {
@@ -39,7 +40,18 @@ impl Puppet {
                 }
             }
         });
-        Puppet { url, conns }
+        Puppet {
+            url,
+            conns,
+            listener,
+        }
+    }
+
+    /// Close the listening socket: from now on connecting is refused.
+    pub async fn stop_listening(&mut self) {
+        self.listener.abort();
+        // Awaiting the aborted task guarantees the listener has been dropped.
+        let _ = (&mut self.listener).await;
     }
 
     /// The URL agentd connects to.
@@ -105,6 +117,24 @@ impl Conn {
         let ev = self.recv().await;
         assert_eq!(ev["type"], kind, "expected a {kind} client event, got {ev}");
         ev
+    }
+
+    /// Read until `n` pings have arrived (each is answered with a pong while reading).
+    pub async fn pings(&mut self, n: usize) {
+        let mut seen = 0;
+        while seen < n {
+            match tokio::time::timeout(Duration::from_secs(10), self.ws.next()).await {
+                Ok(Some(Ok(Message::Ping(_)))) => seen += 1,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if let Ok(v) = serde_json::from_str(t.as_str()) {
+                        self.received.push(v);
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(other) => panic!("connection ended after {seen} of {n} pings: {other:?}"),
+                Err(_) => panic!("only {seen} of {n} pings within 10 s"),
+            }
+        }
     }
 
     /// Wait until the connection closes; the client events seen on the way are recorded.

@@ -97,7 +97,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
     let daemon = match Daemon::new(catalog, host, journal).await {
         Ok(d) => Arc::new(d),
         Err(e) => {
-            eprintln!("agentd: cannot start the offline model: {e}");
+            eprintln!("agentd: {e}");
             return ExitCode::FAILURE;
         }
     };

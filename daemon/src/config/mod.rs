@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use crate::policy::{Action, ApprovalPolicy, Condition, Rule, ToolPattern};
+pub use crate::realtime::client::Resilience;
 pub use units::{parse_duration, parse_size};
 
 /// A position in a config file, shown as `file:line:col`.
@@ -128,6 +129,12 @@ pub struct ModelConfig {
     pub headers: BTreeMap<String, String>,
     /// Whether sessions ask the model for tracing (`tracing: "auto"`).
     pub tracing: bool,
+    /// Extra CAs trusted for a `wss://` url (absolute path).
+    pub ca_file: Option<PathBuf>,
+    /// Sim provider: a scenario script played instead of the offline model (absolute path).
+    pub scenario: Option<PathBuf>,
+    /// Keepalive and reconnect policy of its connections.
+    pub resilience: Resilience,
     /// Settings every agent on this model starts from.
     pub defaults: SettingsOverlay,
 }
@@ -286,6 +293,9 @@ pub struct GuardrailSettings {
     pub debounce_text_length: usize,
 }
 
+/// Most reconnect attempts a model may ask for.
+pub const MAX_RECONNECT_ATTEMPTS: u32 = 1000;
+
 /// Name of the model agents use when they name none.
 pub const DEFAULT_MODEL: &str = "default";
 
@@ -422,6 +432,9 @@ impl Ctx<'_> {
                 api_key_env: None,
                 headers: BTreeMap::new(),
                 tracing: true,
+                ca_file: None,
+                scenario: None,
+                resilience: Resilience::default(),
                 defaults: SettingsOverlay::default(),
             });
 
@@ -551,6 +564,41 @@ impl Ctx<'_> {
                     .unwrap_or_else(|| "OPENAI_API_KEY".to_string()),
             ),
         };
+        let ca_file = m.ca_file.as_ref().and_then(|c| {
+            if provider == Provider::Sim {
+                self.error(
+                    c,
+                    "the sim provider runs on loopback without TLS and takes no `ca_file`",
+                );
+                return None;
+            }
+            if !url.as_deref().is_some_and(|u| u.starts_with("wss://")) {
+                self.error(c, "`ca_file` is only used with a wss:// url");
+            }
+            let path = self.path(c);
+            if let Err(e) = crate::realtime::tls::read_ca_file(&path) {
+                self.error(c, format!("ca_file: {e}"));
+            }
+            Some(path)
+        });
+        let scenario = m.scenario.as_ref().and_then(|sc| {
+            if provider != Provider::Sim {
+                self.error(
+                    sc,
+                    "`scenario` is played by the sim provider; set provider = \"sim\"",
+                );
+                return None;
+            }
+            let path = self.path(sc);
+            match crate::realtime::scenario::Scenario::load(&path) {
+                Ok(_) => Some(path),
+                Err(e) => {
+                    self.error(sc, e.to_string());
+                    None
+                }
+            }
+        });
+        let resilience = self.resilience(m);
         let defaults = self.overlay(name, &m.defaults);
         Some(ModelConfig {
             name: name.get_ref().clone(),
@@ -560,8 +608,86 @@ impl Ctx<'_> {
             api_key_env,
             headers: m.headers.clone(),
             tracing: m.tracing.unwrap_or(true),
+            ca_file,
+            scenario,
+            resilience,
             defaults,
         })
+    }
+
+    /// A duration key that must be more than zero, with where it was written.
+    fn positive_duration<'v>(
+        &mut self,
+        key: &str,
+        v: Option<&'v Spanned<String>>,
+    ) -> Option<(Duration, &'v Spanned<String>)> {
+        let v = v?;
+        match parse_duration(v.get_ref()) {
+            Ok(d) if d.is_zero() => self.error(v, format!("{key} must be more than zero")),
+            Ok(d) => return Some((d, v)),
+            Err(e) => self.error(v, format!("{key}: {e}")),
+        }
+        None
+    }
+
+    /// Keepalive and reconnect keys; each bad one is reported and left at its default.
+    fn resilience(&mut self, m: &raw::RawModel) -> Resilience {
+        let mut r = Resilience::default();
+        let keepalive = self.positive_duration("keepalive", m.keepalive.as_ref());
+        let dead_after = self.positive_duration("dead_after", m.dead_after.as_ref());
+        let backoff = self.positive_duration("reconnect_backoff", m.reconnect_backoff.as_ref());
+        let backoff_max =
+            self.positive_duration("reconnect_backoff_max", m.reconnect_backoff_max.as_ref());
+        if let Some((d, _)) = keepalive {
+            r.ping_interval = d;
+        }
+        if let Some((d, at)) = dead_after {
+            // Silence is judged at each ping: a limit under the ping interval
+            // would declare a quiet but healthy model dead between two pings.
+            if d <= r.ping_interval {
+                self.error(
+                    at,
+                    format!(
+                        "dead_after ({}) must be longer than keepalive ({:?})",
+                        at.get_ref(),
+                        r.ping_interval
+                    ),
+                );
+            } else {
+                r.dead_after = d;
+            }
+        } else if keepalive.is_some() {
+            // Keep the default ratio (twice the ping interval) when only keepalive is set.
+            r.dead_after = r.ping_interval * 2;
+        }
+        if let Some(n) = &m.reconnect_attempts {
+            match u32::try_from(*n.get_ref()) {
+                Ok(v) if v <= MAX_RECONNECT_ATTEMPTS => r.max_attempts = v,
+                _ => self.error(
+                    n,
+                    format!("reconnect_attempts must be 0 to {MAX_RECONNECT_ATTEMPTS}"),
+                ),
+            }
+        }
+        if let Some((d, _)) = backoff {
+            r.backoff_initial = d;
+            r.backoff_max = r.backoff_max.max(d);
+        }
+        if let Some((d, at)) = backoff_max {
+            if d < r.backoff_initial {
+                self.error(
+                    at,
+                    format!(
+                        "reconnect_backoff_max ({}) is shorter than reconnect_backoff ({:?})",
+                        at.get_ref(),
+                        r.backoff_initial
+                    ),
+                );
+            } else {
+                r.backoff_max = d;
+            }
+        }
+        r
     }
 
     fn overlay(&mut self, at: &Spanned<String>, r: &raw::RawSettings) -> SettingsOverlay {
@@ -1040,6 +1166,182 @@ turn_detection = { type = "loud" }
         assert_eq!(
             c.agents["a"].realtime,
             realtime::RealtimeSettings::default()
+        );
+    }
+
+    #[test]
+    fn ca_file_is_checked_where_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agents.toml");
+        std::fs::write(dir.path().join("not-pem.txt"), "hello\n").unwrap();
+        let text = r#"[models.a]
+provider = "openai"
+url = "wss://models.internal/v1/realtime"
+ca_file = "missing.pem"
+
+[models.b]
+provider = "openai"
+url = "wss://models.internal/v1/realtime"
+ca_file = "not-pem.txt"
+
+[models.c]
+provider = "openai"
+url = "ws://models.internal/v1/realtime"
+ca_file = "not-pem.txt"
+
+[models.d]
+provider = "sim"
+ca_file = "x.pem"
+"#;
+        let m: Vec<String> = match Config::parse(&config, text) {
+            Ok(_) => panic!("config should be refused"),
+            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        };
+        let at = |pos: &str| format!("{}:{pos}: ", config.display());
+        let expect = [
+            (at("4:11"), "ca_file: CA file "),
+            (at("9:11"), "holds no `BEGIN CERTIFICATE` section"),
+            (at("14:11"), "`ca_file` is only used with a wss:// url"),
+            (at("18:11"), "the sim provider runs on loopback"),
+        ];
+        for (pos, what) in &expect {
+            assert!(
+                m.iter()
+                    .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
+                "no `{pos}{what}` in {m:#?}"
+            );
+        }
+        // models.c: its file is also not PEM, reported at the same place.
+        assert_eq!(m.len(), expect.len() + 1, "{m:#?}");
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        let c = Config::parse(
+        &config,
+        "[models.a]\nprovider = \"openai\"\nurl = \"wss://models.internal/v1/realtime\"\nca_file = \"ca.pem\"\n",
+    )
+    .unwrap();
+        assert_eq!(c.models["a"].ca_file, Some(dir.path().join("ca.pem")));
+    }
+
+    #[test]
+    fn resilience_keys_reach_the_connection() {
+        let c = parse(
+            r#"[models.fast]
+keepalive = "2s"
+dead_after = "5s"
+reconnect_attempts = 2
+reconnect_backoff = "100ms"
+reconnect_backoff_max = "1s"
+
+[models.keepalive_only]
+keepalive = "3s"
+reconnect_backoff = "30s"
+"#,
+        )
+        .unwrap();
+        let want = Resilience {
+            ping_interval: Duration::from_secs(2),
+            dead_after: Duration::from_secs(5),
+            max_attempts: 2,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+        };
+        assert_eq!(c.models["fast"].resilience, want);
+        let endpoint =
+            crate::session::endpoint_for(&c.models["fast"], Some("ws://127.0.0.1:1/")).unwrap();
+        assert_eq!(endpoint.resilience, want);
+        // Unset keys keep their defaults; dead_after follows keepalive; the cap follows the start.
+        let other = &c.models["keepalive_only"].resilience;
+        assert_eq!(other.dead_after, Duration::from_secs(6));
+        assert_eq!(other.backoff_max, Duration::from_secs(30));
+        assert_eq!(other.max_attempts, Resilience::default().max_attempts);
+        assert_eq!(c.models["default"].resilience, Resilience::default());
+    }
+
+    #[test]
+    fn bad_resilience_keys_are_reported_where_they_are_written() {
+        let text = r#"[models.a]
+keepalive = "0s"
+dead_after = "soon"
+reconnect_attempts = -1
+
+[models.b]
+keepalive = "30s"
+dead_after = "10s"
+reconnect_backoff = "2s"
+reconnect_backoff_max = "1s"
+"#;
+        let m = messages(text);
+        let expect = [
+            ("agents.toml:2:13:", "keepalive must be more than zero"),
+            ("agents.toml:3:14:", "dead_after: `soon` is not a duration"),
+            ("agents.toml:4:22:", "reconnect_attempts must be 0 to 1000"),
+            (
+                "agents.toml:8:14:",
+                "dead_after (10s) must be longer than keepalive (30s)",
+            ),
+            (
+                "agents.toml:10:25:",
+                "reconnect_backoff_max (1s) is shorter than reconnect_backoff (2s)",
+            ),
+        ];
+        for (at, what) in expect {
+            assert!(
+                m.iter().any(|d| d.contains(at) && d.contains(what)),
+                "no `{at} {what}` in {m:#?}"
+            );
+        }
+        assert_eq!(m.len(), expect.len(), "{m:#?}");
+    }
+
+    #[test]
+    fn a_scenario_is_checked_where_it_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agents.toml");
+        std::fs::write(dir.path().join("ok.json"), r#"{"steps": [{"sleep": 0}]}"#).unwrap();
+        std::fs::write(dir.path().join("bad.json"), r#"{"steps": [{"wait": 1}]}"#).unwrap();
+        let text = r#"[models.replay]
+provider = "sim"
+scenario = "ok.json"
+
+[models.missing]
+scenario = "nope.json"
+
+[models.broken]
+scenario = "bad.json"
+
+[models.remote]
+provider = "openai"
+url = "ws://127.0.0.1:9/"
+scenario = "ok.json"
+"#;
+        let m: Vec<String> = match Config::parse(&config, text) {
+            Ok(_) => panic!("config should be refused"),
+            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        };
+        let at = |pos: &str| format!("{}:{pos}: ", config.display());
+        let expect = [
+            (at("6:12"), "cannot read scenario"),
+            (at("9:12"), "scenario steps[0]: unknown step"),
+            (at("14:12"), "`scenario` is played by the sim provider"),
+        ];
+        for (pos, what) in &expect {
+            assert!(
+                m.iter()
+                    .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
+                "no `{pos}{what}` in {m:#?}"
+            );
+        }
+        assert_eq!(m.len(), expect.len(), "{m:#?}");
+        let c = Config::parse(&config, "[models.replay]\nscenario = \"ok.json\"\n").unwrap();
+        assert_eq!(
+            c.models["replay"].scenario,
+            Some(dir.path().join("ok.json"))
         );
     }
 }

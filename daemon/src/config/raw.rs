@@ -48,6 +48,20 @@ pub struct RawModel {
     pub headers: BTreeMap<String, String>,
     /// `false` removes tracing from the session settings.
     pub tracing: Option<bool>,
+    /// PEM file of extra CAs trusted for a `wss://` url.
+    pub ca_file: Option<S>,
+    /// Sim provider only: play this scenario script instead of the offline model.
+    pub scenario: Option<S>,
+    /// WebSocket ping interval, like `"20s"`.
+    pub keepalive: Option<S>,
+    /// A model silent this long is taken as dead.
+    pub dead_after: Option<S>,
+    /// Reconnect attempts after a loss before the session gives up.
+    pub reconnect_attempts: Option<Spanned<i64>>,
+    /// First reconnect delay, doubled each attempt.
+    pub reconnect_backoff: Option<S>,
+    /// Longest reconnect delay.
+    pub reconnect_backoff_max: Option<S>,
     /// Settings every agent on this model starts from.
     #[serde(default)]
     pub defaults: RawSettings,

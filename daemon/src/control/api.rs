@@ -57,6 +57,15 @@ pub struct SendAudio {
     pub commit: bool,
 }
 
+/// `POST /v1/sessions/{id}/playback`: how far the attached client has played
+/// an item's audio, so an interrupt truncates it where the listener stopped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playback {
+    pub item_id: String,
+    pub played_ms: u64,
+}
+
 /// `POST /v1/sessions/{id}/agent`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -107,6 +107,7 @@ enum Route {
     SendMessage(String),
     SendAudio(String),
     Interrupt(String),
+    Playback(String),
     SetAgent(String),
     History(String),
     Events {
@@ -137,6 +138,7 @@ fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route
         (Method::POST, ["v1", "sessions", id, "messages"]) => Route::SendMessage(id.to_string()),
         (Method::POST, ["v1", "sessions", id, "audio"]) => Route::SendAudio(id.to_string()),
         (Method::POST, ["v1", "sessions", id, "interrupt"]) => Route::Interrupt(id.to_string()),
+        (Method::POST, ["v1", "sessions", id, "playback"]) => Route::Playback(id.to_string()),
         (Method::POST, ["v1", "sessions", id, "agent"]) => Route::SetAgent(id.to_string()),
         (Method::GET, ["v1", "sessions", id, "history"]) => Route::History(id.to_string()),
         (Method::GET, ["v1", "sessions", id, "events"]) => {
@@ -322,6 +324,13 @@ async fn dispatch(
         }
         Route::Interrupt(id) => {
             session(daemon, &id)?.interrupt().await?;
+            Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
+        }
+        Route::Playback(id) => {
+            let body: api::Playback = read_json(req).await?;
+            session(daemon, &id)?
+                .playback(body.item_id, body.played_ms)
+                .await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::SetAgent(id) => {
@@ -666,6 +675,12 @@ mod tests {
                 "/v1/approvals/call_1",
                 None,
                 Route::Decide("call_1".into()),
+            ),
+            (
+                Method::POST,
+                "/v1/sessions/s1/playback",
+                None,
+                Route::Playback("s1".into()),
             ),
         ];
         for (m, p, q, want) in cases {

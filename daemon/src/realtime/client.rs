@@ -7,7 +7,10 @@
 //!   `response.function_call_arguments.done` or a completed
 //!   `response.output_item.done` arrives first;
 //! - `response.create` is never sent while a response is in progress: it is
-//!   held until `response.done`, and several held requests become one.
+//!   held until `response.done`, and several held requests become one;
+//! - an interrupt truncates the item being heard at the playback position the
+//!   attached client reported (else at the audio delivered), and audio of the
+//!   interrupted response still on the wire is dropped, never half delivered.
 //!
 //! It also keeps the session alive across connections. A WebSocket ping goes
 //! out every `ping_interval`; a peer silent for `dead_after` is dead. On an
@@ -20,6 +23,7 @@
 //! `max_attempts` failures, `Closed` with the reason.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -31,6 +35,7 @@ use super::protocol::{
     ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem, Role,
     ServerEvent, SessionConfig, Usage, parse_server_event,
 };
+use super::tls;
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -44,6 +49,8 @@ pub struct Endpoint {
     pub tracing: Option<Value>,
     /// Keepalive and reconnect policy.
     pub resilience: Resilience,
+    /// PEM file of extra CAs trusted for `wss://` (beside the built-in roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Keepalive and reconnect policy of a model connection.
@@ -95,6 +102,7 @@ impl std::fmt::Debug for Endpoint {
             )
             .field("tracing", &self.tracing)
             .field("resilience", &self.resilience)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -127,6 +135,9 @@ pub enum ModelCommand {
     },
     /// Stop playback; `force_cancel` also cancels the response in progress.
     Interrupt { force_cancel: bool },
+    /// The attached client has played `played_ms` of `item_id`'s audio: an
+    /// interrupt truncates there rather than at the audio delivered.
+    Playback { item_id: String, played_ms: u64 },
     /// Any client event, sent as is (`response.create` still goes through the gate).
     Raw(Box<ClientEvent>),
     /// Close the socket and end the task.
@@ -164,6 +175,12 @@ pub enum ModelEvent {
     AudioInterrupted {
         item_id: String,
         content_index: u32,
+    },
+    /// Audio of an interrupted response that arrived afterwards and was not delivered.
+    AudioDropped {
+        item_id: String,
+        response_id: String,
+        bytes: u64,
     },
     /// A piece of the assistant's transcript (audio) or text.
     TranscriptDelta {
@@ -271,12 +288,6 @@ async fn open(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
                 url: endpoint.url.clone(),
                 reason: e.to_string(),
             })?;
-    if endpoint.url.starts_with("wss://") {
-        return Err(ConnectError::BadUrl {
-            url: endpoint.url.clone(),
-            reason: "TLS (wss://) is not built into this version of agentd yet; use a ws:// endpoint or a local TLS-terminating proxy".into(),
-        });
-    }
     let headers = request.headers_mut();
     let bad_header = |reason: String| ConnectError::BadUrl {
         url: endpoint.url.clone(),
@@ -300,22 +311,71 @@ async fn open(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
         HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))),
     );
 
-    let connecting = tokio_tungstenite::connect_async(request);
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connecting)
+    let connecting = handshake(endpoint, request);
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| ConnectError::Connect {
             url: endpoint.url.clone(),
-            reason: "timed out after 10s".into(),
+            reason: format!("timed out after {CONNECT_TIMEOUT:?}"),
         })?
-        .map_err(|e| ConnectError::Connect {
-            url: endpoint.url.clone(),
-            reason: e.to_string(),
-        })?;
+}
+
+/// How long TCP, TLS and the WebSocket handshake may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP, then TLS for `wss://`, then the WebSocket upgrade.
+async fn handshake(
+    endpoint: &Endpoint,
+    request: tungstenite::handshake::client::Request,
+) -> Result<Ws, ConnectError> {
+    let failed = |reason: String| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason,
+    };
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => {
+            return Err(ConnectError::BadUrl {
+                url: endpoint.url.clone(),
+                reason: "the scheme must be ws:// or wss://".into(),
+            });
+        }
+    };
+    let host = uri.host().unwrap_or_default().to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    // Realtime traffic is many small events: send each at once.
+    let tcp =
+        tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let stream = if secure {
+        let config =
+            tls::client_config(endpoint.ca_file.as_deref()).map_err(|e| failed(e.to_string()))?;
+        tls::Stream::tls(tcp, &host, config)
+            .await
+            .map_err(|e| failed(format!("TLS handshake failed: {e}")))?
+    } else {
+        tls::Stream::Plain(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     Ok(ws)
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tls::Stream>;
+
+/// Output audio of one item, as far as it was delivered.
+#[derive(Debug, Clone)]
+struct Playing {
+    item_id: String,
+    content_index: u32,
+    response_id: String,
+    bytes: u64,
+}
 
 /// What the connection tracks about the server's side of the conversation.
 #[derive(Default)]
@@ -326,8 +386,15 @@ struct State {
     response_pending: bool,
     current_response: Option<String>,
     dispatched_calls: HashSet<String>,
-    /// Output audio of the item being played: (item_id, content_index, bytes delivered).
-    playing: Option<(String, u32, u64)>,
+    /// Output audio of the item being delivered.
+    playing: Option<Playing>,
+    /// The last item whose delivery finished with its response: a listener
+    /// may still be playing it, which only a playback report can tell.
+    delivered: Option<Playing>,
+    /// What the attached client last said it has played: (item_id, ms).
+    played: Option<(String, u64)>,
+    /// Responses interrupted here: their late audio is dropped, not delivered.
+    muted: HashSet<String>,
     /// Bytes per millisecond of output audio (PCM16 at 24 kHz by default).
     output_bytes_per_ms: u64,
     response_creates: u64,
@@ -478,10 +545,11 @@ impl Connection {
             self.state.response_pending = true;
         }
         self.state.response_active = false;
-        if let Some((item_id, content_index, _)) = self.state.playing.take() {
+        self.state.delivered = None;
+        if let Some(p) = self.state.playing.take() {
             self.emit(ModelEvent::AudioInterrupted {
-                item_id,
-                content_index,
+                item_id: p.item_id,
+                content_index: p.content_index,
             })
             .await;
         }
@@ -686,6 +754,10 @@ impl Connection {
                 Ok(())
             }
             ModelCommand::Interrupt { force_cancel } => self.interrupt(force_cancel).await,
+            ModelCommand::Playback { item_id, played_ms } => {
+                self.state.played = Some((item_id, played_ms));
+                Ok(())
+            }
             ModelCommand::Raw(ev) => match *ev {
                 ClientEvent::ResponseCreate { .. } => self.request_response().await,
                 ClientEvent::ConversationItemCreate {
@@ -699,25 +771,51 @@ impl Connection {
         }
     }
 
-    /// Stop playback: tell subscribers, truncate what was not delivered, cancel the response.
+    /// The audio a listener may still be hearing: the item being delivered,
+    /// or a finished one the attached client reports it has not played to the end.
+    fn audible(&self) -> Option<&Playing> {
+        if self.state.playing.is_some() {
+            return self.state.playing.as_ref();
+        }
+        let done = self.state.delivered.as_ref()?;
+        let (item, ms) = self.state.played.as_ref()?;
+        (*item == done.item_id && *ms < self.delivered_ms(done)).then_some(done)
+    }
+
+    fn delivered_ms(&self, p: &Playing) -> u64 {
+        p.bytes / self.state.output_bytes_per_ms.max(1)
+    }
+
+    /// Stop playback: tell subscribers, truncate the item where the listener
+    /// stopped hearing it, cancel the response and drop its audio still to come.
     async fn interrupt(&mut self, force_cancel: bool) -> Result<(), tungstenite::Error> {
-        if let Some((item_id, content_index, bytes)) = self.state.playing.take() {
+        if let Some(p) = self.audible().cloned() {
+            self.state.playing = None;
+            self.state.delivered = None;
+            self.state.muted.insert(p.response_id.clone());
             self.emit(ModelEvent::AudioInterrupted {
-                item_id: item_id.clone(),
-                content_index,
+                item_id: p.item_id.clone(),
+                content_index: p.content_index,
             })
             .await;
-            let audio_end_ms = bytes / self.state.output_bytes_per_ms.max(1);
+            // What the listener heard, when the attached client reports it;
+            // else what was delivered (never wall-clock time, unlike the reference).
+            let delivered = self.delivered_ms(&p);
+            let audio_end_ms = match self.state.played.take() {
+                Some((item, ms)) if item == p.item_id => ms.min(delivered),
+                _ => delivered,
+            };
             self.send(&ClientEvent::ConversationItemTruncate {
                 event_id: None,
-                item_id,
-                content_index,
+                item_id: p.item_id,
+                content_index: p.content_index,
                 audio_end_ms,
             })
             .await?;
         }
         // Only a response in progress can be cancelled; asking otherwise earns a server error.
         if force_cancel && let Some(response_id) = self.state.current_response.clone() {
+            self.state.muted.insert(response_id.clone());
             self.send(&ClientEvent::ResponseCancel {
                 event_id: None,
                 response_id: Some(response_id),
@@ -850,7 +948,7 @@ impl Connection {
                 self.emit(ModelEvent::InputAudioTimeoutTriggered).await;
             }
             // Barge-in: the server cancels its own response when turn detection says so.
-            ServerEvent::InputAudioBufferSpeechStarted { .. } if self.state.playing.is_some() => {
+            ServerEvent::InputAudioBufferSpeechStarted { .. } if self.audible().is_some() => {
                 self.interrupt(false).await?;
             }
             ServerEvent::ResponseCreated { response } => {
@@ -865,7 +963,10 @@ impl Connection {
             ServerEvent::ResponseDone { response } => {
                 self.state.response_active = false;
                 self.state.current_response = None;
-                self.state.playing = None;
+                self.state.muted.remove(&response.id);
+                if let Some(p) = self.state.playing.take() {
+                    self.state.delivered = Some(p);
+                }
                 self.emit(ModelEvent::TurnEnded {
                     response_id: response.id,
                     status: response.status,
@@ -917,11 +1018,29 @@ impl Connection {
             }
             ServerEvent::ResponseOutputAudioDelta { at, delta } => {
                 let bytes = base64_len(&delta);
+                if self.state.muted.contains(&at.response_id) {
+                    // Already cut for the listener: delivering it would play half a sentence.
+                    self.emit(ModelEvent::AudioDropped {
+                        item_id: at.item_id,
+                        response_id: at.response_id,
+                        bytes,
+                    })
+                    .await;
+                    return Ok(());
+                }
                 match &mut self.state.playing {
-                    Some((item, idx, n)) if *item == at.item_id && *idx == at.content_index => {
-                        *n += bytes
+                    Some(p) if p.item_id == at.item_id && p.content_index == at.content_index => {
+                        p.bytes += bytes
                     }
-                    _ => self.state.playing = Some((at.item_id.clone(), at.content_index, bytes)),
+                    _ => {
+                        self.state.delivered = None;
+                        self.state.playing = Some(Playing {
+                            item_id: at.item_id.clone(),
+                            content_index: at.content_index,
+                            response_id: at.response_id.clone(),
+                            bytes,
+                        })
+                    }
                 }
                 self.emit(ModelEvent::Audio {
                     item_id: at.item_id,
@@ -932,6 +1051,10 @@ impl Connection {
                 .await;
             }
             ServerEvent::ResponseOutputAudioDone { at } => {
+                // An interrupted item already ended with `AudioInterrupted`.
+                if self.state.muted.contains(&at.response_id) {
+                    return Ok(());
+                }
                 self.emit(ModelEvent::AudioDone {
                     item_id: at.item_id,
                     content_index: at.content_index,

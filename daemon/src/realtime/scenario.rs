@@ -477,7 +477,15 @@ impl ScenarioServer {
                         (scenario.clone(), shared.clone(), done_tx.clone());
                     tokio::spawn(async move {
                         let result = play(stream, conn, &scenario, &shared).await;
-                        tracing::debug!(scenario = %scenario.name, conn, error = ?result.error, "scenario connection ended");
+                        // A replay that diverged is what its user is looking for: say so at warn.
+                        match &result.error {
+                            Some(error) => {
+                                tracing::warn!(scenario = %scenario.name, conn, %error, "scenario connection failed")
+                            }
+                            None => {
+                                tracing::debug!(scenario = %scenario.name, conn, "scenario connection ended")
+                            }
+                        }
                         shared
                             .results
                             .lock()

@@ -82,6 +82,9 @@ pub struct SessionStatus {
     pub usage: Usage,
     pub responses: u64,
     pub last_seq: u64,
+    /// Output audio of interrupted responses that arrived after the interrupt
+    /// and was dropped rather than delivered.
+    pub dropped_audio_bytes: u64,
 }
 
 enum Command {
@@ -91,6 +94,10 @@ enum Command {
         commit: bool,
     },
     Interrupt,
+    Playback {
+        item_id: String,
+        played_ms: u64,
+    },
     Decide {
         call_id: String,
         approve: bool,
@@ -155,6 +162,12 @@ impl SessionHandle {
     /// Stop the model's current response.
     pub async fn interrupt(&self) -> Result<(), SessionError> {
         self.tell(Command::Interrupt).await
+    }
+
+    /// Report how much of `item_id`'s audio the attached client has played;
+    /// an interrupt then truncates the item there.
+    pub async fn playback(&self, item_id: String, played_ms: u64) -> Result<(), SessionError> {
+        self.tell(Command::Playback { item_id, played_ms }).await
     }
 
     /// Approve or reject a pending call; `always` applies to later calls of the same tool.
@@ -234,7 +247,8 @@ pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoi
             .collect(),
         // `tracing = false` on the model removes tracing from the settings.
         tracing: model.tracing.then(|| serde_json::Value::from("auto")),
-        resilience: client::Resilience::default(),
+        resilience: model.resilience.clone(),
+        ca_file: model.ca_file.clone(),
     })
 }
 
@@ -310,6 +324,7 @@ pub async fn start(
         interrupted_responses: HashSet::new(),
         usage: Usage::default(),
         responses: 0,
+        dropped_audio_bytes: 0,
     };
     tracing::info!(session = %id, agent = %session.agent.name(), "session started");
     session.journal.record_later(Record::SessionStarted {
@@ -498,6 +513,7 @@ struct Session {
     debounce: usize,
     usage: Usage,
     responses: u64,
+    dropped_audio_bytes: u64,
 }
 
 enum Flow {
@@ -612,6 +628,7 @@ impl Session {
             usage: self.usage,
             responses: self.responses,
             last_seq: self.bus.last_seq(),
+            dropped_audio_bytes: self.dropped_audio_bytes,
         }
     }
 
@@ -628,6 +645,9 @@ impl Session {
             }
             Command::Audio { audio, commit } => self.send(ModelCommand::Audio { audio, commit }),
             Command::Interrupt => self.send(ModelCommand::Interrupt { force_cancel: true }),
+            Command::Playback { item_id, played_ms } => {
+                self.send(ModelCommand::Playback { item_id, played_ms })
+            }
             Command::Decide {
                 call_id,
                 approve,
@@ -743,6 +763,14 @@ impl Session {
                 item_id,
                 content_index,
             }),
+            ModelEvent::AudioDropped {
+                item_id,
+                response_id,
+                bytes,
+            } => {
+                tracing::debug!(session = %self.id, item = %item_id, response = %response_id, bytes, "late audio of an interrupted response dropped");
+                self.dropped_audio_bytes += bytes;
+            }
             ModelEvent::TranscriptDelta {
                 item_id,
                 response_id,
