@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use agentd::config::{PluginConfig, Sandbox};
-use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Plugin, PluginHost};
+use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Origin, Plugin, PluginHost};
 use common::{fixture, plugin};
 
 async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: Sandbox) -> Plugin {
@@ -215,4 +215,50 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
     assert!(err.contains("cannot read"), "{err}");
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk_and_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+
+    let first = PluginHost::with_cache(cache_dir.clone()).unwrap();
+    let calc = load(&first, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Compiled);
+    assert_eq!(calc.hash.len(), 64, "a SHA-256 hex digest");
+    let artifact = first.cache().unwrap().path_for(&calc.hash);
+    assert!(artifact.is_file(), "{} was not written", artifact.display());
+    let name = artifact.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with(&calc.hash) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+    drop(calc);
+    drop(first);
+
+    // A new engine (a restart) finds it and skips compilation.
+    let second = PluginHost::with_cache(cache_dir.clone()).unwrap();
+    let calc = load(&second, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Cached);
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":2,"b":3}"#, &info()).await,
+        Ok("5".into())
+    );
+
+    // A damaged artifact is thrown away and the component compiled again.
+    // (Replaced by rename, never rewritten in place: a live mapping of a file
+    // truncated under it is a SIGBUS, which is why the cache only renames.)
+    drop(calc);
+    drop(second);
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, b"not a compiled component").unwrap();
+    std::fs::rename(&damaged, &artifact).unwrap();
+    let third = PluginHost::with_cache(cache_dir).unwrap();
+    let calc = load(&third, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Compiled);
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":1,"b":1}"#, &info()).await,
+        Ok("2".into())
+    );
+    assert!(std::fs::read(&artifact).unwrap().len() > 1000);
 }

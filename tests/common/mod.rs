@@ -41,6 +41,11 @@ pub fn fixture(name: &str) -> PathBuf {
     )
 }
 
+/// The compiled-component cache shared by every test daemon.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentd-plugin-cache")
+}
+
 /// A running agentd, killed when dropped.
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
@@ -55,10 +60,13 @@ impl TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agentd.sock");
         let config = dir.path().join("agents.toml");
+        // One compiled-plugin cache for all test daemons: each plugin is
+        // compiled once per test run instead of once per daemon.
         let text = format!(
-            "[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n\n{body}",
+            "[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\ncache_dir = \"{}\"\n\n{body}",
             socket.display(),
-            dir.path().join("state").display()
+            dir.path().join("state").display(),
+            shared_cache_dir().display()
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("agentd.log")).expect("log file");

@@ -61,12 +61,16 @@ fn init_logging(default: &str) {
         .init();
 }
 
-/// Load and resolve the config; errors are printed, one per line.
-async fn load(path: &Path, host: &PluginHost) -> Result<Catalog, ExitCode> {
-    let config = Config::load(path).map_err(|e| {
+/// Read and validate the config file; errors are printed, one per line.
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(EX_CONFIG)
-    })?;
+    })
+}
+
+/// Load the plugins and resolve the agents; errors are printed, one per line.
+async fn build_catalog(config: Config, host: &PluginHost) -> Result<Catalog, ExitCode> {
     Catalog::build(config, host).await.map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(EX_CONFIG)
@@ -74,14 +78,19 @@ async fn load(path: &Path, host: &PluginHost) -> Result<Catalog, ExitCode> {
 }
 
 async fn run(config_path: PathBuf) -> ExitCode {
-    let host = match PluginHost::new() {
+    let config = match load_config(&config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // The daemon keeps compiled plugins on disk, so restarts skip compilation.
+    let host = match PluginHost::with_cache(config.daemon.cache_dir.clone()) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("agentd: cannot start the plugin host: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let catalog = match load(&config_path, &host).await {
+    let catalog = match build_catalog(config, &host).await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -131,6 +140,11 @@ async fn shutdown_signal() {
 }
 
 async fn check(path: PathBuf) -> ExitCode {
+    let config = match load_config(&path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // No disk cache: a check validates and writes nothing.
     let host = match PluginHost::new() {
         Ok(h) => h,
         Err(e) => {
@@ -138,7 +152,7 @@ async fn check(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match load(&path, &host).await {
+    match build_catalog(config, &host).await {
         Ok(c) => {
             for f in &c.failed_plugins {
                 eprintln!("warning: {}", f.error);

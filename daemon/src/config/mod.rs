@@ -99,6 +99,8 @@ pub struct Config {
 pub struct DaemonConfig {
     pub socket: PathBuf,
     pub state_dir: PathBuf,
+    /// Compiled plugins, keyed by content hash and engine fingerprint.
+    pub cache_dir: PathBuf,
     /// Folder scanned for `*.wasm` plugins not declared under `[plugins]`.
     pub plugin_dir: Option<PathBuf>,
     pub default_agent: Option<String>,
@@ -304,6 +306,12 @@ impl Ctx<'_> {
     }
 
     fn validate(mut self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
+        let state_dir = raw
+            .daemon
+            .state_dir
+            .as_ref()
+            .map(|s| self.path(s))
+            .unwrap_or_else(default_state_dir);
         let daemon = DaemonConfig {
             socket: raw
                 .daemon
@@ -311,12 +319,13 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|s| self.path(s))
                 .unwrap_or_else(default_socket_path),
-            state_dir: raw
+            cache_dir: raw
                 .daemon
-                .state_dir
+                .cache_dir
                 .as_ref()
                 .map(|s| self.path(s))
-                .unwrap_or_else(default_state_dir),
+                .unwrap_or_else(|| state_dir.join("cache")),
+            state_dir,
             plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
             default_agent: raw
                 .daemon

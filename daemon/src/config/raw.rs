@@ -32,6 +32,8 @@ pub struct RawConfig {
 pub struct RawDaemon {
     pub socket: Option<S>,
     pub state_dir: Option<S>,
+    /// Compiled-component cache; defaults to `<state_dir>/cache`.
+    pub cache_dir: Option<S>,
     pub plugin_dir: Option<S>,
     /// Agent used by `agentctl session start` with no agent named.
     pub default_agent: Option<S>,

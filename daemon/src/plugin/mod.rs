@@ -17,9 +17,9 @@
 //!   off the async reactor's hot path (it uses `spawn_blocking` itself).
 
 pub mod bindings;
+pub mod cache;
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +33,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::{MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
 use bindings::{CallContext, GUARDRAILS_EXPORT, Level, Subject, TOOLS_EXPORT, ToolError};
+pub use cache::{ComponentCache, Origin};
 
 /// How often the epoch advances; the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -207,12 +208,23 @@ impl Drop for EpochTicker {
 pub struct PluginHost {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
+    cache: Option<ComponentCache>,
     _ticker: EpochTicker,
 }
 
 impl PluginHost {
-    /// Build the engine (one per daemon) and the linker.
+    /// Build the engine (one per daemon) and the linker; every load compiles.
     pub fn new() -> anyhow::Result<PluginHost> {
+        Self::build(None)
+    }
+
+    /// Like [`PluginHost::new`], keeping compiled components in `cache_dir`
+    /// so unchanged plugins are never compiled twice (see [`cache`]).
+    pub fn with_cache(cache_dir: PathBuf) -> anyhow::Result<PluginHost> {
+        Self::build(Some(cache_dir))
+    }
+
+    fn build(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginHost> {
         let mut pool = PoolingAllocationConfig::new();
         // Sized for a few hundred concurrent calls of Rust-sized components;
         // totals must cover concurrency × core instances per component.
@@ -237,11 +249,18 @@ impl PluginHost {
         )
         .map_err(|e| anyhow::anyhow!("linking the host interface: {e}"))?;
         let ticker = EpochTicker::start(&engine)?;
+        let cache = cache_dir.map(|dir| ComponentCache::new(dir, &engine));
         Ok(PluginHost {
             engine,
             linker: Arc::new(linker),
+            cache,
             _ticker: ticker,
         })
+    }
+
+    /// The compiled-component cache, when there is one.
+    pub fn cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_ref()
     }
 
     /// Read, compile (on a blocking thread) and describe one plugin.
@@ -253,21 +272,30 @@ impl PluginHost {
                 path: cfg.path.clone(),
                 source,
             })?;
-        let hash = content_hash(&bytes);
+        let hash = cache::content_hash(&bytes);
         let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile {
-                plugin: cfg.name.clone(),
-                path: cfg.path.clone(),
-                reason: format!("compiler task failed: {e}"),
-            })?;
-        let component = compiled.map_err(|e| LoadError::Compile {
+        let cache = self.cache.clone();
+        let key = hash.clone();
+        // Compiling (or even mapping a cached artifact) must not stall the reactor.
+        let started = Instant::now();
+        let compiled = tokio::task::spawn_blocking(move || match &cache {
+            Some(cache) => cache.load_or_compile(&engine, &key, &bytes),
+            None => Component::new(&engine, &bytes).map(|c| (c, Origin::Compiled)),
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            plugin: cfg.name.clone(),
+            path: cfg.path.clone(),
+            reason: format!("compiler task failed: {e}"),
+        })?;
+        let (component, origin) = compiled.map_err(|e| LoadError::Compile {
             plugin: cfg.name.clone(),
             path: cfg.path.clone(),
             reason: format!("{e:#}"),
         })?;
-        self.instantiate_described(cfg, component, hash).await
+        tracing::debug!(plugin = %cfg.name, ?origin, elapsed_ms = started.elapsed().as_millis() as u64, "component ready");
+        self.instantiate_described(cfg, component, hash, origin)
+            .await
     }
 
     async fn instantiate_described(
@@ -275,6 +303,7 @@ impl PluginHost {
         cfg: &PluginConfig,
         component: Component,
         hash: String,
+        origin: Origin,
     ) -> Result<Plugin, LoadError> {
         let link_err = |e: wasmtime::Error| LoadError::Link {
             plugin: cfg.name.clone(),
@@ -306,6 +335,7 @@ impl PluginHost {
             name: cfg.name.clone(),
             path: cfg.path.clone(),
             hash,
+            origin,
             loaded_at: SystemTime::now(),
             sandbox: cfg.sandbox.clone(),
             tools: Vec::new(),
@@ -323,13 +353,6 @@ impl PluginHost {
         plugin.check_names()?;
         Ok(plugin)
     }
-}
-
-fn content_hash(bytes: &[u8]) -> String {
-    // SipHash with fixed keys: stable for a given build, enough to tell versions apart.
-    let mut h = std::hash::DefaultHasher::new();
-    bytes.hash(&mut h);
-    format!("{:016x}", h.finish())
 }
 
 /// A tool a plugin exports.
@@ -375,7 +398,10 @@ pub struct CallInfo {
 pub struct Plugin {
     pub name: String,
     pub path: PathBuf,
+    /// Hex SHA-256 of the component's bytes.
     pub hash: String,
+    /// Whether this load compiled, read the disk cache or reused a loaded version.
+    pub origin: Origin,
     pub loaded_at: SystemTime,
     pub sandbox: Sandbox,
     pub tools: Vec<ToolInfo>,
