@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use agentd::config::{PluginConfig, Sandbox};
+use agentd::config::{DirGrant, HostPort, PluginConfig, Sandbox};
 use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Origin, Plugin, PluginHost};
 use common::{fixture, plugin};
 
@@ -20,11 +20,18 @@ async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: 
     host.load(&cfg).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A host sharing the test run's compiled-component cache, so each test does
+/// not compile the fixtures again.
+fn host() -> PluginHost {
+    PluginHost::with_cache(common::shared_cache_dir()).unwrap()
+}
+
 fn faulty_sandbox() -> Sandbox {
     Sandbox {
         memory: 16 << 20,
         timeout: Duration::from_millis(200),
         max_output: 64 << 10,
+        ..Sandbox::default()
     }
 }
 
@@ -38,7 +45,7 @@ fn info() -> CallInfo {
 
 #[tokio::test]
 async fn describes_tools_with_schemas_derived_from_types() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
     let names: Vec<&str> = calc.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["add", "multiply", "divide"]);
@@ -55,7 +62,7 @@ async fn describes_tools_with_schemas_derived_from_types() {
 
 #[tokio::test]
 async fn a_trapping_tool_is_a_tool_error_and_the_plugin_keeps_serving() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
     match p.call_tool("panic", r#"{"message":"boom"}"#, &info()).await {
         Err(CallError::Trap(msg)) => assert!(msg.contains("unreachable"), "{msg}"),
@@ -70,7 +77,7 @@ async fn a_trapping_tool_is_a_tool_error_and_the_plugin_keeps_serving() {
 
 #[tokio::test]
 async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
 
     let started = Instant::now();
@@ -118,7 +125,7 @@ async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
 
 #[tokio::test]
 async fn other_calls_are_served_while_a_guest_spins() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = std::sync::Arc::new(load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await);
     let spinning = {
         let p = p.clone();
@@ -143,7 +150,7 @@ async fn other_calls_are_served_while_a_guest_spins() {
 
 #[tokio::test]
 async fn guardrails_judge_text_and_tool_calls() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let b = load(&host, "blocklist", plugin("blocklist"), Sandbox::default()).await;
     let names: Vec<&str> = b.guardrails.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["blocklist", "no_secrets"]);
@@ -173,7 +180,7 @@ async fn guardrails_judge_text_and_tool_calls() {
 
 #[tokio::test]
 async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"definitely not wasm").unwrap();
@@ -261,4 +268,244 @@ async fn compiled_components_are_cached_on_disk_and_reused_after_a_restart() {
         Ok("2".into())
     );
     assert!(std::fs::read(&artifact).unwrap().len() > 1000);
+}
+
+/// Log lines written while `f` runs on this thread (the test runtime is single-threaded).
+async fn capture_logs<T>(f: impl Future<Output = T>) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let out = f.await;
+    drop(guard);
+    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    (out, text)
+}
+
+fn with(f: impl FnOnce(&mut Sandbox)) -> Sandbox {
+    let mut s = faulty_sandbox();
+    f(&mut s);
+    s
+}
+
+#[tokio::test]
+async fn only_granted_dirs_and_env_are_visible() {
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    std::fs::create_dir(&data).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(data.join("hello.txt"), "hi there").unwrap();
+    let sandbox = with(|s| {
+        s.dirs = vec![
+            DirGrant {
+                host: data.clone(),
+                guest: "/data".into(),
+                read_only: true,
+            },
+            DirGrant {
+                host: out.clone(),
+                guest: "/out".into(),
+                read_only: false,
+            },
+        ];
+        s.env = vec![("GREETING".into(), "hello".into())];
+    });
+    let p = load(&host, "faulty", fixture("faulty"), sandbox).await;
+    let call = |tool: &'static str, args: serde_json::Value| {
+        let p = &p;
+        async move { p.call_tool(tool, &args.to_string(), &info()).await }
+    };
+    use serde_json::json;
+
+    assert_eq!(
+        call("read_file", json!({"path": "/data/hello.txt"})).await,
+        Ok("hi there".into())
+    );
+    match call("write_file", json!({"path": "/data/new.txt", "text": "x"})).await {
+        Err(CallError::Failed(m)) => assert!(m.starts_with("cannot write /data/new.txt"), "{m}"),
+        other => panic!("a read-only grant must refuse writes, got {other:?}"),
+    }
+    assert!(!data.join("new.txt").exists());
+    assert_eq!(
+        call(
+            "write_file",
+            json!({"path": "/out/new.txt", "text": "from wasm"})
+        )
+        .await,
+        Ok("written".into())
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("new.txt")).unwrap(),
+        "from wasm"
+    );
+    for escape in [
+        "/etc/passwd",
+        "/data/../../../../etc/passwd",
+        "/out/../data/hello.txt",
+    ] {
+        assert!(
+            matches!(
+                call("read_file", json!({"path": escape})).await,
+                Err(CallError::Failed(_))
+            ),
+            "{escape} must be invisible"
+        );
+    }
+    assert_eq!(
+        call("getenv", json!({"name": "GREETING"})).await,
+        Ok("hello".into())
+    );
+    assert_eq!(call("env_names", json!({})).await, Ok("GREETING".into()));
+
+    // No grants: no variables at all, not even the daemon's own.
+    let bare = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    assert_eq!(
+        bare.call_tool("env_names", "{}", &info()).await,
+        Ok("".into())
+    );
+    assert_eq!(
+        bare.call_tool("getenv", r#"{"name":"PATH"}"#, &info())
+            .await,
+        Ok("(unset)".into())
+    );
+}
+
+async fn connect(p: &Plugin, addr: std::net::SocketAddr) -> Result<String, CallError> {
+    let args = serde_json::json!({ "addr": addr.to_string() }).to_string();
+    p.call_tool("connect", &args, &info()).await
+}
+
+/// A loopback server that greets each connection with `greeting`.
+fn greeter(greeting: &'static str) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            use std::io::Write;
+            let _ = conn.write_all(format!("{greeting}\n").as_bytes());
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn network_is_denied_unless_the_destination_is_allowed() {
+    let host = host();
+    let allowed = greeter("hello from allowed");
+    let other = greeter("hello from other");
+
+    let bare = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    match connect(&bare, allowed).await {
+        Err(CallError::Failed(m)) => {
+            assert!(
+                m.starts_with(&format!("cannot connect to {allowed}")),
+                "{m}"
+            )
+        }
+        other => panic!("a plugin with no network grant connected: {other:?}"),
+    }
+
+    let granted = with(|s| s.allow_hosts = vec![HostPort::parse(&allowed.to_string()).unwrap()]);
+    let p = load(&host, "faulty", fixture("faulty"), granted).await;
+    assert_eq!(connect(&p, allowed).await, Ok("hello from allowed".into()));
+    let (denied, log) = capture_logs(connect(&p, other)).await;
+    match denied {
+        Err(CallError::Failed(m)) => {
+            assert!(m.starts_with(&format!("cannot connect to {other}")), "{m}")
+        }
+        other => panic!("a destination outside allow_hosts was reached: {other:?}"),
+    }
+    match connect(&bare, other).await {
+        Err(CallError::Failed(m)) => assert!(m.contains("ermission denied"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(log.contains("network access denied"), "{log}");
+    assert!(log.contains("plugin=faulty"), "{log}");
+
+    // A name in allow_hosts is resolved by the host and compared by address.
+    let by_name = with(|s| {
+        s.allow_hosts = vec![HostPort::parse(&format!("localhost:{}", allowed.port())).unwrap()]
+    });
+    let p = load(&host, "faulty", fixture("faulty"), by_name).await;
+    assert_eq!(connect(&p, allowed).await, Ok("hello from allowed".into()));
+    assert!(connect(&p, other).await.is_err());
+}
+
+#[tokio::test]
+async fn a_stdout_flood_is_rate_limited_and_tagged_in_the_log() {
+    let host = host();
+    let sandbox = with(|s| s.timeout = Duration::from_secs(30));
+    let p = load(&host, "faulty", fixture("faulty"), sandbox).await;
+    let (out, log) = capture_logs(p.call_tool("shout", r#"{"lines":20000}"#, &info())).await;
+    assert_eq!(out, Ok("done".into()));
+    let logged = log.lines().filter(|l| l.contains(" shout ")).count();
+    assert!(
+        (1..=agentd::plugin::sandbox::OUTPUT_LINES_PER_WINDOW as usize).contains(&logged),
+        "{logged} stdout lines reached the log"
+    );
+    let first = log.lines().find(|l| l.contains("shout 0")).unwrap();
+    assert!(first.contains("plugin=faulty"), "{first}");
+    assert!(first.contains("call_id=call_1"), "{first}");
+    assert!(first.contains("stream=\"stdout\""), "{first}");
+    assert!(log.contains("lines dropped"), "{log}");
+
+    // Printing forever is stopped by the deadline like any other spin.
+    let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    let (out, log) = capture_logs(p.call_tool("shout", r#"{"lines":0}"#, &info())).await;
+    assert_eq!(out, Err(CallError::Timeout(Duration::from_millis(200))));
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("tool call stopped by the sandbox"))
+        .unwrap_or_else(|| panic!("no log line for the stopped call:\n{log}"));
+    for field in ["plugin=faulty", "tool=\"shout\"", "call_id=call_1"] {
+        assert!(stopped.contains(field), "{field} missing: {stopped}");
+    }
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"after"}"#, &info()).await,
+        Ok("after".into())
+    );
+}
+
+#[tokio::test]
+async fn a_100_mib_output_and_a_1_gib_allocation_are_refused() {
+    let host = host();
+    let roomy = with(|s| {
+        s.memory = 512 << 20;
+        s.max_output = 1 << 20;
+        s.timeout = Duration::from_secs(30);
+    });
+    let p = load(&host, "faulty", fixture("faulty"), roomy).await;
+    assert_eq!(
+        p.call_tool("big", r#"{"kib":102400}"#, &info()).await,
+        Err(CallError::OutputTooLarge {
+            size: 100 << 20,
+            limit: 1 << 20
+        })
+    );
+    let p = load(&host, "faulty", fixture("faulty"), Sandbox::default()).await;
+    assert_eq!(
+        p.call_tool("hog", r#"{"mib":1024}"#, &info()).await,
+        Err(CallError::MemoryLimit(64 << 20))
+    );
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"fine"}"#, &info()).await,
+        Ok("fine".into())
+    );
 }

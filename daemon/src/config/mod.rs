@@ -129,12 +129,19 @@ pub struct ModelConfig {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Per-call limits of a plugin's sandbox.
+/// What a plugin may use: per-call limits plus its grants. Everything not
+/// granted here is invisible to the plugin (deny by default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
     pub memory: u64,
     pub timeout: Duration,
     pub max_output: u64,
+    /// Host directories mapped into the guest.
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables the guest sees (fixed values and inherited ones, resolved).
+    pub env: Vec<(String, String)>,
+    /// TCP destinations the guest may connect to; empty means no network at all.
+    pub allow_hosts: Vec<HostPort>,
 }
 
 impl Default for Sandbox {
@@ -143,7 +150,63 @@ impl Default for Sandbox {
             memory: 64 << 20,
             timeout: Duration::from_secs(5),
             max_output: 1 << 20,
+            dirs: Vec::new(),
+            env: Vec::new(),
+            allow_hosts: Vec::new(),
         }
+    }
+}
+
+/// One `dirs` entry: a host directory, where the guest sees it, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Absolute host path (resolved against the config file's folder).
+    pub host: PathBuf,
+    /// Absolute guest path, e.g. `/data`.
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// One `allow_hosts` entry: `api.example.com:443` or `127.0.0.1:8080`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostPort {
+    /// Parse `host:port` (`[v6]:port` for IPv6 literals); the port is required.
+    pub fn parse(text: &str) -> Result<HostPort, String> {
+        let bad = || format!("`{text}` must be `host:port`, like `api.example.com:443`");
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(['/', ' ', '*']) {
+            return Err(bad());
+        }
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad());
+        }
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if port == 0 {
+            return Err(format!("`{text}`: port 0 is not a destination"));
+        }
+        Ok(HostPort {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 }
 
@@ -273,6 +336,13 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: what a shell accepts as a variable name.
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 impl Ctx<'_> {
@@ -514,7 +584,80 @@ impl Ctx<'_> {
                 Err(e) => self.error(o, format!("max_output: {e}")),
             }
         }
+        for d in &s.dirs {
+            if let Some(grant) = self.dir_grant(d, &sandbox.dirs) {
+                sandbox.dirs.push(grant);
+            }
+        }
+        for (name, value) in &s.env {
+            if !is_env_name(name.get_ref()) {
+                self.error(
+                    name,
+                    format!("env: `{}` is not a variable name", name.get_ref()),
+                );
+                continue;
+            }
+            sandbox.env.push((name.get_ref().clone(), value.clone()));
+        }
+        for name in &s.inherit_env {
+            let n = name.get_ref();
+            if !is_env_name(n) {
+                self.error(name, format!("inherit_env: `{n}` is not a variable name"));
+            } else if s.env.keys().any(|k| k.get_ref() == n) {
+                self.error(name, format!("inherit_env: `{n}` is also set in `env`"));
+            } else if let Ok(v) = std::env::var(n) {
+                // Read at load (and reload) time; an unset variable is simply not passed.
+                sandbox.env.push((n.clone(), v));
+            }
+        }
+        for h in &s.allow_hosts {
+            match HostPort::parse(h.get_ref()) {
+                Ok(hp) => sandbox.allow_hosts.push(hp),
+                Err(e) => self.error(h, format!("allow_hosts: {e}")),
+            }
+        }
         sandbox
+    }
+
+    fn dir_grant(&mut self, d: &Spanned<raw::RawDir>, seen: &[DirGrant]) -> Option<DirGrant> {
+        let raw = d.get_ref();
+        let read_only = match raw.mode.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("ro") => true,
+            Some("rw") => false,
+            Some(other) => {
+                let m = raw.mode.as_ref()?;
+                self.error(m, format!("dirs: mode `{other}` must be `ro` or `rw`"));
+                return None;
+            }
+        };
+        let host = self.path(&raw.host);
+        if !host.is_dir() {
+            self.error(
+                &raw.host,
+                format!("dirs: {} is not an existing directory", host.display()),
+            );
+            return None;
+        }
+        let guest = raw.guest.get_ref();
+        if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
+            self.error(
+                &raw.guest,
+                format!("dirs: guest path `{guest}` must be absolute, like `/data`, without `..`"),
+            );
+            return None;
+        }
+        if seen.iter().any(|g| g.guest == *guest) {
+            self.error(
+                &raw.guest,
+                format!("dirs: guest path `{guest}` is granted twice"),
+            );
+            return None;
+        }
+        Some(DirGrant {
+            host,
+            guest: guest.clone(),
+            read_only,
+        })
     }
 
     fn guardrail_ref(&mut self, g: &Spanned<String>) -> Option<GuardrailRef> {

@@ -108,3 +108,88 @@ fn tool_aliases_need_a_single_tool() {
     let c = parse("[agents.a]\ntools = [{ use = \"calc.add\", as = \"add\" }]\n").unwrap();
     assert_eq!(c.agents["a"].tools[0].alias.as_deref(), Some("add"));
 }
+
+#[test]
+fn sandbox_grants_are_resolved_against_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let text = r#"
+[plugins.files.sandbox]
+memory = "32MiB"
+dirs = [{ host = "data", guest = "/data" }, { host = "data", guest = "/out", mode = "rw" }]
+env = { GREETING = "hello" }
+allow_hosts = ["api.example.com:443", "127.0.0.1:8080", "[::1]:9"]
+"#;
+    let text = format!("[plugins.files]\npath = \"files.wasm\"\n{}", &text[1..]);
+    let c = Config::parse(&dir.path().join("agents.toml"), &text).unwrap();
+    let s = &c.plugins["files"].sandbox;
+    assert_eq!(s.memory, 32 << 20);
+    assert_eq!(
+        s.dirs,
+        vec![
+            DirGrant {
+                host: dir.path().join("data"),
+                guest: "/data".into(),
+                read_only: true
+            },
+            DirGrant {
+                host: dir.path().join("data"),
+                guest: "/out".into(),
+                read_only: false
+            },
+        ]
+    );
+    assert_eq!(s.env, vec![("GREETING".to_string(), "hello".to_string())]);
+    let hosts: Vec<String> = s.allow_hosts.iter().map(ToString::to_string).collect();
+    assert_eq!(hosts, ["api.example.com:443", "127.0.0.1:8080", "[::1]:9"]);
+}
+
+#[test]
+fn inherit_env_copies_only_the_named_variables_that_are_set() {
+    // PATH is set for any test run; the other name is not.
+    let c = parse(
+        "[plugins.p]\npath = \"p.wasm\"\nsandbox = { inherit_env = [\"PATH\", \"AGENTD_TEST_SURELY_UNSET\"] }\n",
+    )
+    .unwrap();
+    let env = &c.plugins["p"].sandbox.env;
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].0, "PATH");
+    assert_eq!(Some(env[0].1.clone()), std::env::var("PATH").ok());
+}
+
+#[test]
+fn bad_sandbox_grants_are_errors_with_positions() {
+    let m = messages(
+        r#"[plugins.p]
+path = "p.wasm"
+sandbox = { dirs = [{ host = "/definitely/not/here", guest = "/d" }] }
+[plugins.q]
+path = "q.wasm"
+sandbox = { dirs = [{ host = "/", guest = "rel", mode = "ro" }] }
+[plugins.r]
+path = "r.wasm"
+sandbox = { dirs = [{ host = "/", guest = "/x", mode = "rwx" }] }
+[plugins.s]
+path = "s.wasm"
+sandbox = { allow_hosts = ["example.com"], env = { "1BAD" = "x" } }
+"#,
+    );
+    let want = [
+        "agents.toml:3:30: dirs: /definitely/not/here is not an existing directory",
+        "agents.toml:6:43: dirs: guest path `rel` must be absolute",
+        "agents.toml:9:56: dirs: mode `rwx` must be `ro` or `rw`",
+        "agents.toml:12:28: allow_hosts: `example.com` must be `host:port`",
+        "agents.toml:12:52: env: `1BAD` is not a variable name",
+    ];
+    for w in want {
+        assert!(m.iter().any(|d| d.contains(w)), "no `{w}` in {m:#?}");
+    }
+    // Unknown keys are a parse error, reported alone (serde stops at the first).
+    let m = messages("[plugins.t]\npath = \"t.wasm\"\nsandbox = { dirz = [] }\n");
+    assert!(
+        m[0].starts_with("/etc/agentd/agents.toml:3:13:"),
+        "{}",
+        m[0]
+    );
+    assert!(m[0].contains("dirz"), "{}", m[0]);
+}

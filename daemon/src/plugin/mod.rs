@@ -18,6 +18,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod sandbox;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,11 +30,12 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::config::{MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
 use bindings::{CallContext, GUARDRAILS_EXPORT, Level, Subject, TOOLS_EXPORT, ToolError};
 pub use cache::{ComponentCache, Origin};
+use sandbox::OutputLimiter;
 
 /// How often the epoch advances; the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -96,6 +98,21 @@ pub enum CallError {
     /// Setting up the sandbox failed (e.g. no free instance slot).
     #[error("the sandbox could not start: {0}")]
     Instantiate(String),
+}
+
+impl CallError {
+    /// Whether the sandbox stopped the call (trap, deadline, cap), as opposed
+    /// to the tool reporting an error itself.
+    pub fn is_sandbox_stop(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trap(_)
+                | CallError::Timeout(_)
+                | CallError::MemoryLimit(_)
+                | CallError::OutputTooLarge { .. }
+                | CallError::Instantiate(_)
+        )
+    }
 }
 
 /// What a plugin may use, per call.
@@ -341,6 +358,7 @@ impl PluginHost {
             tools: Vec::new(),
             guardrails: Vec::new(),
             engine: self.engine.clone(),
+            output: Arc::new(OutputLimiter::new(Arc::from(cfg.name.as_str()))),
             tools_pre,
             guardrails_pre,
         };
@@ -407,6 +425,8 @@ pub struct Plugin {
     pub tools: Vec<ToolInfo>,
     pub guardrails: Vec<GuardrailInfo>,
     engine: Engine,
+    /// Rate limit of this plugin's stdout/stderr in the daemon log.
+    output: Arc<OutputLimiter>,
     tools_pre: Option<bindings::tools::ToolPluginPre<HostState>>,
     guardrails_pre: Option<bindings::guardrails::GuardrailPluginPre<HostState>>,
 }
@@ -467,11 +487,14 @@ impl Plugin {
         Ok(())
     }
 
-    fn store(&self) -> Store<HostState> {
+    fn store(&self, call_id: &str) -> Result<Store<HostState>, CallError> {
+        let plugin: Arc<str> = Arc::from(self.name.as_str());
+        // Deny by default; the sandbox's grants are applied in one place.
+        let wasi = sandbox::wasi_ctx(&self.sandbox, &plugin, &Arc::from(call_id), &self.output)
+            .map_err(CallError::Instantiate)?;
         let state = HostState {
-            plugin: Arc::from(self.name.as_str()),
-            // Deny by default: no files, no environment, no network, no stdio.
-            wasi: WasiCtxBuilder::new().build(),
+            plugin,
+            wasi,
             table: ResourceTable::new(),
             limits: Limits {
                 memory: self.sandbox.memory,
@@ -490,7 +513,7 @@ impl Plugin {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        store
+        Ok(store)
     }
 
     /// Turn a wasmtime error from a call into what happened, in words.
@@ -525,7 +548,7 @@ impl Plugin {
             return Ok(Vec::new());
         };
         self.with_deadline(async {
-            let mut store = self.store();
+            let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
@@ -560,7 +583,7 @@ impl Plugin {
             return Ok(Vec::new());
         };
         self.with_deadline(async {
-            let mut store = self.store();
+            let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
@@ -601,7 +624,7 @@ impl Plugin {
         };
         let out = self
             .with_deadline(async {
-                let mut store = self.store();
+                let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
@@ -611,18 +634,27 @@ impl Plugin {
                     .await
                     .map_err(|e| self.classify(&store, e))
             })
-            .await?;
-        match out {
-            Ok(text) if text.len() as u64 > self.sandbox.max_output => {
+            .await;
+        let result = match out {
+            Err(e) => Err(e),
+            Ok(Ok(text)) if text.len() as u64 > self.sandbox.max_output => {
                 Err(CallError::OutputTooLarge {
                     size: text.len(),
                     limit: self.sandbox.max_output,
                 })
             }
-            Ok(text) => Ok(text),
-            Err(ToolError::InvalidArguments(m)) => Err(CallError::InvalidArguments(m)),
-            Err(ToolError::Failed(m)) => Err(CallError::Failed(m)),
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(ToolError::InvalidArguments(m))) => Err(CallError::InvalidArguments(m)),
+            Ok(Err(ToolError::Failed(m))) => Err(CallError::Failed(m)),
+        };
+        if let Err(e) = &result
+            && e.is_sandbox_stop()
+        {
+            // The sandbox stopped the call: the operator needs to know which
+            // plugin, tool and call, whatever the session does with the error.
+            tracing::warn!(plugin = %self.name, tool, call_id = %info.call_id, error = %e, "tool call stopped by the sandbox");
         }
+        result
     }
 
     /// Ask guardrail `name` about `subject` in a fresh sandbox.
@@ -655,7 +687,7 @@ impl Plugin {
         };
         let verdict = self
             .with_deadline(async {
-                let mut store = self.store();
+                let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
