@@ -11,4 +11,5 @@ pub mod daemon;
 pub mod plugin;
 pub mod policy;
 pub mod realtime;
+pub mod reload;
 pub mod session;

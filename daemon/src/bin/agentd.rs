@@ -10,6 +10,7 @@ use agentd::config::Config;
 use agentd::control::server;
 use agentd::daemon::Daemon;
 use agentd::plugin::PluginHost;
+use agentd::reload;
 use clap::{Parser, Subcommand};
 
 /// Exit code for a bad config (sysexits EX_CONFIG), as systemd and scripts expect.
@@ -109,6 +110,19 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Hot reload: SIGHUP always; file watching unless `[daemon] watch = false`.
+    let hup = tokio::spawn(reload_on_sighup(daemon.clone()));
+    let watcher = if daemon.catalog().config.daemon.watch {
+        match reload::spawn_watcher(daemon.clone()) {
+            Ok(task) => Some(task),
+            Err(e) => {
+                tracing::warn!(error = %e, "hot reload on file changes is off; SIGHUP and `agentctl reload` still work");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let catalog = daemon.catalog();
     tracing::info!(
         socket = %socket.display(),
@@ -119,9 +133,28 @@ async fn run(config_path: PathBuf) -> ExitCode {
     );
     server::serve(listener, socket.clone(), daemon.clone(), shutdown_signal()).await;
     tracing::info!("shutting down");
+    hup.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     daemon.close_all().await;
     let _ = std::fs::remove_file(&*socket);
     ExitCode::SUCCESS
+}
+
+async fn reload_on_sighup(daemon: Arc<Daemon>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; reload with `agentctl reload`");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading");
+        daemon.reload(reload::Trigger::Signal).await;
+    }
 }
 
 async fn shutdown_signal() {

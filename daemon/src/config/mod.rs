@@ -101,6 +101,8 @@ pub struct DaemonConfig {
     pub state_dir: PathBuf,
     /// Compiled plugins, keyed by content hash and engine fingerprint.
     pub cache_dir: PathBuf,
+    /// Reload automatically when the config or a plugin file changes.
+    pub watch: bool,
     /// Folder scanned for `*.wasm` plugins not declared under `[plugins]`.
     pub plugin_dir: Option<PathBuf>,
     pub default_agent: Option<String>,
@@ -396,6 +398,7 @@ impl Ctx<'_> {
                 .map(|s| self.path(s))
                 .unwrap_or_else(|| state_dir.join("cache")),
             state_dir,
+            watch: raw.daemon.watch.unwrap_or(true),
             plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
             default_agent: raw
                 .daemon

@@ -34,6 +34,8 @@ pub struct RawDaemon {
     pub state_dir: Option<S>,
     /// Compiled-component cache; defaults to `<state_dir>/cache`.
     pub cache_dir: Option<S>,
+    /// Watch the config and plugin files and reload on change (default true).
+    pub watch: Option<bool>,
     pub plugin_dir: Option<S>,
     /// Agent used by `agentctl session start` with no agent named.
     pub default_agent: Option<S>,

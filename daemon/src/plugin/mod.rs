@@ -282,13 +282,41 @@ impl PluginHost {
 
     /// Read, compile (on a blocking thread) and describe one plugin.
     pub async fn load(&self, cfg: &PluginConfig) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(&cfg.path)
+        let bytes = self.read(cfg).await?;
+        self.load_bytes(cfg, bytes).await
+    }
+
+    /// Like [`PluginHost::load`] for a reload: when the file still has the
+    /// bytes `previous` was built from, `previous` is reused (with the new
+    /// sandbox, if that changed) without compiling or describing again.
+    pub async fn load_reusing(
+        &self,
+        cfg: &PluginConfig,
+        previous: Option<&Arc<Plugin>>,
+    ) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = self.read(cfg).await?;
+        if let Some(prev) = previous
+            && prev.hash == cache::content_hash(&bytes)
+        {
+            if prev.sandbox == cfg.sandbox && prev.path == cfg.path {
+                return Ok(prev.clone());
+            }
+            return Ok(Arc::new(prev.reconfigured(cfg)));
+        }
+        self.load_bytes(cfg, bytes).await.map(Arc::new)
+    }
+
+    async fn read(&self, cfg: &PluginConfig) -> Result<Vec<u8>, LoadError> {
+        tokio::fs::read(&cfg.path)
             .await
             .map_err(|source| LoadError::Read {
                 plugin: cfg.name.clone(),
                 path: cfg.path.clone(),
                 source,
-            })?;
+            })
+    }
+
+    async fn load_bytes(&self, cfg: &PluginConfig, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         let hash = cache::content_hash(&bytes);
         let engine = self.engine.clone();
         let cache = self.cache.clone();
@@ -447,6 +475,25 @@ impl Plugin {
     /// The plugin's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The same compiled version under a new sandbox (or path): nothing is
+    /// compiled or described again, and calls in flight keep the old one.
+    fn reconfigured(&self, cfg: &PluginConfig) -> Plugin {
+        Plugin {
+            name: self.name.clone(),
+            path: cfg.path.clone(),
+            hash: self.hash.clone(),
+            origin: Origin::Reused,
+            loaded_at: self.loaded_at,
+            sandbox: cfg.sandbox.clone(),
+            tools: self.tools.clone(),
+            guardrails: self.guardrails.clone(),
+            engine: self.engine.clone(),
+            output: self.output.clone(),
+            tools_pre: self.tools_pre.clone(),
+            guardrails_pre: self.guardrails_pre.clone(),
+        }
     }
 
     fn check_names(&self) -> Result<(), LoadError> {
