@@ -121,7 +121,10 @@ fn main() {
                 },
             );
             store.set_epoch_deadline(u64::MAX / 2);
-            let inst = pre.instantiate_async(&mut store).await.expect("instantiate");
+            let inst = pre
+                .instantiate_async(&mut store)
+                .await
+                .expect("instantiate");
             let out = inst
                 .agentd_plugin_tools()
                 .call_call(&mut store, "add", args, &ctx)
