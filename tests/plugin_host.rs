@@ -509,3 +509,62 @@ async fn a_100_mib_output_and_a_1_gib_allocation_are_refused() {
         Ok("fine".into())
     );
 }
+
+/// A loopback HTTP/1.1 server answering every request with `body`.
+fn http_server(body: &'static str) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            use std::io::{BufRead, BufReader, Write};
+            let mut reader = BufReader::new(conn);
+            // Read the request head, then answer and close.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut conn = reader.into_inner();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+async fn get(p: &Plugin, addr: std::net::SocketAddr) -> Result<String, CallError> {
+    let args = serde_json::json!({ "url": format!("http://{addr}/path?q=1") }).to_string();
+    p.call_tool("get", &args, &info()).await
+}
+
+#[tokio::test]
+async fn http_fetch_reaches_only_allowed_hosts() {
+    let host = host();
+    let allowed = http_server("hello over wasi:http");
+    let other = http_server("must not be reached");
+    let granted = with(|s| s.allow_hosts = vec![HostPort::parse(&allowed.to_string()).unwrap()]);
+    let p = load(&host, "http-fetch", plugin("http-fetch"), granted).await;
+    assert_eq!(
+        get(&p, allowed).await,
+        Ok("200 hello over wasi:http".into())
+    );
+    let (denied, log) = capture_logs(get(&p, other)).await;
+    match denied {
+        Err(CallError::Failed(m)) => assert!(
+            m.starts_with(&format!(
+                "GET http://{other}/path?q=1 failed: ErrorCode::HttpRequestDenied"
+            )),
+            "{m}"
+        ),
+        other => panic!("a host outside allow_hosts was reached: {other:?}"),
+    }
+    assert!(log.contains("HTTP request denied"), "{log}");
+
+    // No grant: no HTTP at all.
+    let bare = load(&host, "http-fetch", plugin("http-fetch"), faulty_sandbox()).await;
+    assert!(
+        matches!(get(&bare, allowed).await, Err(CallError::Failed(m)) if m.contains("HttpRequestDenied"))
+    );
+}

@@ -31,6 +31,7 @@ use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
 use bindings::{CallContext, GUARDRAILS_EXPORT, Level, Subject, TOOLS_EXPORT, ToolError};
@@ -119,6 +120,8 @@ impl CallError {
 struct HostState {
     plugin: Arc<str>,
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_policy: sandbox::HttpPolicy,
     table: ResourceTable,
     limits: Limits,
     deadline: Instant,
@@ -129,6 +132,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
         }
     }
 }
@@ -260,6 +273,9 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+        // Linked for every plugin; each request is checked against allow_hosts.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking wasi:http: {e}"))?;
         bindings::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,
@@ -537,11 +553,15 @@ impl Plugin {
     fn store(&self, call_id: &str) -> Result<Store<HostState>, CallError> {
         let plugin: Arc<str> = Arc::from(self.name.as_str());
         // Deny by default; the sandbox's grants are applied in one place.
-        let wasi = sandbox::wasi_ctx(&self.sandbox, &plugin, &Arc::from(call_id), &self.output)
+        let call_id: Arc<str> = Arc::from(call_id);
+        let wasi = sandbox::wasi_ctx(&self.sandbox, &plugin, &call_id, &self.output)
             .map_err(CallError::Instantiate)?;
+        let http_policy = sandbox::HttpPolicy::new(&self.sandbox, &plugin, &call_id, &self.output);
         let state = HostState {
             plugin,
             wasi,
+            http: WasiHttpCtx::new(),
+            http_policy,
             table: ResourceTable::new(),
             limits: Limits {
                 memory: self.sandbox.memory,

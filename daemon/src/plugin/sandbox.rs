@@ -17,8 +17,11 @@
 //!   a guest printing in a tight loop costs a counter increment per line, not a
 //!   log write.
 //!
-//! Outgoing HTTP through `wasi:http` is not linked yet: a component importing
-//! it fails to load with a link error naming the missing import.
+//! - outgoing HTTP (`wasi:http`): [`HttpPolicy`] sends a request only when its
+//!   `host:port` (port from the scheme when absent) is in `allow_hosts`,
+//!   compared by name; any other request fails in the guest with
+//!   `HTTP-request-denied` and is logged. The host makes the connection, so
+//!   the socket rules above do not apply to it.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
@@ -31,6 +34,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::config::{HostPort, Sandbox};
 
@@ -105,6 +109,75 @@ pub(crate) fn wasi_ctx(
             });
     }
     Ok(b.build())
+}
+
+/// The `wasi:http` hooks of one call: the allow-list check, then the stock client.
+pub(crate) struct HttpPolicy {
+    plugin: Arc<str>,
+    call_id: Arc<str>,
+    allowed: Arc<[HostPort]>,
+    limiter: Arc<OutputLimiter>,
+}
+
+impl HttpPolicy {
+    pub(crate) fn new(
+        sandbox: &Sandbox,
+        plugin: &Arc<str>,
+        call_id: &Arc<str>,
+        limiter: &Arc<OutputLimiter>,
+    ) -> HttpPolicy {
+        HttpPolicy {
+            plugin: plugin.clone(),
+            call_id: call_id.clone(),
+            allowed: sandbox.allow_hosts.clone().into(),
+            limiter: limiter.clone(),
+        }
+    }
+
+    /// Whether a request to `uri` may be sent.
+    fn allows(&self, uri: &http::Uri) -> bool {
+        let Some(host) = uri.host() else {
+            return false;
+        };
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        self.allowed
+            .iter()
+            .any(|hp| hp.host == host && hp.port == port)
+    }
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        if !self.allows(request.uri()) {
+            if self.limiter.allow() {
+                tracing::warn!(plugin = %self.plugin, call_id = %self.call_id, uri = %request.uri(), "HTTP request denied: not in allow_hosts");
+            }
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
 }
 
 /// Whether `addr` is one of the `allowed` destinations (names resolved now).
@@ -342,6 +415,37 @@ mod tests {
         assert_eq!(dropped, 1000 - u64::from(OUTPUT_LINES_PER_WINDOW));
         l.report_dropped();
         assert_eq!(l.state.lock().unwrap().dropped, 0);
+    }
+
+    #[test]
+    fn http_requests_are_checked_by_host_and_port() {
+        let sandbox = Sandbox {
+            allow_hosts: vec![
+                HostPort::parse("api.example.com:443").unwrap(),
+                HostPort::parse("127.0.0.1:8080").unwrap(),
+            ],
+            ..Sandbox::default()
+        };
+        let p = HttpPolicy::new(
+            &sandbox,
+            &Arc::from("p"),
+            &Arc::from("c"),
+            &Arc::new(OutputLimiter::new("p".into())),
+        );
+        let ok = |u: &str| p.allows(&u.parse().unwrap());
+        assert!(ok("https://api.example.com/v1/x"));
+        assert!(ok("https://API.example.com:443/"));
+        assert!(ok("http://127.0.0.1:8080/"));
+        assert!(!ok("http://api.example.com/"), "port 80 is not granted");
+        assert!(!ok("https://evil.example.com/"));
+        assert!(!ok("http://127.0.0.1:8081/"));
+        let none = HttpPolicy::new(
+            &Sandbox::default(),
+            &Arc::from("p"),
+            &Arc::from("c"),
+            &Arc::new(OutputLimiter::new("p".into())),
+        );
+        assert!(!none.allows(&"https://api.example.com/".parse().unwrap()));
     }
 
     #[test]
