@@ -568,3 +568,45 @@ async fn http_fetch_reaches_only_allowed_hosts() {
         matches!(get(&bare, allowed).await, Err(CallError::Failed(m)) if m.contains("HttpRequestDenied"))
     );
 }
+
+#[tokio::test]
+async fn an_unchanged_file_is_reused_and_a_new_sandbox_applies_without_recompiling() {
+    let host = host();
+    let cfg = |sandbox| PluginConfig {
+        name: "faulty".into(),
+        path: fixture("faulty"),
+        sandbox,
+        at: None,
+    };
+    let first = std::sync::Arc::new(host.load(&cfg(faulty_sandbox())).await.unwrap());
+    let same = host
+        .load_reusing(&cfg(faulty_sandbox()), Some(&first))
+        .await
+        .unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &same),
+        "an unchanged plugin was rebuilt"
+    );
+
+    let granted = with(|s| s.env = vec![("MODE".into(), "new".into())]);
+    let regranted = host
+        .load_reusing(&cfg(granted.clone()), Some(&first))
+        .await
+        .unwrap();
+    assert_eq!(regranted.origin, Origin::Reused);
+    assert_eq!(regranted.hash, first.hash);
+    assert_eq!(regranted.sandbox, granted);
+    assert_eq!(
+        regranted
+            .call_tool("getenv", r#"{"name":"MODE"}"#, &info())
+            .await,
+        Ok("new".into())
+    );
+    // The old version keeps its own grants.
+    assert_eq!(
+        first
+            .call_tool("getenv", r#"{"name":"MODE"}"#, &info())
+            .await,
+        Ok("(unset)".into())
+    );
+}

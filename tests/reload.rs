@@ -342,3 +342,81 @@ async fn reload_under_load_fails_no_calls() {
     assert_eq!(row["hash"], sha256(&last_good), "{row}");
     assert_eq!(row["error"], Value::Null, "{row}");
 }
+
+#[tokio::test]
+async fn a_call_in_flight_finishes_on_the_old_version() {
+    let pdir = tempfile::tempdir().unwrap();
+    let p = pdir.path().join("p.wasm");
+    let base = read(&fixture("faulty"));
+    std::fs::copy(fixture("faulty"), &p).unwrap();
+    let d = TestDaemon::start_with(
+        "",
+        &format!(
+            "[plugins.p]\npath = \"{}\"\nsandbox = {{ timeout = \"60s\" }}\n\n[agents.a]\ninstructions = \"test\"\ntools = [\"p.nap\"]\n",
+            p.display()
+        ),
+    )
+    .await;
+    let s = d.start_session("a").await;
+    let mut ev = d.watch(&s);
+    // Long enough to outlast compiling the new build on a slow machine.
+    d.send(&s, r#"call p.nap {"ms":6000}"#).await;
+    ev.until_type("tool_start", &[("tool", "p.nap")]).await;
+
+    // Swapped while the call runs.
+    let v2 = rebuilt(&base, 7);
+    replace_file(&p, &v2);
+    wait_until("the new build serves", || async {
+        plugin_row(&d, "p")
+            .await
+            .is_some_and(|r| r["hash"] == sha256(&v2))
+    })
+    .await;
+    let status: Value = d.client().get("/v1/status").await.unwrap();
+    let reloaded_ms = status["last_reload"]["time_ms"].as_u64().unwrap();
+    assert_eq!(
+        status["last_reload"]["plugins_changed"],
+        serde_json::json!(["p"])
+    );
+
+    let end = ev.until_type("tool_end", &[("tool", "p.nap")]).await;
+    assert_eq!(end["outcome"], "completed", "{end}");
+    assert_eq!(end["output"], "napped 6000 ms");
+    let ended_ms = end["time_ms"].as_u64().unwrap();
+    assert!(
+        ended_ms > reloaded_ms,
+        "the call ended ({ended_ms}) before the reload ({reloaded_ms}): not in flight"
+    );
+}
+
+#[tokio::test]
+async fn a_file_written_in_pieces_is_read_once_complete() {
+    let pdir = tempfile::tempdir().unwrap();
+    let p = pdir.path().join("p.wasm");
+    std::fs::copy(plugin("calc"), &p).unwrap();
+    let d = TestDaemon::start_with(
+        &format!("plugin_dir = \"{}\"", pdir.path().display()),
+        "[agents.a]\ninstructions = \"test\"\ntools = [\"p.*\"]\n",
+    )
+    .await;
+    // Like a linker writing its output in place: three chunks, 50 ms apart.
+    let v2 = read(&fixture("faulty"));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&p).unwrap();
+        for chunk in v2.chunks(v2.len() / 3 + 1) {
+            f.write_all(chunk).unwrap();
+            f.flush().unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    wait_until("the new build serves", || async {
+        plugin_row(&d, "p")
+            .await
+            .is_some_and(|r| r["hash"] == sha256(&v2))
+    })
+    .await;
+    // Debounced: one reload of the whole file, never a load of a partial one.
+    assert!(!d.log().contains("plugin not loaded"), "{}", d.log());
+    assert_eq!(d.log().matches("reload applied").count(), 1, "{}", d.log());
+}

@@ -311,15 +311,16 @@ impl PluginHost {
         previous: Option<&Arc<Plugin>>,
     ) -> Result<Arc<Plugin>, LoadError> {
         let bytes = self.read(cfg).await?;
+        let (bytes, hash) = hash_off_reactor(cfg, bytes).await?;
         if let Some(prev) = previous
-            && prev.hash == cache::content_hash(&bytes)
+            && prev.hash == hash
         {
             if prev.sandbox == cfg.sandbox && prev.path == cfg.path {
                 return Ok(prev.clone());
             }
             return Ok(Arc::new(prev.reconfigured(cfg)));
         }
-        self.load_bytes(cfg, bytes).await.map(Arc::new)
+        self.load_hashed(cfg, bytes, hash).await.map(Arc::new)
     }
 
     async fn read(&self, cfg: &PluginConfig) -> Result<Vec<u8>, LoadError> {
@@ -333,7 +334,16 @@ impl PluginHost {
     }
 
     async fn load_bytes(&self, cfg: &PluginConfig, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
-        let hash = cache::content_hash(&bytes);
+        let (bytes, hash) = hash_off_reactor(cfg, bytes).await?;
+        self.load_hashed(cfg, bytes, hash).await
+    }
+
+    async fn load_hashed(
+        &self,
+        cfg: &PluginConfig,
+        bytes: Vec<u8>,
+        hash: String,
+    ) -> Result<Plugin, LoadError> {
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let key = hash.clone();
@@ -415,6 +425,24 @@ impl PluginHost {
         plugin.check_names()?;
         Ok(plugin)
     }
+}
+
+/// SHA-256 of `bytes` on a blocking thread: a big component (tens of MB for
+/// Python or JS plugins) would otherwise hold a reactor thread for a while.
+async fn hash_off_reactor(
+    cfg: &PluginConfig,
+    bytes: Vec<u8>,
+) -> Result<(Vec<u8>, String), LoadError> {
+    tokio::task::spawn_blocking(move || {
+        let hash = cache::content_hash(&bytes);
+        (bytes, hash)
+    })
+    .await
+    .map_err(|e| LoadError::Compile {
+        plugin: cfg.name.clone(),
+        path: cfg.path.clone(),
+        reason: format!("hashing task failed: {e}"),
+    })
 }
 
 /// A tool a plugin exports.
