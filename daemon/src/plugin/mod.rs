@@ -2,8 +2,10 @@
 //! export, and runs each tool or guardrail call in a fresh sandbox.
 //!
 //! One [`PluginHost`] holds the daemon's only wasmtime `Engine` (component
-//! model, epoch interruption, pooling allocator — decided together here) and a
-//! `Linker` with deny-by-default WASI p2 plus the contract's `host` import.
+//! model, epoch interruption, pooling allocator — decided together here), a
+//! `Linker` with WASI p2, `wasi:http` and the contract's `host` import, and
+//! the on-disk [`cache`] of compiled components. What each call may touch is
+//! decided in one place, [`sandbox`] (deny by default, grants from the config).
 //!
 //! Invariants:
 //! - every call gets a new `Store` and instance from a pre-linked
@@ -13,8 +15,9 @@
 //!   even if it never yields) and an output-size cap;
 //! - a trap, a timeout or a cap hit is a [`CallError`] for the caller, never a
 //!   panic or a daemon crash;
-//! - compilation is blocking and CPU-heavy: callers run [`PluginHost::load`]
-//!   off the async reactor's hot path (it uses `spawn_blocking` itself).
+//! - compilation, cache loads and content hashing are blocking and CPU-heavy:
+//!   [`PluginHost::load`] runs them with `spawn_blocking`, off the reactor;
+//! - a reload never recompiles an unchanged file ([`PluginHost::load_reusing`]).
 
 pub mod bindings;
 pub mod cache;
