@@ -6,8 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use agentd::config::{PluginConfig, Sandbox};
-use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Plugin, PluginHost};
+use agentd::config::{DirGrant, HostPort, PluginConfig, Sandbox};
+use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Origin, Plugin, PluginHost};
 use common::{fixture, plugin};
 
 async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: Sandbox) -> Plugin {
@@ -20,11 +20,18 @@ async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: 
     host.load(&cfg).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A host sharing the test run's compiled-component cache, so each test does
+/// not compile the fixtures again.
+fn host() -> PluginHost {
+    PluginHost::with_cache(common::shared_cache_dir()).unwrap()
+}
+
 fn faulty_sandbox() -> Sandbox {
     Sandbox {
         memory: 16 << 20,
         timeout: Duration::from_millis(200),
         max_output: 64 << 10,
+        ..Sandbox::default()
     }
 }
 
@@ -38,7 +45,7 @@ fn info() -> CallInfo {
 
 #[tokio::test]
 async fn describes_tools_with_schemas_derived_from_types() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
     let names: Vec<&str> = calc.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["add", "multiply", "divide"]);
@@ -55,7 +62,7 @@ async fn describes_tools_with_schemas_derived_from_types() {
 
 #[tokio::test]
 async fn a_trapping_tool_is_a_tool_error_and_the_plugin_keeps_serving() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
     match p.call_tool("panic", r#"{"message":"boom"}"#, &info()).await {
         Err(CallError::Trap(msg)) => assert!(msg.contains("unreachable"), "{msg}"),
@@ -70,7 +77,7 @@ async fn a_trapping_tool_is_a_tool_error_and_the_plugin_keeps_serving() {
 
 #[tokio::test]
 async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
 
     let started = Instant::now();
@@ -118,7 +125,7 @@ async fn each_kind_of_misbehaviour_is_contained_with_its_reason() {
 
 #[tokio::test]
 async fn other_calls_are_served_while_a_guest_spins() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let p = std::sync::Arc::new(load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await);
     let spinning = {
         let p = p.clone();
@@ -143,7 +150,7 @@ async fn other_calls_are_served_while_a_guest_spins() {
 
 #[tokio::test]
 async fn guardrails_judge_text_and_tool_calls() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let b = load(&host, "blocklist", plugin("blocklist"), Sandbox::default()).await;
     let names: Vec<&str> = b.guardrails.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["blocklist", "no_secrets"]);
@@ -173,7 +180,7 @@ async fn guardrails_judge_text_and_tool_calls() {
 
 #[tokio::test]
 async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
-    let host = PluginHost::new().unwrap();
+    let host = host();
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.wasm");
     std::fs::write(&garbage, b"definitely not wasm").unwrap();
@@ -215,4 +222,391 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
     assert!(err.contains("cannot read"), "{err}");
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk_and_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+
+    let first = PluginHost::with_cache(cache_dir.clone()).unwrap();
+    let calc = load(&first, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Compiled);
+    assert_eq!(calc.hash.len(), 64, "a SHA-256 hex digest");
+    let artifact = first.cache().unwrap().path_for(&calc.hash);
+    assert!(artifact.is_file(), "{} was not written", artifact.display());
+    let name = artifact.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with(&calc.hash) && name.ends_with(".cwasm"),
+        "{name}"
+    );
+    drop(calc);
+    drop(first);
+
+    // A new engine (a restart) finds it and skips compilation.
+    let second = PluginHost::with_cache(cache_dir.clone()).unwrap();
+    let calc = load(&second, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Cached);
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":2,"b":3}"#, &info()).await,
+        Ok("5".into())
+    );
+
+    // A damaged artifact is thrown away and the component compiled again.
+    // (Replaced by rename, never rewritten in place: a live mapping of a file
+    // truncated under it is a SIGBUS, which is why the cache only renames.)
+    drop(calc);
+    drop(second);
+    let damaged = dir.path().join("damaged");
+    std::fs::write(&damaged, b"not a compiled component").unwrap();
+    std::fs::rename(&damaged, &artifact).unwrap();
+    let third = PluginHost::with_cache(cache_dir).unwrap();
+    let calc = load(&third, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Compiled);
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":1,"b":1}"#, &info()).await,
+        Ok("2".into())
+    );
+    assert!(std::fs::read(&artifact).unwrap().len() > 1000);
+}
+
+/// Log lines written while `f` runs on this thread (the test runtime is single-threaded).
+async fn capture_logs<T>(f: impl Future<Output = T>) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let out = f.await;
+    drop(guard);
+    let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    (out, text)
+}
+
+fn with(f: impl FnOnce(&mut Sandbox)) -> Sandbox {
+    let mut s = faulty_sandbox();
+    f(&mut s);
+    s
+}
+
+#[tokio::test]
+async fn only_granted_dirs_and_env_are_visible() {
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    std::fs::create_dir(&data).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(data.join("hello.txt"), "hi there").unwrap();
+    let sandbox = with(|s| {
+        s.dirs = vec![
+            DirGrant {
+                host: data.clone(),
+                guest: "/data".into(),
+                read_only: true,
+            },
+            DirGrant {
+                host: out.clone(),
+                guest: "/out".into(),
+                read_only: false,
+            },
+        ];
+        s.env = vec![("GREETING".into(), "hello".into())];
+    });
+    let p = load(&host, "faulty", fixture("faulty"), sandbox).await;
+    let call = |tool: &'static str, args: serde_json::Value| {
+        let p = &p;
+        async move { p.call_tool(tool, &args.to_string(), &info()).await }
+    };
+    use serde_json::json;
+
+    assert_eq!(
+        call("read_file", json!({"path": "/data/hello.txt"})).await,
+        Ok("hi there".into())
+    );
+    match call("write_file", json!({"path": "/data/new.txt", "text": "x"})).await {
+        Err(CallError::Failed(m)) => assert!(m.starts_with("cannot write /data/new.txt"), "{m}"),
+        other => panic!("a read-only grant must refuse writes, got {other:?}"),
+    }
+    assert!(!data.join("new.txt").exists());
+    assert_eq!(
+        call(
+            "write_file",
+            json!({"path": "/out/new.txt", "text": "from wasm"})
+        )
+        .await,
+        Ok("written".into())
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("new.txt")).unwrap(),
+        "from wasm"
+    );
+    for escape in [
+        "/etc/passwd",
+        "/data/../../../../etc/passwd",
+        "/out/../data/hello.txt",
+    ] {
+        assert!(
+            matches!(
+                call("read_file", json!({"path": escape})).await,
+                Err(CallError::Failed(_))
+            ),
+            "{escape} must be invisible"
+        );
+    }
+    assert_eq!(
+        call("getenv", json!({"name": "GREETING"})).await,
+        Ok("hello".into())
+    );
+    assert_eq!(call("env_names", json!({})).await, Ok("GREETING".into()));
+
+    // No grants: no variables at all, not even the daemon's own.
+    let bare = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    assert_eq!(
+        bare.call_tool("env_names", "{}", &info()).await,
+        Ok("".into())
+    );
+    assert_eq!(
+        bare.call_tool("getenv", r#"{"name":"PATH"}"#, &info())
+            .await,
+        Ok("(unset)".into())
+    );
+}
+
+async fn connect(p: &Plugin, addr: std::net::SocketAddr) -> Result<String, CallError> {
+    let args = serde_json::json!({ "addr": addr.to_string() }).to_string();
+    p.call_tool("connect", &args, &info()).await
+}
+
+/// A loopback server that greets each connection with `greeting`.
+fn greeter(greeting: &'static str) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            use std::io::Write;
+            let _ = conn.write_all(format!("{greeting}\n").as_bytes());
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn network_is_denied_unless_the_destination_is_allowed() {
+    let host = host();
+    let allowed = greeter("hello from allowed");
+    let other = greeter("hello from other");
+
+    let bare = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    match connect(&bare, allowed).await {
+        Err(CallError::Failed(m)) => {
+            assert!(
+                m.starts_with(&format!("cannot connect to {allowed}")),
+                "{m}"
+            )
+        }
+        other => panic!("a plugin with no network grant connected: {other:?}"),
+    }
+
+    let granted = with(|s| s.allow_hosts = vec![HostPort::parse(&allowed.to_string()).unwrap()]);
+    let p = load(&host, "faulty", fixture("faulty"), granted).await;
+    assert_eq!(connect(&p, allowed).await, Ok("hello from allowed".into()));
+    let (denied, log) = capture_logs(connect(&p, other)).await;
+    match denied {
+        Err(CallError::Failed(m)) => {
+            assert!(m.starts_with(&format!("cannot connect to {other}")), "{m}")
+        }
+        other => panic!("a destination outside allow_hosts was reached: {other:?}"),
+    }
+    match connect(&bare, other).await {
+        Err(CallError::Failed(m)) => assert!(m.contains("ermission denied"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(log.contains("network access denied"), "{log}");
+    assert!(log.contains("plugin=faulty"), "{log}");
+
+    // A name in allow_hosts is resolved by the host and compared by address.
+    let by_name = with(|s| {
+        s.allow_hosts = vec![HostPort::parse(&format!("localhost:{}", allowed.port())).unwrap()]
+    });
+    let p = load(&host, "faulty", fixture("faulty"), by_name).await;
+    assert_eq!(connect(&p, allowed).await, Ok("hello from allowed".into()));
+    assert!(connect(&p, other).await.is_err());
+}
+
+#[tokio::test]
+async fn a_stdout_flood_is_rate_limited_and_tagged_in_the_log() {
+    let host = host();
+    let sandbox = with(|s| s.timeout = Duration::from_secs(30));
+    let p = load(&host, "faulty", fixture("faulty"), sandbox).await;
+    let (out, log) = capture_logs(p.call_tool("shout", r#"{"lines":20000}"#, &info())).await;
+    assert_eq!(out, Ok("done".into()));
+    let logged = log.lines().filter(|l| l.contains(" shout ")).count();
+    assert!(
+        (1..=agentd::plugin::sandbox::OUTPUT_LINES_PER_WINDOW as usize).contains(&logged),
+        "{logged} stdout lines reached the log"
+    );
+    let first = log.lines().find(|l| l.contains("shout 0")).unwrap();
+    assert!(first.contains("plugin=faulty"), "{first}");
+    assert!(first.contains("call_id=call_1"), "{first}");
+    assert!(first.contains("stream=\"stdout\""), "{first}");
+    assert!(log.contains("lines dropped"), "{log}");
+
+    // Printing forever is stopped by the deadline like any other spin.
+    let p = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    let (out, log) = capture_logs(p.call_tool("shout", r#"{"lines":0}"#, &info())).await;
+    assert_eq!(out, Err(CallError::Timeout(Duration::from_millis(200))));
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("tool call stopped by the sandbox"))
+        .unwrap_or_else(|| panic!("no log line for the stopped call:\n{log}"));
+    for field in ["plugin=faulty", "tool=\"shout\"", "call_id=call_1"] {
+        assert!(stopped.contains(field), "{field} missing: {stopped}");
+    }
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"after"}"#, &info()).await,
+        Ok("after".into())
+    );
+}
+
+#[tokio::test]
+async fn a_100_mib_output_and_a_1_gib_allocation_are_refused() {
+    let host = host();
+    let roomy = with(|s| {
+        s.memory = 512 << 20;
+        s.max_output = 1 << 20;
+        s.timeout = Duration::from_secs(30);
+    });
+    let p = load(&host, "faulty", fixture("faulty"), roomy).await;
+    assert_eq!(
+        p.call_tool("big", r#"{"kib":102400}"#, &info()).await,
+        Err(CallError::OutputTooLarge {
+            size: 100 << 20,
+            limit: 1 << 20
+        })
+    );
+    let p = load(&host, "faulty", fixture("faulty"), Sandbox::default()).await;
+    assert_eq!(
+        p.call_tool("hog", r#"{"mib":1024}"#, &info()).await,
+        Err(CallError::MemoryLimit(64 << 20))
+    );
+    assert_eq!(
+        p.call_tool("echo", r#"{"text":"fine"}"#, &info()).await,
+        Ok("fine".into())
+    );
+}
+
+/// A loopback HTTP/1.1 server answering every request with `body`.
+fn http_server(body: &'static str) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            use std::io::{BufRead, BufReader, Write};
+            let mut reader = BufReader::new(conn);
+            // Read the request head, then answer and close.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut conn = reader.into_inner();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+async fn get(p: &Plugin, addr: std::net::SocketAddr) -> Result<String, CallError> {
+    let args = serde_json::json!({ "url": format!("http://{addr}/path?q=1") }).to_string();
+    p.call_tool("get", &args, &info()).await
+}
+
+#[tokio::test]
+async fn http_fetch_reaches_only_allowed_hosts() {
+    let host = host();
+    let allowed = http_server("hello over wasi:http");
+    let other = http_server("must not be reached");
+    let granted = with(|s| s.allow_hosts = vec![HostPort::parse(&allowed.to_string()).unwrap()]);
+    let p = load(&host, "http-fetch", plugin("http-fetch"), granted).await;
+    assert_eq!(
+        get(&p, allowed).await,
+        Ok("200 hello over wasi:http".into())
+    );
+    let (denied, log) = capture_logs(get(&p, other)).await;
+    match denied {
+        Err(CallError::Failed(m)) => assert!(
+            m.starts_with(&format!(
+                "GET http://{other}/path?q=1 failed: ErrorCode::HttpRequestDenied"
+            )),
+            "{m}"
+        ),
+        other => panic!("a host outside allow_hosts was reached: {other:?}"),
+    }
+    assert!(log.contains("HTTP request denied"), "{log}");
+
+    // No grant: no HTTP at all.
+    let bare = load(&host, "http-fetch", plugin("http-fetch"), faulty_sandbox()).await;
+    assert!(
+        matches!(get(&bare, allowed).await, Err(CallError::Failed(m)) if m.contains("HttpRequestDenied"))
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_file_is_reused_and_a_new_sandbox_applies_without_recompiling() {
+    let host = host();
+    let cfg = |sandbox| PluginConfig {
+        name: "faulty".into(),
+        path: fixture("faulty"),
+        sandbox,
+        at: None,
+    };
+    let first = std::sync::Arc::new(host.load(&cfg(faulty_sandbox())).await.unwrap());
+    let same = host
+        .load_reusing(&cfg(faulty_sandbox()), Some(&first))
+        .await
+        .unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &same),
+        "an unchanged plugin was rebuilt"
+    );
+
+    let granted = with(|s| s.env = vec![("MODE".into(), "new".into())]);
+    let regranted = host
+        .load_reusing(&cfg(granted.clone()), Some(&first))
+        .await
+        .unwrap();
+    assert_eq!(regranted.origin, Origin::Reused);
+    assert_eq!(regranted.hash, first.hash);
+    assert_eq!(regranted.sandbox, granted);
+    assert_eq!(
+        regranted
+            .call_tool("getenv", r#"{"name":"MODE"}"#, &info())
+            .await,
+        Ok("new".into())
+    );
+    // The old version keeps its own grants.
+    assert_eq!(
+        first
+            .call_tool("getenv", r#"{"name":"MODE"}"#, &info())
+            .await,
+        Ok("(unset)".into())
+    );
 }

@@ -6,7 +6,7 @@
 //! builds a whole new catalog and swaps it in, so a session never sees half a
 //! change, and calls in flight finish on the plugin version they started with.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -111,6 +111,20 @@ impl Catalog {
     /// then resolve every agent. Any unresolvable reference is an error with
     /// its config position; a broken plugin nobody references is only reported.
     pub async fn build(config: Config, host: &PluginHost) -> Result<Catalog, ConfigError> {
+        Catalog::build_from(config, host, None).await
+    }
+
+    /// Build the next generation after `previous` (a reload):
+    /// - a plugin whose file is unchanged is reused as is (nothing compiles);
+    /// - a plugin whose file is broken keeps its previous version serving, and
+    ///   the failure is kept for `agentctl plugins`;
+    /// - a plugin whose file left `plugin_dir` is gone, and agents' references
+    ///   to it match nothing instead of being errors (its tools disappear).
+    pub async fn build_from(
+        config: Config,
+        host: &PluginHost,
+        previous: Option<&Catalog>,
+    ) -> Result<Catalog, ConfigError> {
         let mut wanted: BTreeMap<String, PluginConfig> = config.plugins.clone();
         if let Some(dir) = &config.daemon.plugin_dir {
             for found in discover(dir) {
@@ -120,31 +134,55 @@ impl Catalog {
         let mut plugins = BTreeMap::new();
         let mut failed_plugins = Vec::new();
         for (name, cfg) in &wanted {
-            match host.load(cfg).await {
+            let prev = previous.and_then(|c| c.plugins.get(name));
+            match host.load_reusing(cfg, prev).await {
                 Ok(p) => {
-                    tracing::info!(
-                        plugin = %name,
-                        path = %cfg.path.display(),
-                        tools = p.tools.len(),
-                        guardrails = p.guardrails.len(),
-                        "plugin loaded"
-                    );
-                    plugins.insert(name.clone(), Arc::new(p));
+                    if !prev.is_some_and(|prev| Arc::ptr_eq(prev, &p)) {
+                        tracing::info!(
+                            plugin = %name,
+                            path = %cfg.path.display(),
+                            hash = %p.hash,
+                            origin = ?p.origin,
+                            tools = p.tools.len(),
+                            guardrails = p.guardrails.len(),
+                            "plugin loaded"
+                        );
+                    }
+                    plugins.insert(name.clone(), p);
                 }
                 Err(e) => {
-                    tracing::error!(plugin = %name, error = %e, "plugin not loaded");
+                    let mut error = e.to_string();
+                    if let Some(prev) = prev {
+                        // Keep serving what worked; the new file is reported.
+                        error.push_str(&format!(
+                            " (version {} keeps serving)",
+                            short_hash(&prev.hash)
+                        ));
+                        plugins.insert(name.clone(), prev.clone());
+                    }
+                    tracing::error!(plugin = %name, error = %error, "plugin not loaded");
                     failed_plugins.push(PluginFailure {
                         name: name.clone(),
                         path: cfg.path.clone(),
-                        error: e.to_string(),
+                        error,
                     });
                 }
             }
         }
+        let removed: BTreeSet<String> = previous
+            .map(|p| {
+                p.plugins
+                    .keys()
+                    .filter(|n| !wanted.contains_key(*n))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let resolver = Resolver {
             config: &config,
             plugins: &plugins,
             failed: &failed_plugins,
+            removed: &removed,
             diagnostics: Vec::new(),
         };
         let agents = resolver.resolve()?;
@@ -155,6 +193,16 @@ impl Catalog {
             agents,
         })
     }
+
+    /// The failure recorded for plugin `name` in this generation, if any.
+    pub fn failure(&self, name: &str) -> Option<&PluginFailure> {
+        self.failed_plugins.iter().find(|f| f.name == name)
+    }
+}
+
+/// The first 12 hex digits of a content hash, as shown to people.
+pub fn short_hash(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
 }
 
 /// `*.wasm` files in `dir`, each a plugin named after its file stem.
@@ -184,6 +232,8 @@ struct Resolver<'a> {
     config: &'a Config,
     plugins: &'a BTreeMap<String, Arc<Plugin>>,
     failed: &'a [PluginFailure],
+    /// Plugins the previous generation had and this one does not (files removed).
+    removed: &'a BTreeSet<String>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -335,6 +385,12 @@ impl Resolver<'_> {
                 });
             }
             if matched == 0 {
+                if let Some(p) = r.pattern.plugin()
+                    && self.removed.contains(p)
+                {
+                    tracing::warn!(agent = %a.name, plugin = %p, pattern = %r.pattern, "plugin removed: its tools are no longer offered");
+                    continue;
+                }
                 let msg = match r.pattern.plugin() {
                     Some(p) if !self.plugins.contains_key(p) => self.missing_plugin(p),
                     Some(p) => {
@@ -373,6 +429,10 @@ impl Resolver<'_> {
                 continue; // each guardrail runs once even if listed twice
             }
             let Some(plugin) = self.plugins.get(&g.plugin) else {
+                if self.removed.contains(&g.plugin) {
+                    tracing::warn!(guardrail = %qualified, at = %g.at, "plugin removed: its guardrail no longer runs");
+                    continue;
+                }
                 let msg = self.missing_plugin(&g.plugin);
                 self.error(&g.at, msg);
                 continue;

@@ -8,9 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::catalog::Catalog;
 use crate::config::{Provider, SettingsOverlay};
+use crate::control::api::ReloadReport;
 use crate::plugin::PluginHost;
 use crate::realtime::scenario::{Scenario, ScenarioServer};
 use crate::realtime::sim::SimServer;
+use crate::reload::{ReloadOutcome, Trigger};
 use crate::session::{self, SessionError, SessionHandle, SessionOptions};
 use crate::store::Journal;
 
@@ -37,6 +39,9 @@ pub struct Daemon {
     scenarios: BTreeMap<String, ScenarioServer>,
     sessions: Mutex<BTreeMap<String, (u64, SessionHandle)>>,
     counter: AtomicU64,
+    /// Held for the whole of a reload, so reloads never interleave.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    last_reload: Mutex<Option<ReloadReport>>,
 }
 
 impl Daemon {
@@ -85,6 +90,8 @@ impl Daemon {
             scenarios,
             sessions: Mutex::new(BTreeMap::new()),
             counter: AtomicU64::new(0),
+            reload_lock: tokio::sync::Mutex::new(()),
+            last_reload: Mutex::new(None),
         })
     }
 
@@ -94,6 +101,29 @@ impl Daemon {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Replace the catalog in one step (see [`crate::reload`]); readers
+    /// holding the old `Arc` keep it until they are done.
+    pub(crate) fn swap_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+    }
+
+    /// Re-read the config and plugins; see [`crate::reload::reload`].
+    pub async fn reload(&self, trigger: Trigger) -> (ReloadOutcome, ReloadReport) {
+        crate::reload::reload(self, trigger).await
+    }
+
+    /// What the last reload did, if there was one.
+    pub fn last_reload(&self) -> Option<ReloadReport> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_last_reload(&self, report: ReloadReport) {
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
     }
 
     /// Start a session of `agent` (or the default agent).

@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod plugin;
 pub mod policy;
 pub mod realtime;
+pub mod reload;
 pub mod session;
 pub mod store;
 pub mod systemd;

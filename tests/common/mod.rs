@@ -43,31 +43,71 @@ pub fn fixture(name: &str) -> PathBuf {
     )
 }
 
+/// Write `bytes` to `path` atomically (temp file + rename), as tools do.
+pub fn replace_file(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, bytes).expect("write temp file");
+    std::fs::rename(&tmp, path).expect("rename into place");
+}
+
+/// Poll `check` every 100 ms until it returns true; panics after 30 s.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The compiled-component cache shared by every test daemon.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("agentd-plugin-cache")
+}
+
 /// A running agentd, killed when dropped.
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
+    /// The `[daemon]` table written above the body.
+    header: String,
     child: Child,
 }
 
 impl TestDaemon {
     /// Start agentd with `[daemon]` pointed at a temp dir plus `body` (the rest of agents.toml).
     pub async fn start(body: &str) -> TestDaemon {
-        TestDaemon::start_with_env(body, &[]).await
+        Self::start_full("", body, &[]).await
     }
 
     /// Like [`TestDaemon::start`], with extra environment variables for agentd.
     pub async fn start_with_env(body: &str, env: &[(&str, &str)]) -> TestDaemon {
+        Self::start_full("", body, env).await
+    }
+
+    /// Like [`TestDaemon::start`], with extra `[daemon]` keys (one per line).
+    pub async fn start_with(daemon_keys: &str, body: &str) -> TestDaemon {
+        Self::start_full(daemon_keys, body, &[]).await
+    }
+
+    /// Start with extra `[daemon]` keys and extra environment variables.
+    pub async fn start_full(daemon_keys: &str, body: &str, env: &[(&str, &str)]) -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("agentd.sock");
         let config = dir.path().join("agents.toml");
-        let text = format!(
-            "[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\n\n{body}",
+        // One compiled-plugin cache for all test daemons: each plugin is
+        // compiled once per test run instead of once per daemon.
+        let header = format!(
+            "[daemon]\nsocket = \"{}\"\nstate_dir = \"{}\"\ncache_dir = \"{}\"\n{daemon_keys}\n\n",
             socket.display(),
-            dir.path().join("state").display()
+            dir.path().join("state").display(),
+            shared_cache_dir().display()
         );
-        std::fs::write(&config, text).expect("write config");
+        std::fs::write(&config, format!("{header}{body}")).expect("write config");
         let log = std::fs::File::create(dir.path().join("agentd.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_agentd"))
             .arg("--config")
@@ -82,6 +122,7 @@ impl TestDaemon {
             dir,
             socket,
             config,
+            header,
             child,
         };
         d.wait_ready().await;
@@ -104,6 +145,22 @@ impl TestDaemon {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Replace agents.toml (same `[daemon]` table, new `body`) the way an
+    /// editor does: write a temporary file, then rename it over the old one.
+    pub fn rewrite_config(&self, body: &str) {
+        replace_file(&self.config, format!("{}{body}", self.header).as_bytes());
+    }
+
+    /// Lines of agents.toml before `body` starts (to compute error positions).
+    pub fn header_lines(&self) -> usize {
+        self.header.lines().count()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What agentd wrote to stderr so far.

@@ -29,8 +29,10 @@ struct Args {
 enum Cmd {
     /// Show the daemon, its agents and its plugins
     Status,
-    /// List plugins: path, hash, exports, last error
+    /// List plugins: path, hash, loaded since, exports, last error
     Plugins,
+    /// Re-read agents.toml and the plugins now (like SIGHUP); prints what changed
+    Reload,
     /// List agents with their tools
     Agents,
     /// List sessions
@@ -248,6 +250,14 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 print_json(&ps);
             } else {
                 print_plugins(&ps);
+            }
+        }
+        Cmd::Reload => {
+            let r: api::ReloadReport = c.post("/v1/reload", &serde_json::json!({})).await?;
+            if json {
+                print_json(&r);
+            } else {
+                print_reload(&r);
             }
         }
         Cmd::Agents => {
@@ -558,20 +568,51 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
 
 fn print_plugins(ps: &[api::PluginSummary]) {
     for p in ps {
-        match &p.error {
-            Some(e) => println!("  {} ({}) FAILED: {e}", p.name, p.path),
-            None => {
-                let tools: Vec<&str> = p.tools.iter().map(|t| t.name.as_str()).collect();
-                println!(
-                    "  {} ({}, hash {}): tools [{}] guardrails [{}]",
-                    p.name,
-                    p.path,
-                    p.hash.as_deref().unwrap_or("-"),
-                    tools.join(", "),
-                    p.guardrails.join(", ")
-                );
-            }
+        let Some(hash) = &p.hash else {
+            println!(
+                "  {} ({}) FAILED: {}",
+                p.name,
+                p.path,
+                p.error.as_deref().unwrap_or("?")
+            );
+            continue;
+        };
+        let tools: Vec<&str> = p.tools.iter().map(|t| t.name.as_str()).collect();
+        let since = p
+            .loaded_ms
+            .map(|ms| format!(", since {}", agentd::control::client::format_time_ms(ms)))
+            .unwrap_or_default();
+        println!(
+            "  {} ({}, hash {}{since}): tools [{}] guardrails [{}]",
+            p.name,
+            p.path,
+            agentd::catalog::short_hash(hash),
+            tools.join(", "),
+            p.guardrails.join(", ")
+        );
+        if let Some(e) = &p.error {
+            println!("    last error: {e}");
         }
+    }
+}
+
+fn print_reload(r: &api::ReloadReport) {
+    println!("reload {}", r.outcome);
+    let lists = [
+        ("agents added", &r.agents_added),
+        ("agents changed", &r.agents_changed),
+        ("agents removed", &r.agents_removed),
+        ("plugins added", &r.plugins_added),
+        ("plugins changed", &r.plugins_changed),
+        ("plugins removed", &r.plugins_removed),
+    ];
+    for (what, names) in lists {
+        if !names.is_empty() {
+            println!("  {what}: {}", names.join(", "));
+        }
+    }
+    for e in &r.plugins_failed {
+        println!("  plugin error: {e}");
     }
 }
 

@@ -10,6 +10,7 @@ use agentd::config::Config;
 use agentd::control::server;
 use agentd::daemon::Daemon;
 use agentd::plugin::PluginHost;
+use agentd::reload;
 use clap::{Parser, Subcommand};
 
 /// Exit code for a bad config (sysexits EX_CONFIG), as systemd and scripts expect.
@@ -61,12 +62,16 @@ fn init_logging(default: &str) {
         .init();
 }
 
-/// Load and resolve the config; errors are printed, one per line.
-async fn load(path: &Path, host: &PluginHost) -> Result<Catalog, ExitCode> {
-    let config = Config::load(path).map_err(|e| {
+/// Read and validate the config file; errors are printed, one per line.
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(EX_CONFIG)
-    })?;
+    })
+}
+
+/// Load the plugins and resolve the agents; errors are printed, one per line.
+async fn build_catalog(config: Config, host: &PluginHost) -> Result<Catalog, ExitCode> {
     Catalog::build(config, host).await.map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(EX_CONFIG)
@@ -74,14 +79,19 @@ async fn load(path: &Path, host: &PluginHost) -> Result<Catalog, ExitCode> {
 }
 
 async fn run(config_path: PathBuf) -> ExitCode {
-    let host = match PluginHost::new() {
+    let config = match load_config(&config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // The daemon keeps compiled plugins on disk, so restarts skip compilation.
+    let host = match PluginHost::with_cache(config.daemon.cache_dir.clone()) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("agentd: cannot start the plugin host: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let catalog = match load(&config_path, &host).await {
+    let catalog = match build_catalog(config, &host).await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -108,6 +118,19 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Hot reload: SIGHUP always; file watching unless `[daemon] watch = false`.
+    let hup = tokio::spawn(reload_on_sighup(daemon.clone()));
+    let watcher = if daemon.catalog().config.daemon.watch {
+        match reload::spawn_watcher(daemon.clone()) {
+            Ok(task) => Some(task),
+            Err(e) => {
+                tracing::warn!(error = %e, "hot reload on file changes is off; SIGHUP and `agentctl reload` still work");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let catalog = daemon.catalog();
     tracing::info!(
         socket = %socket.display(),
@@ -126,9 +149,28 @@ async fn run(config_path: PathBuf) -> ExitCode {
     server::serve(listener, socket.clone(), daemon.clone(), shutdown_signal()).await;
     tracing::info!("shutting down");
     systemd.notify("STOPPING=1");
+    hup.abort();
+    if let Some(w) = watcher {
+        w.abort();
+    }
     daemon.close_all().await;
     let _ = std::fs::remove_file(&*socket);
     ExitCode::SUCCESS
+}
+
+async fn reload_on_sighup(daemon: Arc<Daemon>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; reload with `agentctl reload`");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading");
+        daemon.reload(reload::Trigger::Signal).await;
+    }
 }
 
 async fn shutdown_signal() {
@@ -147,6 +189,11 @@ async fn shutdown_signal() {
 }
 
 async fn check(path: PathBuf) -> ExitCode {
+    let config = match load_config(&path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // No disk cache: a check validates and writes nothing.
     let host = match PluginHost::new() {
         Ok(h) => h,
         Err(e) => {
@@ -154,7 +201,7 @@ async fn check(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match load(&path, &host).await {
+    match build_catalog(config, &host).await {
         Ok(c) => {
             for f in &c.failed_plugins {
                 eprintln!("warning: {}", f.error);

@@ -101,6 +101,10 @@ pub struct Config {
 pub struct DaemonConfig {
     pub socket: PathBuf,
     pub state_dir: PathBuf,
+    /// Compiled plugins, keyed by content hash and engine fingerprint.
+    pub cache_dir: PathBuf,
+    /// Reload automatically when the config or a plugin file changes.
+    pub watch: bool,
     /// Folder scanned for `*.wasm` plugins not declared under `[plugins]`.
     pub plugin_dir: Option<PathBuf>,
     pub default_agent: Option<String>,
@@ -179,12 +183,19 @@ impl SettingsOverlay {
     }
 }
 
-/// Per-call limits of a plugin's sandbox.
+/// What a plugin may use: per-call limits plus its grants. Everything not
+/// granted here is invisible to the plugin (deny by default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
     pub memory: u64,
     pub timeout: Duration,
     pub max_output: u64,
+    /// Host directories mapped into the guest.
+    pub dirs: Vec<DirGrant>,
+    /// Environment variables the guest sees (fixed values and inherited ones, resolved).
+    pub env: Vec<(String, String)>,
+    /// TCP destinations the guest may connect to; empty means no network at all.
+    pub allow_hosts: Vec<HostPort>,
 }
 
 impl Default for Sandbox {
@@ -193,7 +204,63 @@ impl Default for Sandbox {
             memory: 64 << 20,
             timeout: Duration::from_secs(5),
             max_output: 1 << 20,
+            dirs: Vec::new(),
+            env: Vec::new(),
+            allow_hosts: Vec::new(),
         }
+    }
+}
+
+/// One `dirs` entry: a host directory, where the guest sees it, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Absolute host path (resolved against the config file's folder).
+    pub host: PathBuf,
+    /// Absolute guest path, e.g. `/data`.
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// One `allow_hosts` entry: `api.example.com:443` or `127.0.0.1:8080`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl HostPort {
+    /// Parse `host:port` (`[v6]:port` for IPv6 literals); the port is required.
+    pub fn parse(text: &str) -> Result<HostPort, String> {
+        let bad = || format!("`{text}` must be `host:port`, like `api.example.com:443`");
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(['/', ' ', '*']) {
+            return Err(bad());
+        }
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad());
+        }
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if port == 0 {
+            return Err(format!("`{text}`: port 0 is not a destination"));
+        }
+        Ok(HostPort {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
     }
 }
 
@@ -356,6 +423,13 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: what a shell accepts as a variable name.
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 impl Ctx<'_> {
     fn location(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
@@ -387,6 +461,12 @@ impl Ctx<'_> {
     }
 
     fn validate(mut self, raw: raw::RawConfig) -> Result<Config, ConfigError> {
+        let state_dir = raw
+            .daemon
+            .state_dir
+            .as_ref()
+            .map(|s| self.path(s))
+            .unwrap_or_else(default_state_dir);
         let daemon = DaemonConfig {
             socket: raw
                 .daemon
@@ -394,12 +474,14 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|s| self.path(s))
                 .unwrap_or_else(default_socket_path),
-            state_dir: raw
+            cache_dir: raw
                 .daemon
-                .state_dir
+                .cache_dir
                 .as_ref()
                 .map(|s| self.path(s))
-                .unwrap_or_else(default_state_dir),
+                .unwrap_or_else(|| state_dir.join("cache")),
+            state_dir,
+            watch: raw.daemon.watch.unwrap_or(true),
             plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
             default_agent: raw
                 .daemon
@@ -742,7 +824,80 @@ impl Ctx<'_> {
                 Err(e) => self.error(o, format!("max_output: {e}")),
             }
         }
+        for d in &s.dirs {
+            if let Some(grant) = self.dir_grant(d, &sandbox.dirs) {
+                sandbox.dirs.push(grant);
+            }
+        }
+        for (name, value) in &s.env {
+            if !is_env_name(name.get_ref()) {
+                self.error(
+                    name,
+                    format!("env: `{}` is not a variable name", name.get_ref()),
+                );
+                continue;
+            }
+            sandbox.env.push((name.get_ref().clone(), value.clone()));
+        }
+        for name in &s.inherit_env {
+            let n = name.get_ref();
+            if !is_env_name(n) {
+                self.error(name, format!("inherit_env: `{n}` is not a variable name"));
+            } else if s.env.keys().any(|k| k.get_ref() == n) {
+                self.error(name, format!("inherit_env: `{n}` is also set in `env`"));
+            } else if let Ok(v) = std::env::var(n) {
+                // Read at load (and reload) time; an unset variable is simply not passed.
+                sandbox.env.push((n.clone(), v));
+            }
+        }
+        for h in &s.allow_hosts {
+            match HostPort::parse(h.get_ref()) {
+                Ok(hp) => sandbox.allow_hosts.push(hp),
+                Err(e) => self.error(h, format!("allow_hosts: {e}")),
+            }
+        }
         sandbox
+    }
+
+    fn dir_grant(&mut self, d: &Spanned<raw::RawDir>, seen: &[DirGrant]) -> Option<DirGrant> {
+        let raw = d.get_ref();
+        let read_only = match raw.mode.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("ro") => true,
+            Some("rw") => false,
+            Some(other) => {
+                let m = raw.mode.as_ref()?;
+                self.error(m, format!("dirs: mode `{other}` must be `ro` or `rw`"));
+                return None;
+            }
+        };
+        let host = self.path(&raw.host);
+        if !host.is_dir() {
+            self.error(
+                &raw.host,
+                format!("dirs: {} is not an existing directory", host.display()),
+            );
+            return None;
+        }
+        let guest = raw.guest.get_ref();
+        if !guest.starts_with('/') || guest.split('/').any(|c| c == "..") {
+            self.error(
+                &raw.guest,
+                format!("dirs: guest path `{guest}` must be absolute, like `/data`, without `..`"),
+            );
+            return None;
+        }
+        if seen.iter().any(|g| g.guest == *guest) {
+            self.error(
+                &raw.guest,
+                format!("dirs: guest path `{guest}` is granted twice"),
+            );
+            return None;
+        }
+        Some(DirGrant {
+            host,
+            guest: guest.clone(),
+            read_only,
+        })
     }
 
     fn guardrail_ref(&mut self, g: &Spanned<String>) -> Option<GuardrailRef> {
@@ -1343,5 +1498,90 @@ scenario = "ok.json"
             c.models["replay"].scenario,
             Some(dir.path().join("ok.json"))
         );
+    }
+
+    #[test]
+    fn sandbox_grants_are_resolved_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let text = r#"
+[plugins.files.sandbox]
+memory = "32MiB"
+dirs = [{ host = "data", guest = "/data" }, { host = "data", guest = "/out", mode = "rw" }]
+env = { GREETING = "hello" }
+allow_hosts = ["api.example.com:443", "127.0.0.1:8080", "[::1]:9"]
+"#;
+        let text = format!("[plugins.files]\npath = \"files.wasm\"\n{}", &text[1..]);
+        let c = Config::parse(&dir.path().join("agents.toml"), &text).unwrap();
+        let s = &c.plugins["files"].sandbox;
+        assert_eq!(s.memory, 32 << 20);
+        assert_eq!(
+            s.dirs,
+            vec![
+                DirGrant {
+                    host: dir.path().join("data"),
+                    guest: "/data".into(),
+                    read_only: true
+                },
+                DirGrant {
+                    host: dir.path().join("data"),
+                    guest: "/out".into(),
+                    read_only: false
+                },
+            ]
+        );
+        assert_eq!(s.env, vec![("GREETING".to_string(), "hello".to_string())]);
+        let hosts: Vec<String> = s.allow_hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["api.example.com:443", "127.0.0.1:8080", "[::1]:9"]);
+    }
+
+    #[test]
+    fn inherit_env_copies_only_the_named_variables_that_are_set() {
+        // PATH is set for any test run; the other name is not.
+        let c = parse(
+        "[plugins.p]\npath = \"p.wasm\"\nsandbox = { inherit_env = [\"PATH\", \"AGENTD_TEST_SURELY_UNSET\"] }\n",
+    )
+    .unwrap();
+        let env = &c.plugins["p"].sandbox.env;
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].0, "PATH");
+        assert_eq!(Some(env[0].1.clone()), std::env::var("PATH").ok());
+    }
+
+    #[test]
+    fn bad_sandbox_grants_are_errors_with_positions() {
+        let m = messages(
+            r#"[plugins.p]
+path = "p.wasm"
+sandbox = { dirs = [{ host = "/definitely/not/here", guest = "/d" }] }
+[plugins.q]
+path = "q.wasm"
+sandbox = { dirs = [{ host = "/", guest = "rel", mode = "ro" }] }
+[plugins.r]
+path = "r.wasm"
+sandbox = { dirs = [{ host = "/", guest = "/x", mode = "rwx" }] }
+[plugins.s]
+path = "s.wasm"
+sandbox = { allow_hosts = ["example.com"], env = { "1BAD" = "x" } }
+"#,
+        );
+        let want = [
+            "agents.toml:3:30: dirs: /definitely/not/here is not an existing directory",
+            "agents.toml:6:43: dirs: guest path `rel` must be absolute",
+            "agents.toml:9:56: dirs: mode `rwx` must be `ro` or `rw`",
+            "agents.toml:12:28: allow_hosts: `example.com` must be `host:port`",
+            "agents.toml:12:52: env: `1BAD` is not a variable name",
+        ];
+        for w in want {
+            assert!(m.iter().any(|d| d.contains(w)), "no `{w}` in {m:#?}");
+        }
+        // Unknown keys are a parse error, reported alone (serde stops at the first).
+        let m = messages("[plugins.t]\npath = \"t.wasm\"\nsandbox = { dirz = [] }\n");
+        assert!(
+            m[0].starts_with("/etc/agentd/agents.toml:3:13:"),
+            "{}",
+            m[0]
+        );
+        assert!(m[0].contains("dirz"), "{}", m[0]);
     }
 }

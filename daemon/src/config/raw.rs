@@ -32,6 +32,10 @@ pub struct RawConfig {
 pub struct RawDaemon {
     pub socket: Option<S>,
     pub state_dir: Option<S>,
+    /// Compiled-component cache; defaults to `<state_dir>/cache`.
+    pub cache_dir: Option<S>,
+    /// Watch the config and plugin files and reload on change (default true).
+    pub watch: Option<bool>,
     pub plugin_dir: Option<S>,
     /// Agent used by `agentctl session start` with no agent named.
     pub default_agent: Option<S>,
@@ -81,6 +85,27 @@ pub struct RawSandbox {
     pub memory: Option<S>,
     pub timeout: Option<S>,
     pub max_output: Option<S>,
+    /// Host directories the plugin may see.
+    #[serde(default)]
+    pub dirs: Vec<Spanned<RawDir>>,
+    /// Environment variables with fixed values.
+    #[serde(default)]
+    pub env: BTreeMap<S, String>,
+    /// Environment variables copied from the daemon's own environment.
+    #[serde(default)]
+    pub inherit_env: Vec<S>,
+    /// `host:port` pairs the plugin may open TCP connections to.
+    #[serde(default)]
+    pub allow_hosts: Vec<S>,
+}
+
+/// `{ host = "/srv/data", guest = "/data", mode = "ro" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDir {
+    pub host: S,
+    pub guest: S,
+    pub mode: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -106,16 +106,50 @@ pub struct ToolSummary {
 pub struct PluginSummary {
     pub name: String,
     pub path: String,
+    /// SHA-256 of the version serving now; absent when none loaded.
     #[serde(default)]
     pub hash: Option<String>,
+    /// When the serving version was loaded (ms since the Unix epoch).
     #[serde(default)]
     pub loaded_ms: Option<u64>,
+    /// `compiled`, `cached` (disk cache) or `reused` (unchanged on reload).
+    #[serde(default)]
+    pub origin: Option<String>,
     #[serde(default)]
     pub tools: Vec<ToolSummary>,
     #[serde(default)]
     pub guardrails: Vec<String>,
+    /// The last load failure; with a `hash`, the previous version keeps serving.
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// What a reload did: `POST /v1/reload`, and `last_reload` in the status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// `applied`, `unchanged` or `rejected`.
+    pub outcome: String,
+    /// `watch`, `signal` or `api`.
+    pub trigger: String,
+    pub time_ms: u64,
+    /// Why it was rejected, each as `file:line:col: message` where known.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    #[serde(default)]
+    pub agents_added: Vec<String>,
+    #[serde(default)]
+    pub agents_removed: Vec<String>,
+    #[serde(default)]
+    pub agents_changed: Vec<String>,
+    #[serde(default)]
+    pub plugins_added: Vec<String>,
+    #[serde(default)]
+    pub plugins_removed: Vec<String>,
+    #[serde(default)]
+    pub plugins_changed: Vec<String>,
+    /// Plugins whose file could not be loaded (old version kept, if any).
+    #[serde(default)]
+    pub plugins_failed: Vec<String>,
 }
 
 /// One tool of an agent.
@@ -148,6 +182,9 @@ pub struct Status {
     pub agents: Vec<AgentSummary>,
     pub plugins: Vec<PluginSummary>,
     pub sessions: usize,
+    /// The most recent reload since start-up.
+    #[serde(default)]
+    pub last_reload: Option<ReloadReport>,
 }
 
 /// One row of `GET /v1/sessions`.

@@ -122,6 +122,7 @@ enum Route {
     },
     /// Run a tool directly, without a model: `plugin.tool`.
     CallTool(String),
+    Reload,
 }
 
 fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
@@ -189,6 +190,7 @@ fn parse_route(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             }
             Route::Audit { session, limit }
         }
+        (Method::POST, ["v1", "reload"]) => Route::Reload,
         (method, _) => {
             return Err(ApiError::not_found(format!("no route for {method} {path}")));
         }
@@ -385,6 +387,21 @@ async fn dispatch(
                 })?;
             ok(&calls)
         }
+        Route::Reload => {
+            let (outcome, report) = daemon.reload(crate::reload::Trigger::Api).await;
+            if let crate::reload::ReloadOutcome::Rejected(_) = outcome {
+                // The errors are the message, one per line, as `agentd check` prints them.
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "reload_rejected",
+                    format!(
+                        "reload rejected; the running config is unchanged:\n{}",
+                        report.errors.join("\n")
+                    ),
+                ));
+            }
+            ok(&report)
+        }
         Route::Decide(call_id) => {
             let body: api::Decision = read_json(req).await?;
             let h = match &body.session {
@@ -434,6 +451,9 @@ fn plugins(daemon: &Daemon) -> Vec<api::PluginSummary> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .map(|d| d.as_millis() as u64),
+            origin: serde_json::to_value(p.origin)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string)),
             tools: p
                 .tools
                 .iter()
@@ -443,18 +463,26 @@ fn plugins(daemon: &Daemon) -> Vec<api::PluginSummary> {
                 })
                 .collect(),
             guardrails: p.guardrails.iter().map(|g| g.name.clone()).collect(),
-            error: None,
+            // A failed newer file while this version keeps serving.
+            error: catalog.failure(&p.name).map(|f| f.error.clone()),
         })
         .collect();
-    out.extend(catalog.failed_plugins.iter().map(|f| api::PluginSummary {
-        name: f.name.clone(),
-        path: f.path.display().to_string(),
-        hash: None,
-        loaded_ms: None,
-        tools: Vec::new(),
-        guardrails: Vec::new(),
-        error: Some(f.error.clone()),
-    }));
+    out.extend(
+        catalog
+            .failed_plugins
+            .iter()
+            .filter(|f| !catalog.plugins.contains_key(&f.name))
+            .map(|f| api::PluginSummary {
+                name: f.name.clone(),
+                path: f.path.display().to_string(),
+                hash: None,
+                loaded_ms: None,
+                origin: None,
+                tools: Vec::new(),
+                guardrails: Vec::new(),
+                error: Some(f.error.clone()),
+            }),
+    );
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
@@ -495,6 +523,7 @@ fn status(daemon: &Daemon, socket: &Path) -> api::Status {
         agents: agents(daemon),
         plugins: plugins(daemon),
         sessions: daemon.sessions().iter().filter(|s| !s.is_closed()).count(),
+        last_reload: daemon.last_reload(),
     }
 }
 
@@ -682,6 +711,7 @@ mod tests {
                 None,
                 Route::Playback("s1".into()),
             ),
+            (Method::POST, "/v1/reload", None, Route::Reload),
         ];
         for (m, p, q, want) in cases {
             assert_eq!(&parse_route(m, p, *q).unwrap(), want, "{m} {p}");

@@ -2,8 +2,10 @@
 //! export, and runs each tool or guardrail call in a fresh sandbox.
 //!
 //! One [`PluginHost`] holds the daemon's only wasmtime `Engine` (component
-//! model, epoch interruption, pooling allocator — decided together here) and a
-//! `Linker` with deny-by-default WASI p2 plus the contract's `host` import.
+//! model, epoch interruption, pooling allocator — decided together here), a
+//! `Linker` with WASI p2, `wasi:http` and the contract's `host` import, and
+//! the on-disk [`cache`] of compiled components. What each call may touch is
+//! decided in one place, [`sandbox`] (deny by default, grants from the config).
 //!
 //! Invariants:
 //! - every call gets a new `Store` and instance from a pre-linked
@@ -13,13 +15,15 @@
 //!   even if it never yields) and an output-size cap;
 //! - a trap, a timeout or a cap hit is a [`CallError`] for the caller, never a
 //!   panic or a daemon crash;
-//! - compilation is blocking and CPU-heavy: callers run [`PluginHost::load`]
-//!   off the async reactor's hot path (it uses `spawn_blocking` itself).
+//! - compilation, cache loads and content hashing are blocking and CPU-heavy:
+//!   [`PluginHost::load`] runs them with `spawn_blocking`, off the reactor;
+//! - a reload never recompiles an unchanged file ([`PluginHost::load_reusing`]).
 
 pub mod bindings;
+pub mod cache;
+pub mod sandbox;
 
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,10 +33,13 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
 };
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
 use bindings::{CallContext, GUARDRAILS_EXPORT, Level, Subject, TOOLS_EXPORT, ToolError};
+pub use cache::{ComponentCache, Origin};
+use sandbox::OutputLimiter;
 
 /// How often the epoch advances; the resolution of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -97,10 +104,27 @@ pub enum CallError {
     Instantiate(String),
 }
 
+impl CallError {
+    /// Whether the sandbox stopped the call (trap, deadline, cap), as opposed
+    /// to the tool reporting an error itself.
+    pub fn is_sandbox_stop(&self) -> bool {
+        matches!(
+            self,
+            CallError::Trap(_)
+                | CallError::Timeout(_)
+                | CallError::MemoryLimit(_)
+                | CallError::OutputTooLarge { .. }
+                | CallError::Instantiate(_)
+        )
+    }
+}
+
 /// What a plugin may use, per call.
 struct HostState {
     plugin: Arc<str>,
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_policy: sandbox::HttpPolicy,
     table: ResourceTable,
     limits: Limits,
     deadline: Instant,
@@ -111,6 +135,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
         }
     }
 }
@@ -207,12 +241,23 @@ impl Drop for EpochTicker {
 pub struct PluginHost {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
+    cache: Option<ComponentCache>,
     _ticker: EpochTicker,
 }
 
 impl PluginHost {
-    /// Build the engine (one per daemon) and the linker.
+    /// Build the engine (one per daemon) and the linker; every load compiles.
     pub fn new() -> anyhow::Result<PluginHost> {
+        Self::build(None)
+    }
+
+    /// Like [`PluginHost::new`], keeping compiled components in `cache_dir`
+    /// so unchanged plugins are never compiled twice (see [`cache`]).
+    pub fn with_cache(cache_dir: PathBuf) -> anyhow::Result<PluginHost> {
+        Self::build(Some(cache_dir))
+    }
+
+    fn build(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginHost> {
         let mut pool = PoolingAllocationConfig::new();
         // Sized for a few hundred concurrent calls of Rust-sized components;
         // totals must cover concurrency × core instances per component.
@@ -231,43 +276,100 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+        // Linked for every plugin; each request is checked against allow_hosts.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking wasi:http: {e}"))?;
         bindings::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
         .map_err(|e| anyhow::anyhow!("linking the host interface: {e}"))?;
         let ticker = EpochTicker::start(&engine)?;
+        let cache = cache_dir.map(|dir| ComponentCache::new(dir, &engine));
         Ok(PluginHost {
             engine,
             linker: Arc::new(linker),
+            cache,
             _ticker: ticker,
         })
     }
 
+    /// The compiled-component cache, when there is one.
+    pub fn cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_ref()
+    }
+
     /// Read, compile (on a blocking thread) and describe one plugin.
     pub async fn load(&self, cfg: &PluginConfig) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(&cfg.path)
+        let bytes = self.read(cfg).await?;
+        self.load_bytes(cfg, bytes).await
+    }
+
+    /// Like [`PluginHost::load`] for a reload: when the file still has the
+    /// bytes `previous` was built from, `previous` is reused (with the new
+    /// sandbox, if that changed) without compiling or describing again.
+    pub async fn load_reusing(
+        &self,
+        cfg: &PluginConfig,
+        previous: Option<&Arc<Plugin>>,
+    ) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = self.read(cfg).await?;
+        let (bytes, hash) = hash_off_reactor(cfg, bytes).await?;
+        if let Some(prev) = previous
+            && prev.hash == hash
+        {
+            if prev.sandbox == cfg.sandbox && prev.path == cfg.path {
+                return Ok(prev.clone());
+            }
+            return Ok(Arc::new(prev.reconfigured(cfg)));
+        }
+        self.load_hashed(cfg, bytes, hash).await.map(Arc::new)
+    }
+
+    async fn read(&self, cfg: &PluginConfig) -> Result<Vec<u8>, LoadError> {
+        tokio::fs::read(&cfg.path)
             .await
             .map_err(|source| LoadError::Read {
                 plugin: cfg.name.clone(),
                 path: cfg.path.clone(),
                 source,
-            })?;
-        let hash = content_hash(&bytes);
+            })
+    }
+
+    async fn load_bytes(&self, cfg: &PluginConfig, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        let (bytes, hash) = hash_off_reactor(cfg, bytes).await?;
+        self.load_hashed(cfg, bytes, hash).await
+    }
+
+    async fn load_hashed(
+        &self,
+        cfg: &PluginConfig,
+        bytes: Vec<u8>,
+        hash: String,
+    ) -> Result<Plugin, LoadError> {
         let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .map_err(|e| LoadError::Compile {
-                plugin: cfg.name.clone(),
-                path: cfg.path.clone(),
-                reason: format!("compiler task failed: {e}"),
-            })?;
-        let component = compiled.map_err(|e| LoadError::Compile {
+        let cache = self.cache.clone();
+        let key = hash.clone();
+        // Compiling (or even mapping a cached artifact) must not stall the reactor.
+        let started = Instant::now();
+        let compiled = tokio::task::spawn_blocking(move || match &cache {
+            Some(cache) => cache.load_or_compile(&engine, &key, &bytes),
+            None => Component::new(&engine, &bytes).map(|c| (c, Origin::Compiled)),
+        })
+        .await
+        .map_err(|e| LoadError::Compile {
+            plugin: cfg.name.clone(),
+            path: cfg.path.clone(),
+            reason: format!("compiler task failed: {e}"),
+        })?;
+        let (component, origin) = compiled.map_err(|e| LoadError::Compile {
             plugin: cfg.name.clone(),
             path: cfg.path.clone(),
             reason: format!("{e:#}"),
         })?;
-        self.instantiate_described(cfg, component, hash).await
+        tracing::debug!(plugin = %cfg.name, ?origin, elapsed_ms = started.elapsed().as_millis() as u64, "component ready");
+        self.instantiate_described(cfg, component, hash, origin)
+            .await
     }
 
     async fn instantiate_described(
@@ -275,6 +377,7 @@ impl PluginHost {
         cfg: &PluginConfig,
         component: Component,
         hash: String,
+        origin: Origin,
     ) -> Result<Plugin, LoadError> {
         let link_err = |e: wasmtime::Error| LoadError::Link {
             plugin: cfg.name.clone(),
@@ -306,11 +409,13 @@ impl PluginHost {
             name: cfg.name.clone(),
             path: cfg.path.clone(),
             hash,
+            origin,
             loaded_at: SystemTime::now(),
             sandbox: cfg.sandbox.clone(),
             tools: Vec::new(),
             guardrails: Vec::new(),
             engine: self.engine.clone(),
+            output: Arc::new(OutputLimiter::new(Arc::from(cfg.name.as_str()))),
             tools_pre,
             guardrails_pre,
         };
@@ -325,11 +430,22 @@ impl PluginHost {
     }
 }
 
-fn content_hash(bytes: &[u8]) -> String {
-    // SipHash with fixed keys: stable for a given build, enough to tell versions apart.
-    let mut h = std::hash::DefaultHasher::new();
-    bytes.hash(&mut h);
-    format!("{:016x}", h.finish())
+/// SHA-256 of `bytes` on a blocking thread: a big component (tens of MB for
+/// Python or JS plugins) would otherwise hold a reactor thread for a while.
+async fn hash_off_reactor(
+    cfg: &PluginConfig,
+    bytes: Vec<u8>,
+) -> Result<(Vec<u8>, String), LoadError> {
+    tokio::task::spawn_blocking(move || {
+        let hash = cache::content_hash(&bytes);
+        (bytes, hash)
+    })
+    .await
+    .map_err(|e| LoadError::Compile {
+        plugin: cfg.name.clone(),
+        path: cfg.path.clone(),
+        reason: format!("hashing task failed: {e}"),
+    })
 }
 
 /// A tool a plugin exports.
@@ -375,12 +491,17 @@ pub struct CallInfo {
 pub struct Plugin {
     pub name: String,
     pub path: PathBuf,
+    /// Hex SHA-256 of the component's bytes.
     pub hash: String,
+    /// Whether this load compiled, read the disk cache or reused a loaded version.
+    pub origin: Origin,
     pub loaded_at: SystemTime,
     pub sandbox: Sandbox,
     pub tools: Vec<ToolInfo>,
     pub guardrails: Vec<GuardrailInfo>,
     engine: Engine,
+    /// Rate limit of this plugin's stdout/stderr in the daemon log.
+    output: Arc<OutputLimiter>,
     tools_pre: Option<bindings::tools::ToolPluginPre<HostState>>,
     guardrails_pre: Option<bindings::guardrails::GuardrailPluginPre<HostState>>,
 }
@@ -401,6 +522,25 @@ impl Plugin {
     /// The plugin's file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The same compiled version under a new sandbox (or path): nothing is
+    /// compiled or described again, and calls in flight keep the old one.
+    fn reconfigured(&self, cfg: &PluginConfig) -> Plugin {
+        Plugin {
+            name: self.name.clone(),
+            path: cfg.path.clone(),
+            hash: self.hash.clone(),
+            origin: Origin::Reused,
+            loaded_at: self.loaded_at,
+            sandbox: cfg.sandbox.clone(),
+            tools: self.tools.clone(),
+            guardrails: self.guardrails.clone(),
+            engine: self.engine.clone(),
+            output: self.output.clone(),
+            tools_pre: self.tools_pre.clone(),
+            guardrails_pre: self.guardrails_pre.clone(),
+        }
     }
 
     fn check_names(&self) -> Result<(), LoadError> {
@@ -441,11 +581,18 @@ impl Plugin {
         Ok(())
     }
 
-    fn store(&self) -> Store<HostState> {
+    fn store(&self, call_id: &str) -> Result<Store<HostState>, CallError> {
+        let plugin: Arc<str> = Arc::from(self.name.as_str());
+        // Deny by default; the sandbox's grants are applied in one place.
+        let call_id: Arc<str> = Arc::from(call_id);
+        let wasi = sandbox::wasi_ctx(&self.sandbox, &plugin, &call_id, &self.output)
+            .map_err(CallError::Instantiate)?;
+        let http_policy = sandbox::HttpPolicy::new(&self.sandbox, &plugin, &call_id, &self.output);
         let state = HostState {
-            plugin: Arc::from(self.name.as_str()),
-            // Deny by default: no files, no environment, no network, no stdio.
-            wasi: WasiCtxBuilder::new().build(),
+            plugin,
+            wasi,
+            http: WasiHttpCtx::new(),
+            http_policy,
             table: ResourceTable::new(),
             limits: Limits {
                 memory: self.sandbox.memory,
@@ -470,7 +617,7 @@ impl Plugin {
                 ))
             }
         });
-        store
+        Ok(store)
     }
 
     /// Turn a wasmtime error from a call into what happened, in words.
@@ -505,7 +652,7 @@ impl Plugin {
             return Ok(Vec::new());
         };
         self.with_deadline(async {
-            let mut store = self.store();
+            let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
@@ -540,7 +687,7 @@ impl Plugin {
             return Ok(Vec::new());
         };
         self.with_deadline(async {
-            let mut store = self.store();
+            let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
@@ -581,7 +728,7 @@ impl Plugin {
         };
         let out = self
             .with_deadline(async {
-                let mut store = self.store();
+                let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
@@ -591,18 +738,27 @@ impl Plugin {
                     .await
                     .map_err(|e| self.classify(&store, e))
             })
-            .await?;
-        match out {
-            Ok(text) if text.len() as u64 > self.sandbox.max_output => {
+            .await;
+        let result = match out {
+            Err(e) => Err(e),
+            Ok(Ok(text)) if text.len() as u64 > self.sandbox.max_output => {
                 Err(CallError::OutputTooLarge {
                     size: text.len(),
                     limit: self.sandbox.max_output,
                 })
             }
-            Ok(text) => Ok(text),
-            Err(ToolError::InvalidArguments(m)) => Err(CallError::InvalidArguments(m)),
-            Err(ToolError::Failed(m)) => Err(CallError::Failed(m)),
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(ToolError::InvalidArguments(m))) => Err(CallError::InvalidArguments(m)),
+            Ok(Err(ToolError::Failed(m))) => Err(CallError::Failed(m)),
+        };
+        if let Err(e) = &result
+            && e.is_sandbox_stop()
+        {
+            // The sandbox stopped the call: the operator needs to know which
+            // plugin, tool and call, whatever the session does with the error.
+            tracing::warn!(plugin = %self.name, tool, call_id = %info.call_id, error = %e, "tool call stopped by the sandbox");
         }
+        result
     }
 
     /// Ask guardrail `name` about `subject` in a fresh sandbox.
@@ -635,7 +791,7 @@ impl Plugin {
         };
         let verdict = self
             .with_deadline(async {
-                let mut store = self.store();
+                let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await

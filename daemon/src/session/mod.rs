@@ -111,6 +111,8 @@ enum Command {
         agent: String,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
+    /// Hot reload: a new catalog generation was swapped in.
+    NewCatalog(Arc<Catalog>),
     Close(oneshot::Sender<()>),
 }
 
@@ -210,6 +212,14 @@ impl SessionHandle {
             reply,
         })
         .await?
+    }
+
+    /// Move the session to a reloaded catalog. Its agent is re-read from it;
+    /// if what the model is told changed (instructions, tools…), a session
+    /// update is sent. Calls in flight finish on the plugin versions they
+    /// started with.
+    pub async fn update_catalog(&self, catalog: Arc<Catalog>) -> Result<(), SessionError> {
+        self.tell(Command::NewCatalog(catalog)).await
     }
 
     /// End the session: cancel running work, drop pending approvals, close the model.
@@ -677,6 +687,7 @@ impl Session {
                 };
                 let _ = reply.send(result);
             }
+            Command::NewCatalog(catalog) => self.on_new_catalog(catalog),
             Command::Close(reply) => {
                 let _ = reply.send(());
                 return Flow::Stop("closed on request".into());
@@ -691,6 +702,27 @@ impl Session {
             agent: self.agent.name().to_string(),
             call_id: call_id.to_string(),
         }
+    }
+
+    /// Hot reload (issue 5): take the new generation; tell the model only
+    /// when the settings it sees actually changed.
+    fn on_new_catalog(&mut self, catalog: Arc<Catalog>) {
+        match catalog.agents.get(self.agent.name()).cloned() {
+            Some(agent) => {
+                let before = session_config(&self.agent, &self.model, &self.overrides, false);
+                self.agent = agent;
+                if session_config(&self.agent, &self.model, &self.overrides, false) != before {
+                    tracing::info!(session = %self.id, agent = %self.agent.name(), "agent changed by a reload; session updated");
+                    self.send_session_update();
+                }
+            }
+            None => tracing::warn!(
+                session = %self.id,
+                agent = %self.agent.name(),
+                "agent removed by a reload; the session keeps its last definition"
+            ),
+        }
+        self.catalog = catalog;
     }
 
     fn send_session_update(&self) {
