@@ -479,6 +479,21 @@ pub struct GuardrailVerdict {
     pub reason: Option<String>,
 }
 
+/// An instance that could not be set up (e.g. no free slot in the pool).
+fn instantiate_error(e: wasmtime::Error) -> CallError {
+    CallError::Instantiate(format!("{e:#}"))
+}
+
+impl From<&CallInfo> for CallContext {
+    fn from(info: &CallInfo) -> Self {
+        CallContext {
+            session_id: info.session_id.clone(),
+            agent: info.agent.clone(),
+            call_id: info.call_id.clone(),
+        }
+    }
+}
+
 /// Who is calling, passed to the plugin.
 #[derive(Debug, Clone, Default)]
 pub struct CallInfo {
@@ -656,7 +671,7 @@ impl Plugin {
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                .map_err(instantiate_error)?;
             let specs = inst
                 .agentd_plugin_tools()
                 .call_describe(&mut store)
@@ -691,7 +706,7 @@ impl Plugin {
             let inst = pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                .map_err(instantiate_error)?;
             let specs = inst
                 .agentd_plugin_guardrails()
                 .call_describe(&mut store)
@@ -721,18 +736,14 @@ impl Plugin {
                 self.name
             )));
         };
-        let ctx = CallContext {
-            session_id: info.session_id.clone(),
-            agent: info.agent.clone(),
-            call_id: info.call_id.clone(),
-        };
+        let ctx = CallContext::from(info);
         let out = self
             .with_deadline(async {
                 let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
-                    .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                    .map_err(instantiate_error)?;
                 inst.agentd_plugin_tools()
                     .call_call(&mut store, tool, arguments, &ctx)
                     .await
@@ -774,11 +785,7 @@ impl Plugin {
                 self.name
             )));
         };
-        let ctx = CallContext {
-            session_id: info.session_id.clone(),
-            agent: info.agent.clone(),
-            call_id: info.call_id.clone(),
-        };
+        let ctx = CallContext::from(info);
         let subject = match subject {
             GuardrailSubject::OutputText(t) => Subject::OutputText(t.clone()),
             GuardrailSubject::InputText(t) => Subject::InputText(t.clone()),
@@ -795,7 +802,7 @@ impl Plugin {
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
-                    .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                    .map_err(instantiate_error)?;
                 inst.agentd_plugin_guardrails()
                     .call_check(&mut store, name, &subject, &ctx)
                     .await
