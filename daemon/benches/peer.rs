@@ -4,9 +4,8 @@
 //! the same five scenarios, in the same run, interleaved.
 //!
 //! ```sh
-//! cargo xtask plugins                                   # builds tests/fixtures/peer.wasm
-//! AGENTD_PEER_PYTHON=/tmp/peer-venv/bin/python \
-//!   cargo bench -p agentd --bench peer -- --repeat 3   # results in bench/peer/
+//! AGENTD_PEER_PYTHON=/tmp/peer-venv/bin/python cargo xtask bench --repeat 3
+//! # = cargo xtask plugins (tests/fixtures/peer.wasm) + cargo bench -p agentd --bench peer -- …
 //! ```
 //!
 //! For each repetition and scenario it runs both sides (alternating which goes
@@ -391,6 +390,11 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The fixture plugin with the client profiles' tools and guardrail.
+fn peer_plugin() -> PathBuf {
+    repo().join("tests/fixtures/peer.wasm")
+}
+
 /// One agentd run of `name`: mock server, daemon, session, measurements.
 async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
     let scenario = o.peer_dir.join("scenarios").join(format!("{name}.json"));
@@ -401,13 +405,7 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
     .with_context(|| format!("parsing {}", scenario.display()))?;
     let profile = scen["client_profile"].as_str().unwrap_or("plain");
     let limit = Duration::from_secs_f64(scen["timeout_s"].as_f64().unwrap_or(300.0) + 60.0);
-    let plugin = repo().join("tests/fixtures/peer.wasm");
-    if !plugin.exists() {
-        bail!(
-            "{} is missing: build it with `cargo xtask plugins`",
-            plugin.display()
-        );
-    }
+    let plugin = peer_plugin();
 
     let dir = tempfile::tempdir().context("creating a temp dir")?;
     let stats = dir.path().join("stats.jsonl");
@@ -496,6 +494,7 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     let mut approvals = 0usize;
     let mut error_codes: Vec<String> = Vec::new();
+    let mut last_seq = 0u64;
     let mut closed_reason = None;
     let deadline = tokio::time::Instant::now() + limit;
     while closed_reason.is_none() {
@@ -511,11 +510,12 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
             }
         };
         events += 1;
+        last_seq = ev["seq"].as_u64().unwrap_or(last_seq).max(last_seq);
         let kind = ev["type"].as_str().unwrap_or("?").to_string();
         match kind.as_str() {
             "tool_approval_required" => {
                 let call = ev["call_id"].as_str().unwrap_or_default();
-                let approve = approvals % 2 == 0;
+                let approve = approvals.is_multiple_of(2);
                 approvals += 1;
                 let _: Value = client
                     .post(
@@ -558,6 +558,9 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
         "wall_s": round(wall, 4),
         "client_events": events,
         "client_events_per_s": round(events as f64 / wall, 1),
+        // Sequence numbers the subscriber never saw: it fell further behind
+        // than the session's kept events (KEPT_EVENTS / KEPT_BYTES).
+        "client_events_missed": last_seq.saturating_sub(events),
         "server_events_emitted": conn["emitted"],
         "server_events_per_s": round(emitted / wall, 1),
         "client_cpu_s": round(cpu, 3),
@@ -645,8 +648,8 @@ fn med(runs: &[&Value], f: impl Fn(&Value) -> Option<f64>) -> Option<f64> {
 /// The markdown table of medians, per scenario: agentd, reference, ratio.
 fn summary(results: &[Value], scenarios: &[String]) -> String {
     let mut s = String::from(
-        "| scenario | side | ok | wall s | client ev/s | client CPU s | peak RSS MiB (before) | mock CPU s | latency p50 / p99 ms |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| scenario | side | ok | wall s | server ev/s | client ev/s | client CPU s | peak RSS MiB (before) | mock CPU s | latency p50 / p99 ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for name in scenarios {
         let mut medians = BTreeMap::new();
@@ -679,9 +682,10 @@ fn summary(results: &[Value], scenarios: &[String]) -> String {
                 })
                 .collect();
             s += &format!(
-                "| {name} | {side} | {ok}/{} | {} | {} | {} | {} ({}) | {} | {} |\n",
+                "| {name} | {side} | {ok}/{} | {} | {} | {} | {} | {} ({}) | {} | {} |\n",
                 runs.len(),
                 fmt(wall, 3),
+                fmt(med(&runs, |r| r["server_events_per_s"].as_f64()), 0),
                 fmt(med(&runs, |r| r["client_events_per_s"].as_f64()), 0),
                 fmt(cpu, 3),
                 fmt(peak.map(|k| k / 1024.0), 1),
@@ -699,7 +703,7 @@ fn summary(results: &[Value], scenarios: &[String]) -> String {
                 _ => None,
             };
             s += &format!(
-                "| {name} | **agentd / reference** | | **{}×** | | **{}×** | **{}×** | | |\n",
+                "| {name} | **agentd / reference** | | **{}×** | | | **{}×** | **{}×** | | |\n",
                 fmt(ratio(aw, rw), 2),
                 fmt(ratio(ac, rc), 2),
                 fmt(ratio(ap, rp), 2),
@@ -728,6 +732,14 @@ async fn run(o: Options) -> Result<bool> {
         println!(
             "peer bench skipped: the peer harness is not at {} (set AGENTD_PEER_DIR)",
             o.peer_dir.display()
+        );
+        return Ok(true);
+    }
+    if !peer_plugin().exists() {
+        println!(
+            "peer bench skipped: {} is missing (build it with `cargo xtask plugins`, \
+             or run `cargo xtask bench`, which does)",
+            peer_plugin().display()
         );
         return Ok(true);
     }
@@ -770,7 +782,7 @@ async fn run(o: Options) -> Result<bool> {
         for name in &o.scenarios {
             // Alternate which side goes first, so drift in background load
             // does not always favour the same one.
-            let sides: [&str; 2] = if rep % 2 == 0 {
+            let sides: [&str; 2] = if rep.is_multiple_of(2) {
                 ["agentd", "reference"]
             } else {
                 ["reference", "agentd"]
