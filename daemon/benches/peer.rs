@@ -18,8 +18,8 @@
 //!   once agentd is ready it starts a session, follows its event stream over
 //!   the control socket, sends "start", approves even / rejects odd approval
 //!   requests, and stops at `session_closed` (the mock closes after its last
-//!   step; `reconnect_attempts = 0`). agentd's CPU time (`/proc/PID/stat`, all
-//!   threads, 10 ms ticks) and peak RSS (`VmHWM`, reset at session start via
+//!   step; `reconnect_attempts = 0`). agentd's CPU time (the sum of
+//!   `/proc/PID/task/*/schedstat`, ns; `/proc/PID/stat` ticks alongside) and peak RSS (`VmHWM`, reset at session start via
 //!   `clear_refs`) cover the session only, not start-up.
 //! - **reference**: `run_peer.py scenario NAME`, which starts the same mock
 //!   server the same way and reports the same figures for its own process.
@@ -310,6 +310,20 @@ fn proc_cpu_s(pid: u32) -> Result<f64> {
     Ok((tick(11)? + tick(12)?) / hz)
 }
 
+/// On-CPU seconds of a process's live threads, in ns precision (the sum of
+/// `/proc/PID/task/*/schedstat`); `None` when schedstat is unavailable.
+/// Threads that exit in between would be missed: compared with the 10 ms
+/// ticks of [`proc_cpu_s`], which count them, in the results.
+fn proc_sched_cpu_s(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut ns = 0u64;
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+        ns += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(ns as f64 / 1e9)
+}
+
 /// A `kB` line of /proc/PID/status, in KiB.
 fn proc_status_kb(pid: u32, key: &str) -> Result<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -465,6 +479,7 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
         .and_then(|mut f| f.write_all(b"5"))
         .is_ok();
     let cpu0 = proc_cpu_s(pid)?;
+    let sched0 = proc_sched_cpu_s(pid);
     let own0 = own_cpu_s();
     let t0 = Instant::now();
 
@@ -538,7 +553,13 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
         *by_type.entry(kind).or_default() += 1;
     }
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = proc_cpu_s(pid)? - cpu0;
+    let ticks = proc_cpu_s(pid)? - cpu0;
+    let sched = match (sched0, proc_sched_cpu_s(pid)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    // ns precision when available (the handoff session is ~1 tick long).
+    let cpu = sched.unwrap_or(ticks);
     let own = own_cpu_s() - own0;
     let session_peak = proc_status_kb(pid, "VmHWM")?;
     stream.abort();
@@ -565,6 +586,8 @@ async fn run_agentd(o: &Options, py: &Path, name: &str) -> Result<Value> {
         "server_events_per_s": round(emitted / wall, 1),
         "client_cpu_s": round(cpu, 3),
         "client_cpu_pct_of_wall": round(100.0 * cpu / wall, 1),
+        "client_cpu_ticks_s": round(ticks, 3),
+        "client_cpu_source": if sched.is_some() { "schedstat" } else { "stat ticks" },
         "client_rss_before_kb": rss_before,
         "client_startup_peak_rss_kb": startup_peak,
         "client_session_peak_rss_kb": if hwm_reset { Some(session_peak) } else { None },
