@@ -3,7 +3,9 @@
 //! - `plugins`: build every crate under `plugins/` to a wasm32-wasip2 component
 //!   and copy it to `plugins/<name>.wasm`, where agents.toml finds it;
 //! - `run`: `plugins`, then start agentd in the foreground with `agents.toml`;
-//! - `test`: `plugins`, then the whole test suite.
+//! - `test`: `plugins`, then the whole test suite;
+//! - `bench`: `plugins`, then agentd against the reference Python client
+//!   (`cargo bench -p agentd --bench peer`, see BENCHMARKS.md).
 //!
 //! Each installs the wasm32-wasip2 target first when it is missing, so the
 //! README's two commands work on a fresh machine.
@@ -135,6 +137,19 @@ fn test(extra: &[String]) -> Result<()> {
     )
 }
 
+/// `plugins`, then the side-by-side benchmark against the reference Python
+/// client (`daemon/benches/peer.rs`; release build). It skips itself, exit 0,
+/// when the Python harness or its venv is missing.
+fn bench(extra: &[String]) -> Result<()> {
+    plugins()?;
+    status(
+        cargo()
+            .current_dir(root())
+            .args(["bench", "-p", "agentd", "--bench", "peer", "--"])
+            .args(extra),
+    )
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match args.split_first() {
@@ -145,13 +160,17 @@ fn main() -> ExitCode {
         "plugins" => plugins(),
         "run" => run(rest),
         "test" => test(rest),
+        "bench" => bench(rest),
         _ => {
-            eprintln!("usage: cargo xtask <plugins|run|test> [args...]");
+            eprintln!("usage: cargo xtask <plugins|run|test|bench> [args...]");
             eprintln!(
                 "  plugins  build plugins/* and tests/fixtures/* to wasm32-wasip2 components"
             );
             eprintln!("  run      build everything and start agentd with agents.toml");
             eprintln!("  test     build the plugins and run the whole test suite");
+            eprintln!(
+                "  bench    build the plugins and run agentd vs the reference Python client (BENCHMARKS.md)"
+            );
             return if task == "help" {
                 ExitCode::SUCCESS
             } else {
