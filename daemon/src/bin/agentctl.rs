@@ -193,6 +193,11 @@ fn event_line(ev: &Value) -> String {
             .unwrap_or("")
             .to_string(),
         "session_closed" => s("reason"),
+        "events_lost" => format!(
+            "events {}..{} are no longer kept",
+            ev.get("first").and_then(Value::as_u64).unwrap_or(0),
+            ev.get("last").and_then(Value::as_u64).unwrap_or(0)
+        ),
         "connection_status" => {
             let mut d = s("status");
             if let Some(n) = ev.get("attempt").and_then(Value::as_u64) {

@@ -533,6 +533,20 @@ fn line(env: &Envelope) -> Bytes {
     Bytes::from(v)
 }
 
+/// A line saying events `last+1 .. next-1` are gone (the session keeps a
+/// bounded log): a subscriber that fell too far behind learns it lost
+/// something instead of silently missing it.
+fn gap(session: &str, last: u64, next: u64) -> Option<Bytes> {
+    (next > last + 1).then(|| {
+        let v = serde_json::json!({
+            "type": "events_lost", "session": session, "first": last + 1, "last": next - 1,
+        });
+        let mut b = serde_json::to_vec(&v).unwrap_or_default();
+        b.push(b'\n');
+        Bytes::from(b)
+    })
+}
+
 /// Newline-delimited JSON events from `since`; with `follow`, until the session ends.
 fn events(h: crate::session::SessionHandle, since: u64, follow: bool) -> Response<Body> {
     let (backlog, rx) = h.bus.subscribe(since);
@@ -540,6 +554,7 @@ fn events(h: crate::session::SessionHandle, since: u64, follow: bool) -> Respons
     let mut closed = false;
     let mut chunks: Vec<Bytes> = Vec::with_capacity(backlog.len());
     for env in &backlog {
+        chunks.extend(gap(&env.session, last, env.seq));
         last = env.seq;
         closed |= matches!(env.event, SessionEvent::SessionClosed { .. });
         chunks.push(line(env));
@@ -566,6 +581,11 @@ fn events(h: crate::session::SessionHandle, since: u64, follow: bool) -> Respons
             for env in batch {
                 if env.seq <= last {
                     continue;
+                }
+                if let Some(lost) = gap(&env.session, last, env.seq)
+                    && tx.send(lost).await.is_err()
+                {
+                    return;
                 }
                 last = env.seq;
                 let end = matches!(env.event, SessionEvent::SessionClosed { .. });
@@ -716,6 +736,19 @@ mod tests {
         for (m, p, q, want) in cases {
             assert_eq!(&parse_route(m, p, *q).unwrap(), want, "{m} {p}");
         }
+    }
+
+    #[test]
+    fn a_gap_in_sequence_numbers_is_reported_not_skipped() {
+        assert!(gap("s", 4, 5).is_none());
+        assert!(gap("s", 0, 1).is_none());
+        let line = gap("s", 4, 10).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "events_lost", "session": "s", "first": 5, "last": 9})
+        );
+        assert!(line.ends_with(b"\n"));
     }
 
     #[test]
