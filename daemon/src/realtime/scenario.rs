@@ -743,7 +743,7 @@ impl Conn<'_> {
                             return Err("connection closed by the client".into());
                         }
                     }
-                    Step::Expect(e) => self.expect(e).await?,
+                    Step::Expect(e) => self.await_expected(e).await?,
                     Step::Loop {
                         values,
                         var,
@@ -805,7 +805,7 @@ impl Conn<'_> {
         })
     }
 
-    async fn expect(&mut self, e: &Expect) -> Result<(), String> {
+    async fn await_expected(&mut self, e: &Expect) -> Result<(), String> {
         for (k, v) in &e.defaults {
             self.env.insert(k.clone(), v.clone());
         }
