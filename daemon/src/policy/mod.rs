@@ -22,6 +22,17 @@ pub enum Action {
     Deny,
 }
 
+impl Action {
+    /// The lowercase name used in config, events and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Ask => "ask",
+            Action::Deny => "deny",
+        }
+    }
+}
+
 /// `plugin.tool`, `plugin.*` or `*`: which tools a rule or an agent's list names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolPattern {
@@ -202,6 +213,13 @@ mod tests {
             tool: ToolPattern::parse(tool).unwrap(),
             action,
             when,
+        }
+    }
+
+    #[test]
+    fn action_names_match_their_serialized_form() {
+        for a in [Action::Allow, Action::Ask, Action::Deny] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
         }
     }
 

@@ -32,6 +32,17 @@ pub enum ToolOutcome {
     Rejected,
 }
 
+impl ToolOutcome {
+    /// The snake_case name used in events and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolOutcome::Completed => "completed",
+            ToolOutcome::Failed => "failed",
+            ToolOutcome::Rejected => "rejected",
+        }
+    }
+}
+
 /// Which way text was going when a guardrail tripped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,19 +208,14 @@ impl SessionEvent {
     fn approx_bytes(&self) -> usize {
         let payload = match self {
             SessionEvent::Audio { audio, .. } => audio.len(),
-            SessionEvent::RawModelEvent { data } => match data.get("delta").and_then(Value::as_str)
-            {
-                Some(d) => d.len() + 256,
-                // Rare and small compared with audio; serializing is the honest measure.
-                None => data.to_string().len(),
-            },
+            SessionEvent::RawModelEvent { data } => json_bytes(data),
             SessionEvent::ToolStart { arguments, .. }
             | SessionEvent::ToolApprovalRequired { arguments, .. } => arguments.len(),
             SessionEvent::ToolEnd {
                 arguments, output, ..
             } => arguments.len() + output.len(),
             SessionEvent::HistoryAdded { item, .. } | SessionEvent::HistoryUpdated { item, .. } => {
-                item.to_string().len()
+                json_bytes(item)
             }
             SessionEvent::GuardrailTripped { message, .. }
             | SessionEvent::Error { message, .. } => message.len(),
@@ -217,6 +223,22 @@ impl SessionEvent {
             _ => 0,
         };
         payload + 128
+    }
+}
+
+/// Roughly what `v` takes in memory: its strings plus a little per node.
+/// Walks the value instead of serializing it — this runs for every event.
+fn json_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len() + 8,
+        Value::Array(a) => a.iter().map(json_bytes).sum::<usize>() + 8,
+        Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + json_bytes(v))
+                .sum::<usize>()
+                + 8
+        }
+        _ => 8,
     }
 }
 
@@ -250,10 +272,10 @@ impl EventBus {
         // The lock covers numbering and logging only, so order in the log is
         // order of sequence numbers; sending happens under it too so live
         // subscribers see the same order.
+        let size = event.approx_bytes();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let seq = log.next_seq;
         log.next_seq += 1;
-        let size = event.approx_bytes();
         let env = Arc::new(Envelope {
             seq,
             session: self.session.clone(),
@@ -333,6 +355,17 @@ mod tests {
         // The newest events are the ones kept, and numbering is unaffected.
         assert_eq!(kept.last().map(|e| e.seq), Some(1_000));
         assert_eq!(bus.last_seq(), 1_000);
+    }
+
+    #[test]
+    fn outcome_names_match_their_serialized_form() {
+        for o in [
+            ToolOutcome::Completed,
+            ToolOutcome::Failed,
+            ToolOutcome::Rejected,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
     }
 
     #[test]

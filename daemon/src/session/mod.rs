@@ -1012,10 +1012,7 @@ impl Session {
         self.journal.record_later(Record::ToolResult {
             session: self.id.to_string(),
             call_id: call.call_id.clone(),
-            outcome: serde_json::to_value(outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            outcome: outcome.as_str().to_string(),
             output: output.clone(),
         });
         self.emit(SessionEvent::ToolEnd {
@@ -1100,13 +1097,7 @@ impl Session {
                 agent: agent.name().to_string(),
                 tool: tool.qualified.clone(),
                 arguments: call.arguments.clone(),
-                decision: format!(
-                    "{} ({why})",
-                    serde_json::to_value(decision)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                ),
+                decision: format!("{} ({why})", decision.as_str()),
             };
             if !self.journal_first(record, &call, &tool, &agent).await {
                 return;
