@@ -1170,9 +1170,25 @@ mod tests {
     }
 
     fn messages(text: &str) -> Vec<String> {
-        match parse(text) {
+        messages_at(Path::new("/etc/agentd/agents.toml"), text)
+    }
+
+    /// The diagnostics for `text` read as if from `path`; panics if it is accepted.
+    fn messages_at(path: &Path, text: &str) -> Vec<String> {
+        match Config::parse(path, text) {
             Ok(_) => panic!("config should be refused:\n{text}"),
             Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Each `(line:col, text)` is in some diagnostic starting at that position of `path`.
+    fn assert_reported(m: &[String], path: &Path, expect: &[(&str, &str)]) {
+        for (pos, what) in expect {
+            let at = format!("{}:{pos}: ", path.display());
+            assert!(
+                m.iter().any(|d| d.starts_with(&at) && d.contains(what)),
+                "no `{at}{what}` in {m:#?}"
+            );
         }
     }
 
@@ -1348,24 +1364,14 @@ ca_file = "not-pem.txt"
 provider = "sim"
 ca_file = "x.pem"
 "#;
-        let m: Vec<String> = match Config::parse(&config, text) {
-            Ok(_) => panic!("config should be refused"),
-            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
-        };
-        let at = |pos: &str| format!("{}:{pos}: ", config.display());
+        let m = messages_at(&config, text);
         let expect = [
-            (at("4:11"), "ca_file: CA file "),
-            (at("9:11"), "holds no `BEGIN CERTIFICATE` section"),
-            (at("14:11"), "`ca_file` is only used with a wss:// url"),
-            (at("18:11"), "the sim provider runs on loopback"),
+            ("4:11", "ca_file: CA file "),
+            ("9:11", "holds no `BEGIN CERTIFICATE` section"),
+            ("14:11", "`ca_file` is only used with a wss:// url"),
+            ("18:11", "the sim provider runs on loopback"),
         ];
-        for (pos, what) in &expect {
-            assert!(
-                m.iter()
-                    .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
-                "no `{pos}{what}` in {m:#?}"
-            );
-        }
+        assert_reported(&m, &config, &expect);
         // models.c: its file is also not PEM, reported at the same place.
         assert_eq!(m.len(), expect.len() + 1, "{m:#?}");
 
@@ -1475,23 +1481,13 @@ provider = "openai"
 url = "ws://127.0.0.1:9/"
 scenario = "ok.json"
 "#;
-        let m: Vec<String> = match Config::parse(&config, text) {
-            Ok(_) => panic!("config should be refused"),
-            Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
-        };
-        let at = |pos: &str| format!("{}:{pos}: ", config.display());
+        let m = messages_at(&config, text);
         let expect = [
-            (at("6:12"), "cannot read scenario"),
-            (at("9:12"), "scenario steps[0]: unknown step"),
-            (at("14:12"), "`scenario` is played by the sim provider"),
+            ("6:12", "cannot read scenario"),
+            ("9:12", "scenario steps[0]: unknown step"),
+            ("14:12", "`scenario` is played by the sim provider"),
         ];
-        for (pos, what) in &expect {
-            assert!(
-                m.iter()
-                    .any(|d| d.starts_with(pos.as_str()) && d.contains(what)),
-                "no `{pos}{what}` in {m:#?}"
-            );
-        }
+        assert_reported(&m, &config, &expect);
         assert_eq!(m.len(), expect.len(), "{m:#?}");
         let c = Config::parse(&config, "[models.replay]\nscenario = \"ok.json\"\n").unwrap();
         assert_eq!(

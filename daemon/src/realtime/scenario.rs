@@ -447,6 +447,15 @@ struct Shared {
     results: Mutex<Vec<ConnectionResult>>,
 }
 
+impl Shared {
+    fn record(&self, conn: usize, event: Value) {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ClientRecord { conn, event });
+    }
+}
+
 /// A loopback WebSocket server playing a [`Scenario`] to every connection.
 pub struct ScenarioServer {
     addr: SocketAddr,
@@ -604,14 +613,7 @@ async fn play(
             return result;
         }
     };
-    shared
-        .log
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(ClientRecord {
-            conn,
-            event: handshake,
-        });
+    shared.record(conn, handshake);
     let (sink, mut stream) = ws.split();
     let (tx, incoming) = mpsc::unbounded_channel();
     let reader = {
@@ -623,14 +625,7 @@ async fn play(
                 };
                 let event = serde_json::from_str(text.as_str())
                     .unwrap_or_else(|_| json!({"type": "_unparseable", "raw": text.as_str()}));
-                shared
-                    .log
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(ClientRecord {
-                        conn,
-                        event: event.clone(),
-                    });
+                shared.record(conn, event.clone());
                 if tx.send(event).is_err() {
                     break;
                 }
