@@ -126,8 +126,12 @@ impl Catalog {
         previous: Option<&Catalog>,
     ) -> Result<Catalog, ConfigError> {
         let mut wanted: BTreeMap<String, PluginConfig> = config.plugins.clone();
-        if let Some(dir) = &config.daemon.plugin_dir {
-            for found in discover(dir) {
+        if let Some(dir) = config.daemon.plugin_dir.clone() {
+            // Listing a folder is blocking I/O; keep it off the reactor.
+            let found = tokio::task::spawn_blocking(move || discover(&dir))
+                .await
+                .unwrap_or_default();
+            for found in found {
                 wanted.entry(found.name.clone()).or_insert(found);
             }
         }

@@ -352,8 +352,12 @@ async fn handshake(
             .map_err(|e| failed(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let stream = if secure {
-        let config =
-            tls::client_config(endpoint.ca_file.as_deref()).map_err(|e| failed(e.to_string()))?;
+        // Reading a CA file and building the root store is blocking work.
+        let ca_file = endpoint.ca_file.clone();
+        let config = tokio::task::spawn_blocking(move || tls::client_config(ca_file.as_deref()))
+            .await
+            .map_err(|e| failed(format!("TLS setup task failed: {e}")))?
+            .map_err(|e| failed(e.to_string()))?;
         tls::Stream::tls(tcp, &host, config)
             .await
             .map_err(|e| failed(format!("TLS handshake failed: {e}")))?
