@@ -240,6 +240,61 @@ async fn always_approve_skips_later_questions_for_that_tool() {
     assert_eq!(asks, 1, "the second call must not ask again");
 }
 
+/// A decision goes through the daemon's index of pending calls straight to
+/// the session's executor: it is taken while the session itself is blocked
+/// in a synchronous tool call.
+#[tokio::test]
+async fn approving_never_waits_behind_a_busy_session() {
+    let body = format!(
+        r#"
+[plugins.faulty]
+path = "{faulty}"
+sandbox = {{ timeout = "60s" }}
+
+[agents.serial]
+instructions = "One call at a time."
+tools = ["faulty.*"]
+async_tool_calls = false
+
+[agents.serial.approval]
+rules = [{{ tool = "faulty.echo", action = "ask" }}]
+"#,
+        faulty = fixture("faulty").display(),
+    );
+    let d = TestDaemon::start(&body).await;
+    let s = d.start_session("serial").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, r#"call faulty.echo {"text":"approved while busy"}"#)
+        .await;
+    let ask = ev.until_type("tool_approval_required", &[]).await;
+    let call = ask["call_id"].as_str().unwrap().to_string();
+    // The session now waits for this nap, handling nothing else meanwhile.
+    d.send(&s, r#"call faulty.nap {"ms":30000}"#).await;
+    ev.until_type("tool_start", &[("tool", "faulty.nap")]).await;
+    // Found without naming the session, and answered while the nap runs.
+    let (ok, out, err) = d.agentctl(&["approve", &call]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("approved {call} in session {s}")),
+        "{out}"
+    );
+    let end = ev.until_type("tool_end", &[("call_id", &call)]).await;
+    assert_eq!(end["output"], "approved while busy");
+    assert!(
+        !ev.seen
+            .iter()
+            .any(|e| e["type"] == "tool_end" && e["tool"] == "faulty.nap"),
+        "the approval waited for the busy session"
+    );
+    // An id nobody holds is a clear error.
+    let (ok, _, err) = d.agentctl(&["approve", "call_nobody"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no session has a pending tool call `call_nobody`"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn misbehaving_tools_are_tool_errors_and_the_session_goes_on() {
     let d = TestDaemon::start(&config()).await;

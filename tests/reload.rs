@@ -420,3 +420,194 @@ async fn a_file_written_in_pieces_is_read_once_complete() {
     assert!(!d.log().contains("plugin not loaded"), "{}", d.log());
     assert_eq!(d.log().matches("reload applied").count(), 1, "{}", d.log());
 }
+
+// Derived change detection: each edit below touches one key a live session
+// uses and nothing else; `agentctl reload` must report the agent changed and
+// the very next message must already be under the new rule.
+
+/// Plugins every case uses, and an agent body around `extra` lines.
+fn guarded(daemon_extra: &str, agent_extra: &str) -> String {
+    format!(
+        "[plugins.blocklist]\npath = \"{}\"\n[plugins.faulty]\npath = \"{}\"\n\n{daemon_extra}\n\n[agents.a]\ninstructions = \"test\"\ntools = [\"faulty.echo\"]\n{agent_extra}\n",
+        plugin("blocklist").display(),
+        fixture("faulty").display(),
+    )
+}
+
+/// Rewrite the config and reload it through agentctl: applied, agent `a` changed.
+fn reload_changes_agent_a(d: &TestDaemon, body: &str) {
+    d.rewrite_config(body);
+    let (ok, out, err) = d.agentctl(&["reload"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("reload applied") && out.contains("agents changed: a"),
+        "the edit was not seen as a change of agent a:\n{out}"
+    );
+}
+
+/// Send `text` and wait for the model's echo of it.
+async fn echoed(d: &TestDaemon, s: &str, ev: &mut Events, text: &str) {
+    d.send(s, text).await;
+    let said = format!("You said: {text}");
+    ev.until(&said, |e| {
+        e["type"] == "history_updated"
+            && e["item"]["role"] == "assistant"
+            && e["item"]["status"] == "completed"
+            && e["item"].to_string().contains(&said)
+    })
+    .await;
+}
+
+/// Input guardrails added by a reload stop the next message of a live session.
+async fn input_guardrail_reaches_live_session(before: &str, after: &str) {
+    let d = TestDaemon::start_with("watch = false", before).await;
+    let s = d.start_session("a").await;
+    let mut ev = d.watch(&s);
+    echoed(&d, &s, &mut ev, "this is forbidden").await;
+
+    reload_changes_agent_a(&d, after);
+    d.send(&s, "this is forbidden again").await;
+    let trip = ev
+        .until_type("guardrail_tripped", &[("direction", "input")])
+        .await;
+    assert_eq!(
+        trip["guardrails"],
+        serde_json::json!(["blocklist.blocklist"])
+    );
+    // The blocked message never reached the model: the next one is answered, it was not.
+    echoed(&d, &s, &mut ev, "hello").await;
+    assert!(
+        !ev.seen
+            .iter()
+            .any(|e| e.to_string().contains("You said: this is forbidden again")),
+        "the blocked message reached the model"
+    );
+}
+
+#[tokio::test]
+async fn reload_adds_agent_input_guardrails_to_live_sessions() {
+    input_guardrail_reaches_live_session(
+        &guarded("", ""),
+        &guarded("", "input_guardrails = [\"blocklist.blocklist\"]"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reload_adds_daemon_wide_input_guardrails_to_live_sessions() {
+    input_guardrail_reaches_live_session(
+        &guarded("", ""),
+        &guarded("[guardrails]\ninput = [\"blocklist.blocklist\"]", ""),
+    )
+    .await;
+}
+
+const SECRET_ARGS: &str = r#"{"text":"my key is sk-abcdefghijklmnopqrstuvwxyz0123"}"#;
+
+#[tokio::test]
+async fn reload_adds_tool_guardrails_to_live_sessions() {
+    let d = TestDaemon::start_with("watch = false", &guarded("", "")).await;
+    let s = d.start_session("a").await;
+    let mut ev = d.watch(&s);
+    let end = call(&d, &s, &mut ev, "faulty.echo", SECRET_ARGS).await;
+    assert_eq!(end["outcome"], "completed", "{end}");
+
+    reload_changes_agent_a(
+        &d,
+        &guarded("", "tool_guardrails = [\"blocklist.no_secrets\"]"),
+    );
+    let end = call(&d, &s, &mut ev, "faulty.echo", SECRET_ARGS).await;
+    assert_eq!(end["outcome"], "rejected", "{end}");
+    let output = end["output"].as_str().unwrap_or_default();
+    assert!(
+        output.starts_with("Tool call blocked by guardrail blocklist.no_secrets"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn reload_of_before_approval_reaches_live_sessions() {
+    let asks = "[agents.a.approval]\ndefault = \"ask\"";
+    let with = |before: bool| {
+        guarded(
+            "",
+            &format!(
+                "tool_guardrails = [{{ use = \"blocklist.no_secrets\", before_approval = {before} }}]\n{asks}"
+            ),
+        )
+    };
+    let d = TestDaemon::start_with("watch = false", &with(false)).await;
+    let s = d.start_session("a").await;
+    let mut ev = d.watch(&s);
+    // Screened only after approval: the person is asked first.
+    d.send(&s, &format!("call faulty.echo {SECRET_ARGS}")).await;
+    let ask = ev.until_type("tool_approval_required", &[]).await;
+    let (ok, _, err) = d.agentctl(&["reject", ask["call_id"].as_str().unwrap()]);
+    assert!(ok, "{err}");
+    ev.until_type("tool_end", &[("outcome", "rejected")]).await;
+
+    reload_changes_agent_a(&d, &with(true));
+    let asked_before = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_approval_required")
+        .count();
+    d.send(&s, &format!("call faulty.echo {SECRET_ARGS}")).await;
+    ev.until_type("guardrail_tripped", &[("direction", "tool_call")])
+        .await;
+    let end = ev.until_type("tool_end", &[("outcome", "rejected")]).await;
+    assert!(
+        end["output"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("Tool call blocked by guardrail")),
+        "{end}"
+    );
+    let asked_after = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_approval_required")
+        .count();
+    assert_eq!(
+        asked_before, asked_after,
+        "a person was asked before the guardrail ran"
+    );
+}
+
+#[tokio::test]
+async fn reload_of_debounce_text_length_reaches_live_sessions() {
+    let with = |n: u32| {
+        guarded(
+            &format!("[guardrails]\ndebounce_text_length = {n}"),
+            "guardrails = [\"blocklist.blocklist\"]",
+        )
+    };
+    let d = TestDaemon::start_with("watch = false", &with(100_000)).await;
+    let s = d.start_session("a").await;
+    let mut ev = d.watch(&s);
+    // The reply is far shorter than the debounce: no output check ever runs.
+    echoed(&d, &s, &mut ev, "forbidden").await;
+    assert!(
+        !ev.seen.iter().any(|e| e["type"] == "guardrail_tripped"),
+        "an output guardrail ran before its debounce"
+    );
+
+    reload_changes_agent_a(&d, &with(5));
+    d.send(&s, "forbidden").await;
+    let trip = ev
+        .until_type("guardrail_tripped", &[("direction", "output")])
+        .await;
+    assert_eq!(
+        trip["guardrails"],
+        serde_json::json!(["blocklist.blocklist"])
+    );
+}
+
+#[tokio::test]
+async fn a_config_that_only_moved_lines_is_unchanged() {
+    let body = guarded("", "input_guardrails = [\"blocklist.blocklist\"]");
+    let d = TestDaemon::start_with("watch = false", &body).await;
+    d.rewrite_config(&format!("# a comment that moves every line\n\n{body}"));
+    let (ok, out, err) = d.agentctl(&["reload"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("reload unchanged"), "{out}");
+}

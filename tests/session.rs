@@ -152,9 +152,16 @@ impl H {
             endpoint,
             overrides,
             journal: Journal::in_memory().expect("journal"),
+            notices: None,
         };
         let (s, m) = tokio::join!(
-            session::start("t", catalog(), agent, options),
+            // No supervisor here: the catalog never changes.
+            session::start(
+                "t",
+                tokio::sync::watch::channel(catalog()).1,
+                agent,
+                options
+            ),
             puppet.accept()
         );
         let s = s.unwrap_or_else(|e| panic!("{e}"));
@@ -380,6 +387,8 @@ async fn every_model_event_is_raw_first_then_typed() {
     assert_eq!(
         h.kinds(),
         [
+            // The reference's first event: the empty history, once connected.
+            "history_updated",
             "connection_status",
             "agent_start",
             "audio",
@@ -410,6 +419,14 @@ async fn every_model_event_is_raw_first_then_typed() {
             "some.future_event",
             "response.done"
         ]
+    );
+    assert_eq!(
+        (
+            h.seen[0]["seq"].as_u64(),
+            &h.seen[0]["item"],
+            &h.seen[0]["history_len"]
+        ),
+        (Some(1), &Value::Null, &json!(0))
     );
     let err = h.seen.iter().find(|e| e["type"] == "error").unwrap();
     assert_eq!(err["code"], "bad_thing");

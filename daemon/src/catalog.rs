@@ -5,6 +5,16 @@
 //! Sessions hold an `Arc<Catalog>` (or an `Arc<Agent>` out of it); a reload
 //! builds a whole new catalog and swaps it in, so a session never sees half a
 //! change, and calls in flight finish on the plugin version they started with.
+//!
+//! A resolved [`Agent`] is the one comparable description of everything a
+//! session of that agent uses — its config (settings, tools, every guardrail
+//! list and flag, approval policy, handoffs), the model it runs on, the
+//! daemon-wide guardrails and debounce merged in, and the identity of every
+//! plugin it calls. Its `PartialEq` is derived, so "did this agent change?"
+//! is `old != new` and a new config key can never be left out of it. Source
+//! positions compare equal ([`crate::config::Written`]); a loaded [`Plugin`]
+//! equals only itself, because the catalog builds a new one whenever its file,
+//! path or sandbox changes and reuses the old one otherwise.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -13,12 +23,21 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::config::{
-    AgentConfig, Config, ConfigError, Diagnostic, GuardrailRef, Location, PluginConfig, Sandbox,
+    AgentConfig, Config, ConfigError, Diagnostic, GuardrailRef, Location, ModelConfig,
+    PluginConfig, Sandbox,
 };
 use crate::plugin::{Plugin, PluginHost};
 
+/// A loaded plugin is equal only to itself (see the module note): comparing
+/// two catalogs' agents then says whether they call the same plugin versions.
+impl PartialEq for Plugin {
+    fn eq(&self, other: &Plugin) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
 /// A tool as one agent offers it to the model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentTool {
     /// The function name the model sees (`calc_add`, or an alias).
     pub model_name: String,
@@ -34,7 +53,7 @@ pub struct AgentTool {
 }
 
 /// A handoff as a tool the model can call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Handoff {
     /// `transfer_to_<agent>`.
     pub tool_name: String,
@@ -50,7 +69,7 @@ impl Handoff {
 }
 
 /// A guardrail resolved to its plugin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentGuardrail {
     /// `plugin.name`.
     pub qualified: String,
@@ -58,10 +77,15 @@ pub struct AgentGuardrail {
     pub name: String,
 }
 
-/// An agent, resolved.
-#[derive(Debug)]
+/// An agent, resolved: everything a session of it uses (see the module note).
+#[derive(Debug, PartialEq)]
 pub struct Agent {
     pub config: AgentConfig,
+    /// The model the agent runs on (its settings defaults, model name, tracing).
+    pub model: ModelConfig,
+    /// Output guardrails run every this many characters of an item's transcript
+    /// (`[guardrails] debounce_text_length`).
+    pub debounce: usize,
     pub tools: Vec<AgentTool>,
     pub handoffs: Vec<Handoff>,
     /// The agent's own output guardrails followed by the daemon-wide ones, each once.
@@ -314,10 +338,16 @@ impl Resolver<'_> {
                     );
                 }
             }
+            let Some(model) = self.config.models.get(&a.model).cloned() else {
+                // Config validation reports an unknown model at its position.
+                continue;
+            };
             agents.insert(
                 name.clone(),
                 Arc::new(Agent {
                     config: a.clone(),
+                    model,
+                    debounce: self.config.guardrails.debounce_text_length.max(1),
                     tools,
                     handoffs,
                     output_guardrails,

@@ -265,6 +265,19 @@ impl Events {
         .await
     }
 
+    /// Like [`Events::until_type`], but an event already seen counts too: for
+    /// events that race each other (a tool's events come from the session's
+    /// executor, the model's from the session task).
+    pub async fn seen_or_until(&mut self, kind: &str, fields: &[(&str, &str)]) -> Value {
+        let matches = |ev: &Value| {
+            ev["type"] == kind && fields.iter().all(|(k, v)| ev[*k].as_str() == Some(v))
+        };
+        if let Some(ev) = self.seen.iter().find(|e| matches(e)) {
+            return ev.clone();
+        }
+        self.until_type(kind, fields).await
+    }
+
     /// Types of the non-raw events seen, in order.
     pub fn types(&self) -> Vec<String> {
         self.seen

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use agentd::catalog::Catalog;
 use agentd::config::Config;
 use agentd::control::server;
-use agentd::daemon::Daemon;
 use agentd::plugin::PluginHost;
-use agentd::reload;
+use agentd::reload::Trigger;
+use agentd::supervisor::Supervisor;
 use clap::{Parser, Subcommand};
 
 /// Exit code for a bad config (sysexits EX_CONFIG), as systemd and scripts expect.
@@ -104,7 +104,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let daemon = match Daemon::new(catalog, host, journal).await {
+    let daemon = match Supervisor::start(catalog, Arc::new(host), journal).await {
         Ok(d) => Arc::new(d),
         Err(e) => {
             eprintln!("agentd: {e}");
@@ -121,7 +121,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
     // Hot reload: SIGHUP always; file watching unless `[daemon] watch = false`.
     let hup = tokio::spawn(reload_on_sighup(daemon.clone()));
     let watcher = if daemon.catalog().config.daemon.watch {
-        match reload::spawn_watcher(daemon.clone()) {
+        match daemon.spawn_watcher() {
             Ok(task) => Some(task),
             Err(e) => {
                 tracing::warn!(error = %e, "hot reload on file changes is off; SIGHUP and `agentctl reload` still work");
@@ -158,7 +158,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn reload_on_sighup(daemon: Arc<Daemon>) {
+async fn reload_on_sighup(daemon: Arc<Supervisor>) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -169,7 +169,7 @@ async fn reload_on_sighup(daemon: Arc<Daemon>) {
     };
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading");
-        daemon.reload(reload::Trigger::Signal).await;
+        daemon.request_reload(Trigger::Signal);
     }
 }
 

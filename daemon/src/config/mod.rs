@@ -39,6 +39,33 @@ impl fmt::Display for Location {
     }
 }
 
+/// Where a setting was written. Every `Written` equals every other: two
+/// configs that differ only in layout (a moved line, a new comment) mean the
+/// same thing, so change detection — derived `PartialEq` over whole config and
+/// catalog values — must not see a moved line as a change. Use the
+/// [`Location`] inside (`Deref`) for messages.
+#[derive(Debug, Clone)]
+pub struct Written(pub Location);
+
+impl PartialEq for Written {
+    fn eq(&self, _: &Written) -> bool {
+        true
+    }
+}
+
+impl std::ops::Deref for Written {
+    type Target = Location;
+    fn deref(&self) -> &Location {
+        &self.0
+    }
+}
+
+impl fmt::Display for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -273,7 +300,7 @@ pub struct PluginConfig {
     pub name: String,
     pub path: PathBuf,
     pub sandbox: Sandbox,
-    pub at: Option<Location>,
+    pub at: Option<Written>,
 }
 
 /// One entry of an agent's `tools` list.
@@ -284,7 +311,7 @@ pub struct ToolRef {
     pub alias: Option<String>,
     /// `Some(true)`: always ask a person; `Some(false)`: never (overrides the rules).
     pub approval: Option<bool>,
-    pub at: Location,
+    pub at: Written,
 }
 
 /// One handoff of an agent.
@@ -295,7 +322,7 @@ pub struct HandoffConfig {
     /// Tool name the model sees; `transfer_to_<agent>` by default.
     pub tool_name: Option<String>,
     pub description: Option<String>,
-    pub at: Location,
+    pub at: Written,
 }
 
 /// A guardrail on tool calls.
@@ -311,7 +338,7 @@ pub struct ToolGuardrailRef {
 pub struct GuardrailRef {
     pub plugin: String,
     pub name: String,
-    pub at: Location,
+    pub at: Written,
 }
 
 impl fmt::Display for GuardrailRef {
@@ -349,7 +376,7 @@ pub struct AgentConfig {
     pub approval: ApprovalPolicy,
     /// Audio, turn detection, transcription, tool choice, token limit.
     pub realtime: realtime::RealtimeSettings,
-    pub at: Location,
+    pub at: Written,
 }
 
 /// `[guardrails]`: daemon-wide guardrail settings.
@@ -448,6 +475,10 @@ impl Ctx<'_> {
         self.location(s.span().start)
     }
 
+    fn written<T>(&self, s: &Spanned<T>) -> Written {
+        Written(self.at(s))
+    }
+
     fn error<T>(&mut self, s: &Spanned<T>, message: impl Into<String>) {
         let location = Some(self.at(s));
         self.diagnostics.push(Diagnostic {
@@ -539,7 +570,7 @@ impl Ctx<'_> {
                     name: name.get_ref().clone(),
                     path: self.path(&p.path),
                     sandbox,
-                    at: Some(self.at(name)),
+                    at: Some(self.written(name)),
                 },
             );
         }
@@ -906,7 +937,7 @@ impl Ctx<'_> {
                 Some(GuardrailRef {
                     plugin: plugin.to_string(),
                     name: name.to_string(),
-                    at: self.at(g),
+                    at: self.written(g),
                 })
             }
             _ => {
@@ -1005,7 +1036,7 @@ impl Ctx<'_> {
                 pattern,
                 alias: entry.alias.clone(),
                 approval: entry.approval,
-                at: self.at(t),
+                at: self.written(t),
             });
         }
         let guardrails = a
@@ -1034,7 +1065,7 @@ impl Ctx<'_> {
                     agent: entry.agent.clone(),
                     tool_name: entry.tool_name.clone(),
                     description: entry.description.clone(),
-                    at: self.at(h),
+                    at: self.written(h),
                 });
             }
         }
@@ -1072,7 +1103,7 @@ impl Ctx<'_> {
             rejection_message: a.rejection_message.clone(),
             approval,
             realtime,
-            at: self.at(name),
+            at: self.written(name),
         }
     }
 

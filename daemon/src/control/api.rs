@@ -147,6 +147,15 @@ pub struct ReloadReport {
     pub plugins_removed: Vec<String>,
     #[serde(default)]
     pub plugins_changed: Vec<String>,
+    #[serde(default)]
+    pub models_added: Vec<String>,
+    #[serde(default)]
+    pub models_removed: Vec<String>,
+    #[serde(default)]
+    pub models_changed: Vec<String>,
+    /// Some other setting changed (`default_agent`, `plugin_dir`, …).
+    #[serde(default)]
+    pub settings_changed: bool,
     /// Plugins whose file could not be loaded (old version kept, if any).
     #[serde(default)]
     pub plugins_failed: Vec<String>,

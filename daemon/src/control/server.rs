@@ -22,9 +22,10 @@ use tokio::net::UnixListener;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::api;
-use crate::daemon::Daemon;
 use crate::realtime::protocol::ContentPart;
+use crate::reload::{ReloadOutcome, ReloadResult, Trigger};
 use crate::session::{Envelope, SessionError, SessionEvent};
+use crate::supervisor::{LookupError, Supervisor};
 
 /// Largest request body accepted (audio chunks are the big ones).
 const MAX_BODY: usize = 16 << 20;
@@ -214,13 +215,18 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
 }
 
-fn session(daemon: &Daemon, id: &str) -> Result<crate::session::SessionHandle, ApiError> {
+async fn session(daemon: &Supervisor, id: &str) -> Result<crate::session::SessionHandle, ApiError> {
     daemon
         .session(id)
+        .await
         .ok_or_else(|| ApiError::not_found(format!("no session `{id}`")))
 }
 
-async fn handle(daemon: Arc<Daemon>, socket: Arc<Path>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(
+    daemon: Arc<Supervisor>,
+    socket: Arc<Path>,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let route = match parse_route(req.method(), req.uri().path(), req.uri().query()) {
         Ok(r) => r,
         Err(e) => return e.response(),
@@ -233,19 +239,19 @@ async fn handle(daemon: Arc<Daemon>, socket: Arc<Path>, req: Request<Incoming>) 
 }
 
 async fn dispatch(
-    daemon: &Arc<Daemon>,
+    daemon: &Arc<Supervisor>,
     socket: &Path,
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let ok = |v: &dyn erased::Json| Ok(v.respond(StatusCode::OK));
     match route {
-        Route::Status => ok(&status(daemon, socket)),
+        Route::Status => ok(&status(daemon, socket).await),
         Route::Plugins => ok(&plugins(daemon)),
         Route::Agents => ok(&agents(daemon)),
         Route::ListSessions => {
             let mut out = Vec::new();
-            for h in daemon.sessions() {
+            for h in daemon.sessions().await {
                 let status = h
                     .status()
                     .await
@@ -276,9 +282,9 @@ async fn dispatch(
                 },
             ))
         }
-        Route::GetSession(id) => ok(&session(daemon, &id)?.status().await?),
+        Route::GetSession(id) => ok(&session(daemon, &id).await?.status().await?),
         Route::CloseSession(id) => {
-            let h = session(daemon, &id)?;
+            let h = session(daemon, &id).await?;
             h.close().await?;
             ok(&serde_json::json!({"closed": true}))
         }
@@ -307,7 +313,7 @@ async fn dispatch(
                     ));
                 }
             };
-            session(daemon, &id)?.send_input(content).await?;
+            session(daemon, &id).await?.send_input(content).await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::SendAudio(id) => {
@@ -319,29 +325,33 @@ async fn dispatch(
             {
                 return Err(ApiError::bad_request("audio must be base64"));
             }
-            session(daemon, &id)?
+            session(daemon, &id)
+                .await?
                 .send_audio(body.audio, body.commit)
                 .await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::Interrupt(id) => {
-            session(daemon, &id)?.interrupt().await?;
+            session(daemon, &id).await?.interrupt().await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::Playback(id) => {
             let body: api::Playback = read_json(req).await?;
-            session(daemon, &id)?
+            session(daemon, &id)
+                .await?
                 .playback(body.item_id, body.played_ms)
                 .await?;
             Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({})))
         }
         Route::SetAgent(id) => {
             let body: api::SetAgent = read_json(req).await?;
-            session(daemon, &id)?.set_agent(&body.agent).await?;
+            session(daemon, &id).await?.set_agent(&body.agent).await?;
             ok(&serde_json::json!({"agent": body.agent}))
         }
-        Route::History(id) => ok(&session(daemon, &id)?.history().await?),
-        Route::Events { id, since, follow } => Ok(events(session(daemon, &id)?, since, follow)),
+        Route::History(id) => ok(&session(daemon, &id).await?.history().await?),
+        Route::Events { id, since, follow } => {
+            Ok(events(session(daemon, &id).await?, since, follow))
+        }
         Route::CallTool(qualified) => {
             let body: api::CallTool = read_json(req).await?;
             let catalog = daemon.catalog();
@@ -379,7 +389,7 @@ async fn dispatch(
         }
         Route::Audit { session, limit } => {
             let calls = daemon
-                .journal
+                .journal()
                 .audit(session.as_deref(), limit)
                 .await
                 .map_err(|e| {
@@ -388,8 +398,15 @@ async fn dispatch(
             ok(&calls)
         }
         Route::Reload => {
-            let (outcome, report) = daemon.reload(crate::reload::Trigger::Api).await;
-            if let crate::reload::ReloadOutcome::Rejected(_) = outcome {
+            let outcome = daemon.reload(Trigger::Api).await.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "stopping",
+                    "the daemon is stopping",
+                )
+            })?;
+            let report = reload_report(&outcome);
+            if let ReloadResult::Rejected(_) = outcome.result {
                 // The errors are the message, one per line, as `agentd check` prints them.
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -405,18 +422,19 @@ async fn dispatch(
         Route::Decide(call_id) => {
             let body: api::Decision = read_json(req).await?;
             let h = match &body.session {
-                Some(id) => session(daemon, id)?,
-                None => daemon.find_pending(&call_id).await.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "unknown_call",
-                        format!("no session has a pending tool call `{call_id}`"),
-                    )
+                Some(id) => session(daemon, id).await?.executor(),
+                None => daemon.pending_call(&call_id).await.map_err(|e| match e {
+                    LookupError::Unknown(_) => {
+                        ApiError::new(StatusCode::NOT_FOUND, "unknown_call", e.to_string())
+                    }
+                    LookupError::Ambiguous { .. } => {
+                        ApiError::new(StatusCode::CONFLICT, "ambiguous_call", e.to_string())
+                    }
                 })?,
             };
             h.decide(&call_id, body.approve, body.always).await?;
             ok(&api::Decided {
-                session: h.id.to_string(),
+                session: h.session().to_string(),
                 call_id,
                 approved: body.approve,
             })
@@ -437,7 +455,7 @@ mod erased {
     }
 }
 
-fn plugins(daemon: &Daemon) -> Vec<api::PluginSummary> {
+fn plugins(daemon: &Supervisor) -> Vec<api::PluginSummary> {
     let catalog = daemon.catalog();
     let mut out: Vec<api::PluginSummary> = catalog
         .plugins
@@ -487,7 +505,7 @@ fn plugins(daemon: &Daemon) -> Vec<api::PluginSummary> {
     out
 }
 
-fn agents(daemon: &Daemon) -> Vec<api::AgentSummary> {
+fn agents(daemon: &Supervisor) -> Vec<api::AgentSummary> {
     daemon
         .catalog()
         .agents
@@ -513,17 +531,48 @@ fn agents(daemon: &Daemon) -> Vec<api::AgentSummary> {
         .collect()
 }
 
-fn status(daemon: &Daemon, socket: &Path) -> api::Status {
+/// What a reload did, as the API reports it.
+pub fn reload_report(outcome: &ReloadOutcome) -> api::ReloadReport {
+    let mut r = api::ReloadReport {
+        trigger: outcome.trigger.as_str().to_string(),
+        time_ms: outcome.time_ms,
+        plugins_failed: outcome.plugins_failed.clone(),
+        ..api::ReloadReport::default()
+    };
+    match &outcome.result {
+        ReloadResult::Applied(c) => {
+            r.outcome = "applied".into();
+            r.agents_added = c.agents_added.clone();
+            r.agents_removed = c.agents_removed.clone();
+            r.agents_changed = c.agents_changed.clone();
+            r.plugins_added = c.plugins_added.clone();
+            r.plugins_removed = c.plugins_removed.clone();
+            r.plugins_changed = c.plugins_changed.clone();
+            r.models_added = c.models_added.clone();
+            r.models_removed = c.models_removed.clone();
+            r.models_changed = c.models_changed.clone();
+            r.settings_changed = c.settings_changed;
+        }
+        ReloadResult::Unchanged => r.outcome = "unchanged".into(),
+        ReloadResult::Rejected(errors) => {
+            r.outcome = "rejected".into();
+            r.errors = errors.clone();
+        }
+    }
+    r
+}
+
+async fn status(daemon: &Supervisor, socket: &Path) -> api::Status {
     api::Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
-        started_ms: daemon.started_ms,
+        started_ms: daemon.started_ms(),
         config: daemon.catalog().config.path.display().to_string(),
         socket: socket.display().to_string(),
         agents: agents(daemon),
         plugins: plugins(daemon),
-        sessions: daemon.sessions().iter().filter(|s| !s.is_closed()).count(),
-        last_reload: daemon.last_reload(),
+        sessions: daemon.counts().await.live_sessions,
+        last_reload: daemon.last_reload().await.as_ref().map(reload_report),
     }
 }
 
@@ -644,7 +693,7 @@ pub async fn bind(path: &Path) -> Result<UnixListener, BindError> {
 pub async fn serve(
     listener: UnixListener,
     socket: Arc<Path>,
-    daemon: Arc<Daemon>,
+    daemon: Arc<Supervisor>,
     shutdown: impl Future<Output = ()>,
 ) {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -4,12 +4,10 @@
 //! - [`client`]: one WebSocket connection, turned into [`client::ModelEvent`]s;
 //! - [`sim`]: the built-in offline model on loopback;
 //! - [`scenario`]: the offline model playing a scripted exchange;
-//! - [`settings`]: an agent's `session.update` payload;
 //! - [`tls`]: the stream under the WebSocket (rustls for `wss://`).
 
 pub mod client;
 pub mod protocol;
 pub mod scenario;
-pub mod settings;
 pub mod sim;
 pub mod tls;

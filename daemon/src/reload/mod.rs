@@ -1,44 +1,38 @@
-//! Hot reload: validate → build the next catalog → diff → swap.
+//! Hot reload as a pure step: read the config again, build the next catalog
+//! next to the serving one, and say what changed — without touching anything
+//! that serves.
 //!
-//! A reload (from the file watcher, SIGHUP or `POST /v1/reload`) re-reads
-//! `agents.toml` as a whole and rebuilds the catalog from it, reusing every
-//! plugin whose file is unchanged (so only changed files compile, and they
-//! compile before anything is swapped). Then, in one step, the new catalog
-//! replaces the old one; sessions are told, and those whose agent changed send
-//! the model a session update. Calls in flight keep the `Arc<Plugin>` they
-//! started with, so they finish on the old version.
+//! [`prepare`] re-reads `agents.toml` as a whole and rebuilds the catalog from
+//! it, reusing every plugin whose file is unchanged (so only changed files
+//! compile, and they compile before anything is swapped). The supervisor
+//! ([`crate::supervisor`]) then publishes the result in one step; sessions
+//! follow the published catalog, and calls in flight keep the `Arc<Plugin>`
+//! they started with, so they finish on the old version. The file watcher
+//! ([`watch`]) only says *that* something changed.
 //!
 //! Invariants:
 //! - on any config error nothing changes, and every error is reported with
-//!   `file:line:col` (log, `agentctl reload`, `last_reload` in the status);
+//!   `file:line:col`;
 //! - a broken plugin file never replaces a working version: the old one keeps
 //!   serving and the failure shows in `agentctl plugins`;
-//! - one reload at a time (a mutex), so two triggers never interleave;
+//! - [`Changes`] is derived: an agent changed when its resolved description
+//!   differs (`PartialEq` on [`crate::catalog::Agent`], which covers every
+//!   setting, guardrail list, policy, handoff and plugin version a session
+//!   uses), a model when its config differs, a plugin when the catalog built a
+//!   new version of it;
 //! - `[daemon]` socket, state_dir, cache_dir and watch need a restart: a change
 //!   to them rejects the reload, naming them.
-//!
-//! The watcher watches folders, not files (editors and `cargo xtask` replace a
-//! file by renaming a new one over it), and waits for [`DEBOUNCE`] of quiet
-//! before acting, so a file written in pieces is read once it is complete.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use notify::{EventKind, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
-
-use crate::catalog::{Agent, Catalog};
+use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::control::api::ReloadReport;
-use crate::daemon::Daemon;
-use crate::realtime::settings::session_config;
-
-/// Quiet time after the last file event before a reload starts.
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
-/// Longest a steady stream of events can postpone a reload.
-const MAX_DEBOUNCE: Duration = Duration::from_secs(3);
+use crate::plugin::PluginHost;
 
 /// What asked for a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +46,8 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    fn as_str(self) -> &'static str {
+    /// `watch`, `signal` or `api`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Watch => "watch",
             Trigger::Signal => "signal",
@@ -70,90 +65,153 @@ pub struct Changes {
     pub plugins_added: Vec<String>,
     pub plugins_removed: Vec<String>,
     pub plugins_changed: Vec<String>,
+    pub models_added: Vec<String>,
+    pub models_removed: Vec<String>,
+    pub models_changed: Vec<String>,
+    /// Some other setting changed (`default_agent`, `plugin_dir`, …): it
+    /// applies to what starts from now on.
+    pub settings_changed: bool,
 }
 
 impl Changes {
-    fn is_empty(&self) -> bool {
+    /// Nothing at all changed.
+    pub fn is_empty(&self) -> bool {
         *self == Changes::default()
     }
 }
 
-/// The result of one reload.
+/// What became of one reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReloadOutcome {
+pub enum ReloadResult {
     /// The new catalog is serving.
     Applied(Changes),
-    /// Valid, and nothing sessions see changed.
+    /// Valid, and nothing changed.
     Unchanged,
     /// Refused; the old catalog keeps serving. Each entry is one problem.
     Rejected(Vec<String>),
 }
 
-/// Compute what changed from `old` to `new`.
-pub fn diff(old: &Catalog, new: &Catalog) -> Changes {
-    let mut c = Changes::default();
-    for (name, p) in &new.plugins {
-        match old.plugins.get(name) {
-            None => c.plugins_added.push(name.clone()),
-            Some(o) if !Arc::ptr_eq(o, p) => c.plugins_changed.push(name.clone()),
-            Some(_) => {}
-        }
-    }
-    c.plugins_removed = old
-        .plugins
-        .keys()
-        .filter(|n| !new.plugins.contains_key(*n))
-        .cloned()
-        .collect();
-    for (name, a) in &new.agents {
-        match old.agents.get(name) {
-            None => c.agents_added.push(name.clone()),
-            Some(o) if agent_changed(old, o, new, a) => c.agents_changed.push(name.clone()),
-            Some(_) => {}
-        }
-    }
-    c.agents_removed = old
-        .agents
-        .keys()
-        .filter(|n| !new.agents.contains_key(*n))
-        .cloned()
-        .collect();
-    c
+/// One reload, as the supervisor records it (`last_reload`) and the control
+/// API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadOutcome {
+    pub trigger: Trigger,
+    /// When it finished, ms since the Unix epoch.
+    pub time_ms: u64,
+    pub result: ReloadResult,
+    /// Plugins of the serving generation whose file could not be loaded
+    /// (their previous version keeps serving, if they had one).
+    pub plugins_failed: Vec<String>,
 }
 
-/// Whether a session of this agent would behave differently: what the model
-/// is told, the approval policy, or any tool/guardrail plugin version.
-fn agent_changed(old_cat: &Catalog, old: &Agent, new_cat: &Catalog, new: &Agent) -> bool {
-    let settings = |cat: &Catalog, a: &Agent| {
-        cat.config
-            .models
-            .get(&a.config.model)
-            .map(|m| session_config(a, m, &crate::config::SettingsOverlay::default(), false))
+impl ReloadOutcome {
+    /// Record how a reload ended; `serving` is the catalog serving afterwards.
+    pub fn new(trigger: Trigger, result: ReloadResult, serving: &Catalog) -> ReloadOutcome {
+        let plugins_failed = match result {
+            ReloadResult::Rejected(_) => Vec::new(),
+            _ => serving
+                .failed_plugins
+                .iter()
+                .map(|f| f.error.clone())
+                .collect(),
+        };
+        ReloadOutcome {
+            trigger,
+            time_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            result,
+            plugins_failed,
+        }
+    }
+
+    /// Write the outcome to the log, one line (or one per error).
+    pub fn log(&self) {
+        let trigger = self.trigger.as_str();
+        match &self.result {
+            ReloadResult::Applied(c) => tracing::info!(
+                trigger,
+                agents_changed = ?c.agents_changed,
+                agents_added = ?c.agents_added,
+                agents_removed = ?c.agents_removed,
+                plugins_changed = ?c.plugins_changed,
+                plugins_added = ?c.plugins_added,
+                plugins_removed = ?c.plugins_removed,
+                models_changed = ?c.models_changed,
+                models_added = ?c.models_added,
+                models_removed = ?c.models_removed,
+                settings_changed = c.settings_changed,
+                "reload applied"
+            ),
+            ReloadResult::Unchanged => tracing::info!(trigger, "reload: nothing changed"),
+            ReloadResult::Rejected(errors) => {
+                for e in errors {
+                    tracing::error!(trigger, "reload rejected: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// A next generation, ready to be published.
+#[derive(Debug)]
+pub struct Prepared {
+    pub catalog: Catalog,
+    pub changes: Changes,
+}
+
+/// Names added, removed and changed between two maps, by derived equality.
+fn diff_maps<V>(
+    old: &BTreeMap<String, V>,
+    new: &BTreeMap<String, V>,
+    same: impl Fn(&V, &V) -> bool,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let added = new
+        .keys()
+        .filter(|k| !old.contains_key(*k))
+        .cloned()
+        .collect();
+    let removed = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
+    let changed = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| !same(o, v)))
+        .map(|(k, _)| k.clone())
+        .collect();
+    (added, removed, changed)
+}
+
+/// Compute what changed from `old` to `new`.
+pub fn diff(old: &Catalog, new: &Catalog) -> Changes {
+    let (agents_added, agents_removed, agents_changed) =
+        diff_maps(&old.agents, &new.agents, |a, b| a == b);
+    // A plugin changed when the catalog built a new version (new file, path or sandbox).
+    let (plugins_added, plugins_removed, plugins_changed) =
+        diff_maps(&old.plugins, &new.plugins, Arc::ptr_eq);
+    let (models_added, models_removed, models_changed) =
+        diff_maps(&old.config.models, &new.config.models, |a, b| a == b);
+    // Everything else in the file; paths and layout aside, derived equality again.
+    let settings_changed = old.config.daemon != new.config.daemon
+        || old.config.plugins != new.config.plugins
+        || old.config.guardrails != new.config.guardrails;
+    let mut changes = Changes {
+        agents_added,
+        agents_removed,
+        agents_changed,
+        plugins_added,
+        plugins_removed,
+        plugins_changed,
+        models_added,
+        models_removed,
+        models_changed,
+        settings_changed: false,
     };
-    let tools = |a: &Agent| -> Vec<(String, String, *const crate::plugin::Plugin)> {
-        a.tools
-            .iter()
-            .map(|t| {
-                (
-                    t.model_name.clone(),
-                    t.qualified.clone(),
-                    Arc::as_ptr(&t.plugin),
-                )
-            })
-            .collect()
-    };
-    let guardrails = |a: &Agent| -> Vec<(String, *const crate::plugin::Plugin)> {
-        a.output_guardrails
-            .iter()
-            .map(|g| (g.qualified.clone(), Arc::as_ptr(&g.plugin)))
-            .collect()
-    };
-    settings(old_cat, old) != settings(new_cat, new)
-        || old.config.approval != new.config.approval
-        || old.config.rejection_message != new.config.rejection_message
-        || old.config.async_tool_calls != new.config.async_tool_calls
-        || tools(old) != tools(new)
-        || guardrails(old) != guardrails(new)
+    // Only report "other settings" when nothing more specific already says so.
+    changes.settings_changed = settings_changed && changes.is_empty();
+    changes
 }
 
 /// Settings that cannot change without a restart, as errors.
@@ -175,196 +233,35 @@ fn fixed_settings(old: &Config, new: &Config) -> Vec<String> {
     errors
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Re-read the config and plugins and, if valid, swap the new catalog in.
-/// Returns the outcome and its report (also kept as the daemon's `last_reload`).
-pub async fn reload(daemon: &Daemon, trigger: Trigger) -> (ReloadOutcome, ReloadReport) {
-    let _one_at_a_time = daemon.reload_lock.lock().await;
-    let old = daemon.catalog();
+/// The pure step of a reload: read `old`'s config file again and build the
+/// next catalog, reusing `old`'s unchanged plugins. Nothing serving is
+/// touched; the errors, if any, each read `file:line:col: message`.
+pub async fn prepare(old: &Catalog, host: &PluginHost) -> Result<Prepared, Vec<String>> {
     let path = old.config.path.clone();
-    let outcome = match build_next(daemon, &old, &path).await {
-        Err(errors) => ReloadOutcome::Rejected(errors),
-        Ok(new) => {
-            let changes = diff(&old, &new);
-            let new = Arc::new(new);
-            daemon.swap_catalog(new.clone());
-            if changes.is_empty() {
-                ReloadOutcome::Unchanged
-            } else {
-                // Every live session moves to the new generation (handoffs
-                // resolve against it); those whose agent changed update the model.
-                for s in daemon.sessions() {
-                    if !s.is_closed() {
-                        let _ = s.update_catalog(new.clone()).await;
-                    }
-                }
-                ReloadOutcome::Applied(changes)
-            }
-        }
-    };
-    let report = report(&outcome, trigger, &daemon.catalog());
-    match &outcome {
-        ReloadOutcome::Applied(c) => tracing::info!(
-            trigger = trigger.as_str(),
-            agents_changed = ?c.agents_changed,
-            agents_added = ?c.agents_added,
-            agents_removed = ?c.agents_removed,
-            plugins_changed = ?c.plugins_changed,
-            plugins_added = ?c.plugins_added,
-            plugins_removed = ?c.plugins_removed,
-            "reload applied"
-        ),
-        ReloadOutcome::Unchanged => {
-            tracing::info!(trigger = trigger.as_str(), "reload: nothing changed")
-        }
-        ReloadOutcome::Rejected(errors) => {
-            for e in errors {
-                tracing::error!(trigger = trigger.as_str(), "reload rejected: {e}");
-            }
-        }
+    let config = load(&path).await?;
+    let fixed = fixed_settings(&old.config, &config);
+    if !fixed.is_empty() {
+        return Err(fixed);
     }
-    daemon.set_last_reload(report.clone());
-    (outcome, report)
-}
-
-async fn build_next(daemon: &Daemon, old: &Catalog, path: &Path) -> Result<Catalog, Vec<String>> {
-    let path_owned = path.to_path_buf();
-    let config = tokio::task::spawn_blocking(move || Config::load(&path_owned))
+    let catalog = Catalog::build_from(config, host, Some(old))
         .await
-        .map_err(|e| vec![format!("config reader failed: {e}")])?
         .map_err(|e| {
             e.diagnostics
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
         })?;
-    let fixed = fixed_settings(&old.config, &config);
-    if !fixed.is_empty() {
-        return Err(fixed);
-    }
-    Catalog::build_from(config, &daemon.host, Some(old))
+    let changes = diff(old, &catalog);
+    Ok(Prepared { catalog, changes })
+}
+
+/// Read and validate the config file off the reactor.
+async fn load(path: &Path) -> Result<Config, Vec<String>> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || Config::load(&path))
         .await
+        .map_err(|e| vec![format!("config reader failed: {e}")])?
         .map_err(|e| e.diagnostics.iter().map(ToString::to_string).collect())
-}
-
-fn report(outcome: &ReloadOutcome, trigger: Trigger, catalog: &Catalog) -> ReloadReport {
-    let mut r = ReloadReport {
-        trigger: trigger.as_str().to_string(),
-        time_ms: now_ms(),
-        ..ReloadReport::default()
-    };
-    match outcome {
-        ReloadOutcome::Applied(c) => {
-            r.outcome = "applied".into();
-            r.agents_added = c.agents_added.clone();
-            r.agents_removed = c.agents_removed.clone();
-            r.agents_changed = c.agents_changed.clone();
-            r.plugins_added = c.plugins_added.clone();
-            r.plugins_removed = c.plugins_removed.clone();
-            r.plugins_changed = c.plugins_changed.clone();
-        }
-        ReloadOutcome::Unchanged => r.outcome = "unchanged".into(),
-        ReloadOutcome::Rejected(errors) => {
-            r.outcome = "rejected".into();
-            r.errors = errors.clone();
-        }
-    }
-    if !matches!(outcome, ReloadOutcome::Rejected(_)) {
-        r.plugins_failed = catalog
-            .failed_plugins
-            .iter()
-            .map(|f| f.error.clone())
-            .collect();
-    }
-    r
-}
-
-/// The folders to watch for `config`: its own, `plugin_dir`, and each
-/// declared plugin's.
-fn watched_dirs(config: &Config) -> BTreeSet<PathBuf> {
-    let mut dirs = BTreeSet::new();
-    dirs.extend(config.path.parent().map(Path::to_path_buf));
-    dirs.extend(config.daemon.plugin_dir.clone());
-    for p in config.plugins.values() {
-        dirs.extend(p.path.parent().map(Path::to_path_buf));
-    }
-    dirs.retain(|d| d.is_dir());
-    dirs
-}
-
-/// Whether a file event concerns the config or a plugin file.
-fn relevant(event: &notify::Event, config: &Config) -> bool {
-    if matches!(event.kind, EventKind::Access(_) | EventKind::Other) {
-        return false;
-    }
-    event.paths.iter().any(|p| {
-        p == &config.path
-            || config.plugins.values().any(|pl| &pl.path == p)
-            || (p.extension().is_some_and(|x| x == "wasm")
-                && config
-                    .daemon
-                    .plugin_dir
-                    .as_deref()
-                    .is_some_and(|d| p.parent() == Some(d)))
-    })
-}
-
-/// Why the watcher could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot watch files for hot reload: {0}")]
-pub struct WatchError(#[from] notify::Error);
-
-/// Watch the config and plugin files; reload after each burst of changes.
-/// The returned task owns the watcher; abort it to stop watching.
-pub fn spawn_watcher(daemon: Arc<Daemon>) -> Result<tokio::task::JoinHandle<()>, WatchError> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<notify::Event>();
-    // notify calls this on its own thread.
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            let _ = tx.send(ev);
-        }
-    })?;
-    let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
-    let rewatch = |watcher: &mut notify::RecommendedWatcher,
-                   watching: &mut BTreeSet<PathBuf>,
-                   config: &Config| {
-        let want = watched_dirs(config);
-        for gone in watching.difference(&want) {
-            let _ = watcher.unwatch(gone);
-        }
-        for dir in want.difference(watching) {
-            if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot watch folder for reload");
-            }
-        }
-        *watching = want;
-    };
-    rewatch(&mut watcher, &mut watching, &daemon.catalog().config);
-    tracing::info!(dirs = ?watching, "watching for config and plugin changes");
-    Ok(tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
-            if !relevant(&ev, &daemon.catalog().config) {
-                continue;
-            }
-            // Debounce: wait for a quiet spell, so a file written in pieces
-            // (or several files saved together) is one reload.
-            let started = tokio::time::Instant::now();
-            loop {
-                match tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-                    Ok(Some(_)) if started.elapsed() < MAX_DEBOUNCE => continue,
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) => return,
-                }
-            }
-            reload(&daemon, Trigger::Watch).await;
-            rewatch(&mut watcher, &mut watching, &daemon.catalog().config);
-        }
-    }))
 }
 
 #[cfg(test)]
@@ -392,24 +289,5 @@ mod tests {
             errors[1]
         );
         assert!(fixed_settings(&old, &old).is_empty());
-    }
-
-    #[test]
-    fn only_config_and_plugin_files_are_relevant() {
-        let c =
-            config("[daemon]\nplugin_dir = \"plugins\"\n[plugins.x]\npath = \"/opt/x/x.wasm\"\n");
-        let ev = |kind, path: &str| notify::Event::new(kind).add_path(PathBuf::from(path));
-        let modify = EventKind::Modify(notify::event::ModifyKind::Any);
-        assert!(relevant(&ev(modify, "/etc/agentd/agents.toml"), &c));
-        assert!(relevant(&ev(modify, "/etc/agentd/plugins/new.wasm"), &c));
-        assert!(relevant(&ev(modify, "/opt/x/x.wasm"), &c));
-        assert!(!relevant(
-            &ev(modify, "/etc/agentd/plugins/.new.wasm.tmp"),
-            &c
-        ));
-        assert!(!relevant(&ev(modify, "/etc/agentd/other.toml"), &c));
-        assert!(!relevant(&ev(modify, "/opt/x/y.wasm"), &c));
-        let access = EventKind::Access(notify::event::AccessKind::Any);
-        assert!(!relevant(&ev(access, "/etc/agentd/agents.toml"), &c));
     }
 }

@@ -17,26 +17,19 @@
 
 use serde_json::{Value, json};
 
-use super::protocol::{
+use crate::catalog::Agent;
+use crate::config::realtime::{AudioFormat as Format, MaxOutputTokens, ToolChoice, TurnDetection};
+use crate::config::{AgentConfig, Modality, ModelConfig, SettingsOverlay};
+use crate::realtime::protocol::{
     AudioConfig, AudioFormat, AudioInput, AudioOutput, FunctionTool, SessionConfig,
 };
-use crate::catalog::Agent;
-use crate::config::realtime::{
-    AudioFormat as Format, MaxOutputTokens, RealtimeSettings, ToolChoice, TurnDetection,
-};
-use crate::config::{AgentConfig, Modality, ModelConfig, SettingsOverlay};
 
 /// Voice used when the agent names none.
 pub const DEFAULT_VOICE: &str = "ash";
 
-/// The full `session` object for `agent` on `model`; `initial` for the first
-/// settings of a session (see the layering above).
-pub fn session_config(
-    agent: &Agent,
-    model: &ModelConfig,
-    overrides: &SettingsOverlay,
-    initial: bool,
-) -> SessionConfig {
+/// The full `session` object for `agent` on its model; `initial` for the
+/// first settings of a session (see the layering above).
+pub fn session_config(agent: &Agent, overrides: &SettingsOverlay, initial: bool) -> SessionConfig {
     let mut tools: Vec<FunctionTool> = agent
         .tools
         .iter()
@@ -62,7 +55,14 @@ pub fn session_config(
             .find(|t| t.qualified == name || t.model_name == name)
             .map_or_else(|| name.replace('.', "_"), |t| t.model_name.clone())
     };
-    build(&agent.config, model, overrides, initial, tools, resolve)
+    build(
+        &agent.config,
+        &agent.model,
+        overrides,
+        initial,
+        tools,
+        resolve,
+    )
 }
 
 /// The settings of `config` with `tools` already resolved.
@@ -126,11 +126,6 @@ pub fn build(
         }),
         tracing: None,
     }
-}
-
-/// Output audio bytes per millisecond for an agent (used to turn bytes into play time).
-pub fn output_bytes_per_ms(rt: &RealtimeSettings) -> u64 {
-    rt.output_audio_format.bytes_per_ms()
 }
 
 fn wire_format(f: Format) -> AudioFormat {

@@ -1,0 +1,262 @@
+//! The supervisor: the one owner of the daemon's state.
+//!
+//! One task ([`task`]) owns the serving catalog (published through a
+//! `tokio::sync::watch` channel that sessions follow), the session table
+//! ([`table`]), the index of calls waiting for a person ([`approvals`]), the
+//! model servers the daemon runs itself ([`models`]) and the outcome of the
+//! last reload. Everyone else — the control API, the file watcher, SIGHUP —
+//! holds a [`Supervisor`] handle and sends it typed commands; sessions tell it
+//! what it needs to know through [`Notice`]s, without waiting for it.
+//!
+//! Nothing slow runs on the supervisor task: a reload's [`reload::prepare`]
+//! (compiling plugins can take seconds) runs in a task of its own and comes
+//! back as a value to be published; a session's connection to its model is
+//! made by the caller between planning the session and registering it.
+//! Reloads never interleave: requests that arrive while one is prepared wait
+//! for the next one, which starts after it.
+
+pub mod approvals;
+pub mod models;
+pub mod table;
+mod task;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::catalog::Catalog;
+use crate::config::SettingsOverlay;
+use crate::plugin::PluginHost;
+use crate::reload::{self, ReloadOutcome, Trigger};
+use crate::session::{self, ExecutorHandle, Notice, SessionError, SessionHandle};
+use crate::store::Journal;
+pub use approvals::LookupError;
+pub use models::ModelServerError;
+
+/// What the supervisor task is asked to do.
+enum Command {
+    /// Everything needed to start a session of `agent` (the default agent when `None`).
+    Plan {
+        agent: Option<String>,
+        reply: oneshot::Sender<Result<Plan, SessionError>>,
+    },
+    /// A session was started from a plan.
+    Register(SessionHandle),
+    Session {
+        id: String,
+        reply: oneshot::Sender<Option<SessionHandle>>,
+    },
+    Sessions(oneshot::Sender<Vec<SessionHandle>>),
+    Counts(oneshot::Sender<Counts>),
+    /// The executor holding pending call `call_id`.
+    Pending {
+        call_id: String,
+        reply: oneshot::Sender<Result<ExecutorHandle, LookupError>>,
+    },
+    Reload {
+        trigger: Trigger,
+        reply: Option<oneshot::Sender<ReloadOutcome>>,
+    },
+    LastReload(oneshot::Sender<Option<ReloadOutcome>>),
+}
+
+/// A session, planned: started outside the supervisor task (connecting to a
+/// model takes a network round trip), then registered.
+struct Plan {
+    id: String,
+    agent: String,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    endpoint: crate::realtime::client::Endpoint,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+/// Live sessions and waiting calls, daemon-wide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub live_sessions: usize,
+    pub pending_approvals: usize,
+}
+
+/// Why the supervisor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    ModelServer(#[from] ModelServerError),
+}
+
+/// How the rest of the daemon reaches the supervisor. Cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    commands: mpsc::Sender<Command>,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    journal: Journal,
+    started_ms: u64,
+}
+
+impl Supervisor {
+    /// Start the model servers `catalog` needs and the supervisor task.
+    /// The task ends once every handle is dropped.
+    pub async fn start(
+        catalog: Catalog,
+        host: Arc<PluginHost>,
+        journal: Journal,
+    ) -> Result<Supervisor, StartError> {
+        let mut models = models::ModelServers::default();
+        if let Some(e) = models.ensure(&catalog.config).await.into_iter().next() {
+            return Err(e.into());
+        }
+        let (catalog_tx, catalog_rx) = watch::channel(Arc::new(catalog));
+        let (tx, rx) = mpsc::channel(256);
+        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+        let state = task::State::new(catalog_tx, host, models, notices_tx);
+        tokio::spawn(state.run(rx, notices_rx));
+        Ok(Supervisor {
+            commands: tx,
+            catalog: catalog_rx,
+            journal,
+            started_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        })
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// The serving catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    /// Every catalog generation as it is published (what sessions follow).
+    pub fn catalogs(&self) -> watch::Receiver<Arc<Catalog>> {
+        self.catalog.clone()
+    }
+
+    /// The journal every session records into.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// When the daemon started, ms since the Unix epoch.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
+    /// Start a session of `agent` (or the default agent).
+    pub async fn start_session(
+        &self,
+        agent: Option<&str>,
+        overrides: SettingsOverlay,
+    ) -> Result<SessionHandle, SessionError> {
+        let stopping = || SessionError::Ended("(the daemon is stopping)".into());
+        let plan = self
+            .ask(|reply| Command::Plan {
+                agent: agent.map(str::to_string),
+                reply,
+            })
+            .await
+            .ok_or_else(stopping)??;
+        let handle = session::start(
+            &plan.id,
+            plan.catalog,
+            &plan.agent,
+            session::SessionOptions {
+                endpoint: plan.endpoint,
+                overrides,
+                journal: self.journal.clone(),
+                notices: Some(plan.notices),
+            },
+        )
+        .await?;
+        self.commands
+            .send(Command::Register(handle.clone()))
+            .await
+            .map_err(|_| stopping())?;
+        Ok(handle)
+    }
+
+    /// A session by id, live or recently ended.
+    pub async fn session(&self, id: &str) -> Option<SessionHandle> {
+        self.ask(|reply| Command::Session {
+            id: id.to_string(),
+            reply,
+        })
+        .await
+        .flatten()
+    }
+
+    /// All sessions, oldest first.
+    pub async fn sessions(&self) -> Vec<SessionHandle> {
+        self.ask(Command::Sessions).await.unwrap_or_default()
+    }
+
+    /// Live sessions and calls waiting for a person.
+    pub async fn counts(&self) -> Counts {
+        self.ask(Command::Counts).await.unwrap_or_default()
+    }
+
+    /// The executor holding pending call `call_id`, found through the index.
+    pub async fn pending_call(&self, call_id: &str) -> Result<ExecutorHandle, LookupError> {
+        self.ask(|reply| Command::Pending {
+            call_id: call_id.to_string(),
+            reply,
+        })
+        .await
+        .unwrap_or_else(|| Err(LookupError::Unknown(call_id.to_string())))
+    }
+
+    /// Re-read the config and plugins; resolves once the outcome is known
+    /// (and, when applied, published to every session).
+    pub async fn reload(&self, trigger: Trigger) -> Option<ReloadOutcome> {
+        self.ask(|reply| Command::Reload {
+            trigger,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Ask for a reload without waiting for it (the watcher, SIGHUP).
+    pub fn request_reload(&self, trigger: Trigger) {
+        if self
+            .commands
+            .try_send(Command::Reload {
+                trigger,
+                reply: None,
+            })
+            .is_err()
+        {
+            tracing::warn!(
+                trigger = trigger.as_str(),
+                "reload request dropped: the supervisor is busy or stopping"
+            );
+        }
+    }
+
+    /// What the last reload did, if there was one.
+    pub async fn last_reload(&self) -> Option<ReloadOutcome> {
+        self.ask(Command::LastReload).await.flatten()
+    }
+
+    /// Close every live session (on shutdown), all at once.
+    pub async fn close_all(&self) {
+        let live: Vec<SessionHandle> = self
+            .sessions()
+            .await
+            .into_iter()
+            .filter(|h| !h.is_closed())
+            .collect();
+        futures_util::future::join_all(live.iter().map(|h| h.close())).await;
+    }
+
+    /// Watch the config and plugin files (unless `[daemon] watch = false`)
+    /// and reload after each burst of changes.
+    pub fn spawn_watcher(&self) -> Result<tokio::task::JoinHandle<()>, reload::watch::WatchError> {
+        let me = self.clone();
+        reload::watch::spawn_watcher(self.catalogs(), move || me.request_reload(Trigger::Watch))
+    }
+}
