@@ -611,3 +611,20 @@ async fn a_config_that_only_moved_lines_is_unchanged() {
     assert!(ok, "{err}");
     assert!(out.contains("reload unchanged"), "{out}");
 }
+
+#[tokio::test]
+async fn a_sim_model_added_by_reload_serves_new_sessions() {
+    // Nothing runs the offline model at start: the only model is remote (and
+    // never dialled here).
+    let remote = "[models.default]\nprovider = \"openai\"\nurl = \"ws://127.0.0.1:9/v1/realtime\"\napi_key_env = \"AGENTD_UNSET_KEY\"\n\n[agents.a]\ninstructions = \"remote\"\n";
+    let d = TestDaemon::start_with("watch = false", remote).await;
+    d.rewrite_config(&format!(
+        "{remote}\n[models.local]\nprovider = \"sim\"\n\n[agents.b]\nmodel = \"local\"\ninstructions = \"local\"\n"
+    ));
+    let (ok, out, err) = d.agentctl(&["reload"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("models added: local"), "{out}");
+    let s = d.start_session("b").await;
+    let mut ev = d.watch(&s);
+    echoed(&d, &s, &mut ev, "hello from a model added by reload").await;
+}

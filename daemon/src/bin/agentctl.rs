@@ -610,11 +610,17 @@ fn print_reload(r: &api::ReloadReport) {
         ("plugins added", &r.plugins_added),
         ("plugins changed", &r.plugins_changed),
         ("plugins removed", &r.plugins_removed),
+        ("models added", &r.models_added),
+        ("models changed", &r.models_changed),
+        ("models removed", &r.models_removed),
     ];
     for (what, names) in lists {
         if !names.is_empty() {
             println!("  {what}: {}", names.join(", "));
         }
+    }
+    if r.settings_changed {
+        println!("  settings changed (they apply to what starts from now on)");
     }
     for e in &r.plugins_failed {
         println!("  plugin error: {e}");

@@ -290,4 +290,64 @@ mod tests {
         );
         assert!(fixed_settings(&old, &old).is_empty());
     }
+
+    /// Catalogs of configs without plugins: enough to see what `diff` derives.
+    async fn catalog(text: &str) -> Catalog {
+        let host = PluginHost::new().unwrap();
+        Catalog::build(config(text), &host).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn changes_are_derived_from_whole_descriptions() {
+        let base = "[models.default]\nprovider = \"sim\"\n\n[agents.a]\ninstructions = \"x\"\n\n[agents.b]\ninstructions = \"y\"\nmodel = \"other\"\n\n[models.other]\nprovider = \"sim\"\n";
+        let old = catalog(base).await;
+        let cases: &[(&str, String, Changes)] = &[
+            ("nothing", base.to_string(), Changes::default()),
+            (
+                "layout only",
+                format!("# moved\n\n\n{base}"),
+                Changes::default(),
+            ),
+            (
+                "instructions",
+                base.replace("\"x\"", "\"z\""),
+                Changes {
+                    agents_changed: vec!["a".into()],
+                    ..Changes::default()
+                },
+            ),
+            (
+                "debounce reaches every agent",
+                format!("{base}\n[guardrails]\ndebounce_text_length = 7\n"),
+                Changes {
+                    agents_changed: vec!["a".into(), "b".into()],
+                    ..Changes::default()
+                },
+            ),
+            (
+                "a model's defaults reach its agents only",
+                base.replace(
+                    "[models.other]\nprovider = \"sim\"\n",
+                    "[models.other]\nprovider = \"sim\"\ndefaults = { voice = \"marin\" }\n",
+                ),
+                Changes {
+                    agents_changed: vec!["b".into()],
+                    models_changed: vec!["other".into()],
+                    ..Changes::default()
+                },
+            ),
+            (
+                "default agent",
+                format!("[daemon]\ndefault_agent = \"b\"\n{base}"),
+                Changes {
+                    settings_changed: true,
+                    ..Changes::default()
+                },
+            ),
+        ];
+        for (what, text, want) in cases {
+            let new = catalog(text).await;
+            assert_eq!(&diff(&old, &new), want, "{what}");
+        }
+    }
 }
