@@ -284,12 +284,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 print_json(&sessions);
             } else {
                 for s in sessions {
-                    let st = s.status.unwrap_or_default();
-                    let agent = st.get("agent").and_then(Value::as_str).unwrap_or("-");
-                    let pending = st
-                        .get("pending_approvals")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len);
+                    let agent = s.status.as_ref().map_or("-", |st| st.agent.as_str());
+                    let pending = s
+                        .status
+                        .as_ref()
+                        .map_or(0, |st| st.pending_approvals.len());
                     let state = if s.closed { "closed" } else { "live" };
                     println!(
                         "{}  {state:<6} agent={agent} pending_approvals={pending}",
@@ -372,7 +371,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 "/v1/sessions/{session}/events?since={since}{}",
                 if follow { "&follow=1" } else { "" }
             );
-            c.stream(&path, |ev| {
+            c.stream(&path, |ev: Value| {
                 if json {
                     println!("{ev}");
                 } else {
@@ -499,7 +498,7 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
         let c = c.clone();
         let path = format!("/v1/sessions/{session}/events?since=0&follow=1");
         tokio::spawn(async move {
-            c.stream(&path, |ev| {
+            c.stream(&path, |ev: Value| {
                 let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
                 if raw || !matches!(kind, "raw_model_event" | "audio") {
                     println!("{}", event_line(&ev));
@@ -585,7 +584,7 @@ fn print_plugins(ps: &[api::PluginSummary]) {
         let tools: Vec<&str> = p.tools.iter().map(|t| t.name.as_str()).collect();
         let since = p
             .loaded_ms
-            .map(|ms| format!(", since {}", agentd::control::client::format_time_ms(ms)))
+            .map(|ms| format!(", since {}", agentd_api::format_time_ms(ms)))
             .unwrap_or_default();
         println!(
             "  {} ({}, hash {}{since}): tools [{}] guardrails [{}]",

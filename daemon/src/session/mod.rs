@@ -21,7 +21,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -57,35 +56,8 @@ pub enum SessionError {
     Connect(#[from] ConnectError),
 }
 
-/// A tool call held for a person's decision.
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingApproval {
-    pub call_id: String,
-    pub tool: String,
-    pub agent: String,
-    pub arguments: String,
-    /// Milliseconds since the Unix epoch when it will be rejected unanswered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_ms: Option<u64>,
-}
-
-/// A snapshot of a session for `agentctl sessions`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionStatus {
-    pub id: String,
-    pub agent: String,
-    pub model: String,
-    pub created_ms: u64,
-    pub history_len: usize,
-    pub pending_approvals: Vec<PendingApproval>,
-    pub running_tools: usize,
-    pub usage: Usage,
-    pub responses: u64,
-    pub last_seq: u64,
-    /// Output audio of interrupted responses that arrived after the interrupt
-    /// and was dropped rather than delivered.
-    pub dropped_audio_bytes: u64,
-}
+// Defined once, in the control API crate, because the API carries it.
+pub use agentd_api::session::{PendingApproval, SessionStatus};
 
 enum Command {
     Input(Vec<ContentPart>),
