@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use agentd::control::client::Client;
+use agentd_api::Client;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 pub mod puppet;
 
-use agentd::control::client::Client;
+use agentd_api::Client;
 use serde_json::Value;
 use tokio::sync::mpsc;
 

@@ -1,15 +1,20 @@
 //! `agentctl`: the operator's client for a running agentd.
 //!
 //! It finds the daemon from `--socket`, else `AGENTD_SOCKET`, else the same
-//! default path agentd uses. `--json` prints the API's JSON as is, for scripts.
+//! default path agentd uses. It speaks only through the `agentd-api` crate
+//! (typed requests, replies and events), so it links none of the daemon's
+//! engine. `--json` prints the API's JSON as the daemon wrote it, for scripts.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agentd::control::api;
-use agentd::control::client::{Client, ClientError};
+use agentd_api::client::{Client, ClientError, default_socket_path};
+use agentd_api::events::{SessionEvent, StreamItem};
+use agentd_api::query::{AuditQuery, EventsQuery};
+use agentd_api::requests::{CallTool, Decision, SendMessage, SetAgent, StartSession};
+use agentd_api::responses::{PluginSummary, ReloadReport};
+use agentd_api::{AuditCall, format_time_ms};
 use clap::{Parser, Subcommand};
-use hyper::Method;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -77,7 +82,7 @@ enum Cmd {
         session: Option<String>,
         /// At most this many calls
         #[arg(long, default_value_t = 50)]
-        limit: usize,
+        limit: u64,
     },
     /// Approve a tool call waiting for approval
     Approve {
@@ -128,8 +133,20 @@ enum SessionCmd {
     Agent { session: String, agent: String },
 }
 
-fn print_json(v: &impl serde::Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+/// `v` as pretty JSON on stdout.
+fn print_json(v: &impl serde::Serialize) -> Result<(), ClientError> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| ClientError::Decode(format!("cannot print the reply as JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// One stream line as JSON on stdout, as the daemon wrote it.
+fn print_json_line(item: &StreamItem) {
+    match serde_json::to_string(item) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("agentctl: cannot print a {} line as JSON: {e}", item.kind()),
+    }
 }
 
 fn short(s: &str, max: usize) -> String {
@@ -140,91 +157,137 @@ fn short(s: &str, max: usize) -> String {
     }
 }
 
-/// One event as a line of text.
-fn event_line(ev: &Value) -> String {
-    let s = |k: &str| ev.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let seq = ev.get("seq").and_then(Value::as_u64).unwrap_or(0);
-    let kind = s("type");
-    let detail = match kind.as_str() {
-        "agent_start" | "agent_end" => s("agent"),
-        "handoff" => format!("{} -> {}", s("from"), s("to")),
-        "tool_start" | "tool_approval_required" => {
-            format!(
-                "{} call_id={} args={}",
-                s("tool"),
-                s("call_id"),
-                short(&s("arguments"), 200)
-            )
-        }
-        "tool_end" => format!(
-            "{} call_id={} {} output={}",
-            s("tool"),
-            s("call_id"),
-            s("outcome"),
-            short(&s("output"), 200)
+/// Whether text output shows `item`: raw model events and audio chunks only with `--raw`.
+fn shown(item: &StreamItem, raw: bool) -> bool {
+    raw || !matches!(item.kind(), "raw_model_event" | "audio")
+}
+
+/// One stream line as a line of text.
+fn event_line(item: &StreamItem) -> String {
+    let (seq, detail) = match item {
+        StreamItem::Event(env) => (env.seq, event_detail(&env.event)),
+        StreamItem::Lost(lost) => (
+            0,
+            format!("events {}..{} are no longer kept", lost.first, lost.last),
         ),
-        "audio" => {
-            let bytes = s("audio").len() / 4 * 3;
-            format!("item={} {bytes} bytes", s("item_id"))
+    };
+    let kind = item.kind();
+    format!("#{seq:<5} {kind:<24} {detail}")
+}
+
+fn event_detail(ev: &SessionEvent) -> String {
+    match ev {
+        SessionEvent::AgentStart { agent } | SessionEvent::AgentEnd { agent } => agent.clone(),
+        SessionEvent::Handoff { from, to } => format!("{from} -> {to}"),
+        SessionEvent::ToolStart {
+            tool,
+            call_id,
+            arguments,
+            ..
         }
-        "audio_end" | "audio_interrupted" => format!("item={}", s("item_id")),
-        "transcript_delta" => format!("item={} {:?}", s("item_id"), s("delta")),
-        "history_added" | "history_updated" => {
-            let item = ev.get("item").cloned().unwrap_or_default();
-            format!(
-                "{} {} (history: {})",
-                item.get("type").and_then(Value::as_str).unwrap_or(""),
-                item.get("id").and_then(Value::as_str).unwrap_or(""),
-                ev.get("history_len").and_then(Value::as_u64).unwrap_or(0)
-            )
+        | SessionEvent::ToolApprovalRequired {
+            tool,
+            call_id,
+            arguments,
+            ..
+        } => format!("{tool} call_id={call_id} args={}", short(arguments, 200)),
+        SessionEvent::ToolEnd {
+            tool,
+            call_id,
+            output,
+            outcome,
+            ..
+        } => format!(
+            "{tool} call_id={call_id} {} output={}",
+            outcome.as_str(),
+            short(output, 200)
+        ),
+        SessionEvent::Audio { item_id, audio, .. } => {
+            let bytes = audio.len() / 4 * 3;
+            format!("item={item_id} {bytes} bytes")
         }
-        "guardrail_tripped" => format!(
+        SessionEvent::AudioEnd { item_id, .. } | SessionEvent::AudioInterrupted { item_id, .. } => {
+            format!("item={item_id}")
+        }
+        SessionEvent::TranscriptDelta { item_id, delta, .. } => {
+            format!("item={item_id} {delta:?}")
+        }
+        SessionEvent::HistoryAdded { item, history_len }
+        | SessionEvent::HistoryUpdated { item, history_len } => {
+            let field = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("");
+            format!("{} {} (history: {history_len})", field("type"), field("id"))
+        }
+        SessionEvent::GuardrailTripped {
+            direction,
+            guardrails,
+            message,
+        } => format!(
             "{} {} text={:?}",
-            s("direction"),
-            ev.get("guardrails")
-                .map(Value::to_string)
-                .unwrap_or_default(),
-            short(&s("message"), 120)
+            direction.as_str(),
+            Value::from(guardrails.clone()),
+            short(message, 120)
         ),
-        "error" => format!("{} {}", s("code"), s("message")),
-        "raw_model_event" => ev
-            .pointer("/data/type")
+        SessionEvent::Error { code, message } => {
+            format!("{} {message}", code.as_deref().unwrap_or(""))
+        }
+        SessionEvent::RawModelEvent { data } => data
+            .get("type")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string(),
-        "session_closed" => s("reason"),
-        "events_lost" => format!(
-            "events {}..{} are no longer kept",
-            ev.get("first").and_then(Value::as_u64).unwrap_or(0),
-            ev.get("last").and_then(Value::as_u64).unwrap_or(0)
-        ),
-        "connection_status" => {
-            let mut d = s("status");
-            if let Some(n) = ev.get("attempt").and_then(Value::as_u64) {
+        SessionEvent::SessionClosed { reason } => reason.clone(),
+        SessionEvent::ConnectionStatus {
+            status,
+            attempt,
+            reason,
+        } => {
+            let mut d = status.clone();
+            if let Some(n) = attempt {
                 d.push_str(&format!(" attempt={n}"));
             }
-            if let Some(r) = ev.get("reason").and_then(Value::as_str) {
+            if let Some(r) = reason {
                 d.push_str(&format!(" ({r})"));
             }
             d
         }
-        _ => String::new(),
-    };
-    format!("#{seq:<5} {kind:<24} {detail}")
+        SessionEvent::HistoryDeleted { .. } | SessionEvent::InputAudioTimeoutTriggered => {
+            String::new()
+        }
+    }
+}
+
+/// One journal row as a line of text.
+fn audit_line(call: &AuditCall) -> String {
+    let approvals: Vec<String> = call
+        .approvals
+        .iter()
+        .map(|a| {
+            let verb = if a.approved { "approved" } else { "rejected" };
+            let always = if a.always { " always" } else { "" };
+            format!("{verb}{always} by {}", a.reason)
+        })
+        .collect();
+    format!(
+        "{} {} {} decision={} {} outcome={} output={}",
+        call.session,
+        call.call_id,
+        call.tool,
+        call.decision,
+        approvals.join(", "),
+        call.outcome.as_deref().unwrap_or("-"),
+        short(call.output.as_deref().unwrap_or("-"), 80)
+    )
 }
 
 async fn run(args: Args) -> Result<(), ClientError> {
-    let socket = args
-        .socket
-        .unwrap_or_else(agentd::config::default_socket_path);
+    let socket = args.socket.unwrap_or_else(default_socket_path);
     let c = Client::new(&socket);
     let json = args.json;
     match args.command {
         Cmd::Status => {
-            let st: api::Status = c.get("/v1/status").await?;
+            let st = c.status().await?;
             if json {
-                print_json(&st);
-                return Ok(());
+                return print_json(&st);
             }
             println!("agentd {} (pid {})", st.version, st.pid);
             println!("config:   {}", st.config);
@@ -232,7 +295,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
             println!("sessions: {} live", st.sessions);
             println!("agents:");
             for a in &st.agents {
-                let tools: Vec<String> = a.tools.iter().map(|t| t.tool.clone()).collect();
+                let tools: Vec<&str> = a.tools.iter().map(|t| t.tool.as_str()).collect();
                 println!(
                     "  {} (model {}): tools [{}]",
                     a.name,
@@ -250,117 +313,84 @@ async fn run(args: Args) -> Result<(), ClientError> {
             print_plugins(&st.plugins);
         }
         Cmd::Plugins => {
-            let ps: Vec<api::PluginSummary> = c.get("/v1/plugins").await?;
+            let ps = c.plugins().await?;
             if json {
-                print_json(&ps);
-            } else {
-                print_plugins(&ps);
+                return print_json(&ps);
             }
+            print_plugins(&ps);
         }
         Cmd::Reload => {
-            let r: api::ReloadReport = c.post("/v1/reload", &serde_json::json!({})).await?;
+            let r = c.reload().await?;
             if json {
-                print_json(&r);
-            } else {
-                print_reload(&r);
+                return print_json(&r);
             }
+            print_reload(&r);
         }
         Cmd::Agents => {
-            let agents: Vec<api::AgentSummary> = c.get("/v1/agents").await?;
+            let agents = c.agents().await?;
             if json {
-                print_json(&agents);
-            } else {
-                for a in agents {
-                    println!("{} (model {})", a.name, a.model);
-                    for t in a.tools {
-                        println!("  {} -> {}", t.function, t.tool);
-                    }
+                return print_json(&agents);
+            }
+            for a in agents {
+                println!("{} (model {})", a.name, a.model);
+                for t in a.tools {
+                    println!("  {} -> {}", t.function, t.tool);
                 }
             }
         }
         Cmd::Sessions => {
-            let sessions: Vec<api::SessionSummary> = c.get("/v1/sessions").await?;
+            let sessions = c.sessions().await?;
             if json {
-                print_json(&sessions);
-            } else {
-                for s in sessions {
-                    let st = s.status.unwrap_or_default();
-                    let agent = st.get("agent").and_then(Value::as_str).unwrap_or("-");
-                    let pending = st
-                        .get("pending_approvals")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len);
-                    let state = if s.closed { "closed" } else { "live" };
-                    println!(
-                        "{}  {state:<6} agent={agent} pending_approvals={pending}",
-                        s.id
-                    );
-                }
+                return print_json(&sessions);
+            }
+            for s in sessions {
+                let agent = s.status.as_ref().map_or("-", |st| st.agent.as_str());
+                let pending = s.status.as_ref().map_or(0, |st| st.pending_approvals.len());
+                let state = if s.closed { "closed" } else { "live" };
+                println!(
+                    "{}  {state:<6} agent={agent} pending_approvals={pending}",
+                    s.id
+                );
             }
         }
         Cmd::Session(SessionCmd::Start { agent }) => {
-            let started: api::SessionStarted = c
-                .post(
-                    "/v1/sessions",
-                    &api::StartSession {
-                        agent,
-                        settings: Default::default(),
-                    },
-                )
+            let started = c
+                .start_session(&StartSession {
+                    agent,
+                    settings: Default::default(),
+                })
                 .await?;
             if json {
-                print_json(&started);
-            } else {
-                println!("{}", started.id);
+                return print_json(&started);
             }
+            println!("{}", started.id);
         }
         Cmd::Session(SessionCmd::Show { session }) => {
-            let st: Value = c.get(&format!("/v1/sessions/{session}")).await?;
-            print_json(&st);
+            print_json(&c.session(&session).await?)?;
         }
         Cmd::Session(SessionCmd::Close { session }) => {
-            let _: Value = c
-                .call(
-                    Method::DELETE,
-                    &format!("/v1/sessions/{session}"),
-                    None::<&()>,
-                )
-                .await?;
+            c.close_session(&session).await?;
             if !json {
                 println!("closed {session}");
             }
         }
         Cmd::Session(SessionCmd::Agent { session, agent }) => {
-            let _: Value = c
-                .post(
-                    &format!("/v1/sessions/{session}/agent"),
-                    &api::SetAgent {
-                        agent: agent.clone(),
-                    },
-                )
-                .await?;
+            c.set_agent(
+                &session,
+                &SetAgent {
+                    agent: agent.clone(),
+                },
+            )
+            .await?;
             if !json {
                 println!("{session} now runs agent {agent}");
             }
         }
         Cmd::Send { session, text } => {
-            let _: Value = c
-                .post(
-                    &format!("/v1/sessions/{session}/messages"),
-                    &api::SendMessage {
-                        text: Some(text),
-                        content: None,
-                    },
-                )
-                .await?;
+            c.send_message(&session, &SendMessage::text(text)).await?;
         }
         Cmd::Interrupt { session } => {
-            let _: Value = c
-                .post(
-                    &format!("/v1/sessions/{session}/interrupt"),
-                    &serde_json::json!({}),
-                )
-                .await?;
+            c.interrupt(&session).await?;
         }
         Cmd::Events {
             session,
@@ -368,18 +398,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
             since,
             raw,
         } => {
-            let path = format!(
-                "/v1/sessions/{session}/events?since={since}{}",
-                if follow { "&follow=1" } else { "" }
-            );
-            c.stream(&path, |ev| {
+            c.events(&session, &EventsQuery { since, follow }, |item| {
                 if json {
-                    println!("{ev}");
-                } else {
-                    let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
-                    if raw || !matches!(kind, "raw_model_event" | "audio") {
-                        println!("{}", event_line(&ev));
-                    }
+                    print_json_line(&item);
+                } else if shown(&item, raw) {
+                    println!("{}", event_line(&item));
                 }
                 true
             })
@@ -388,68 +411,31 @@ async fn run(args: Args) -> Result<(), ClientError> {
         Cmd::Tool(ToolCmd::Call { tool, arguments }) => {
             let arguments: Value = serde_json::from_str(&arguments)
                 .map_err(|e| ClientError::Decode(format!("arguments are not JSON: {e}")))?;
-            let r: api::ToolCallResult = c
-                .post(
-                    &format!("/v1/tools/{tool}/call"),
-                    &api::CallTool { arguments },
-                )
-                .await?;
+            let r = c.call_tool(&tool, &CallTool { arguments }).await?;
             if json {
-                print_json(&r);
-            } else if r.ok {
-                println!("{}", r.output);
-            } else {
+                return print_json(&r);
+            }
+            if !r.ok {
                 return Err(ClientError::Tool(r.output));
             }
+            println!("{}", r.output);
         }
         Cmd::Audit { session, limit } => {
-            let mut path = format!("/v1/audit?limit={limit}");
-            if let Some(s) = &session {
-                path.push_str(&format!("&session={s}"));
-            }
-            let calls: Vec<Value> = c.get(&path).await?;
+            let query = AuditQuery {
+                session,
+                limit: Some(limit),
+            };
+            let calls = c.audit(&query).await?;
             if json {
-                print_json(&calls);
-            } else {
-                for call in calls {
-                    let s = |k: &str| {
-                        call.get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or("-")
-                            .to_string()
-                    };
-                    let approvals: Vec<String> = call
-                        .get("approvals")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(|a| {
-                            let verb = if a["approved"] == true {
-                                "approved"
-                            } else {
-                                "rejected"
-                            };
-                            let always = if a["always"] == true { " always" } else { "" };
-                            format!("{verb}{always} by {}", a["reason"].as_str().unwrap_or("?"))
-                        })
-                        .collect();
-                    println!(
-                        "{} {} {} decision={} {} outcome={} output={}",
-                        s("session"),
-                        s("call_id"),
-                        s("tool"),
-                        s("decision"),
-                        approvals.join(", "),
-                        s("outcome"),
-                        short(&s("output"), 80)
-                    );
-                }
+                return print_json(&calls);
+            }
+            for call in &calls {
+                println!("{}", audit_line(call));
             }
         }
         Cmd::Attach { session, raw } => attach(&c, &session, raw).await?,
         Cmd::History { session } => {
-            let h: Value = c.get(&format!("/v1/sessions/{session}/history")).await?;
-            print_json(&h);
+            print_json(&c.history(&session).await?)?;
         }
         Cmd::Approve {
             call_id,
@@ -473,10 +459,10 @@ async fn decide(
     always: bool,
     session: Option<String>,
 ) -> Result<(), ClientError> {
-    let d: api::Decided = c
-        .post(
-            &format!("/v1/approvals/{call_id}"),
-            &api::Decision {
+    let d = c
+        .decide(
+            &call_id,
+            &Decision {
                 approve,
                 always,
                 session,
@@ -484,11 +470,10 @@ async fn decide(
         )
         .await?;
     if json {
-        print_json(&d);
-    } else {
-        let verb = if d.approved { "approved" } else { "rejected" };
-        println!("{verb} {} in session {}", d.call_id, d.session);
+        return print_json(&d);
     }
+    let verb = if d.approved { "approved" } else { "rejected" };
+    println!("{verb} {} in session {}", d.call_id, d.session);
     Ok(())
 }
 
@@ -497,12 +482,15 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
     use tokio::io::AsyncBufReadExt;
     let mut watcher = {
         let c = c.clone();
-        let path = format!("/v1/sessions/{session}/events?since=0&follow=1");
+        let session = session.to_string();
         tokio::spawn(async move {
-            c.stream(&path, |ev| {
-                let kind = ev.get("type").and_then(Value::as_str).unwrap_or("");
-                if raw || !matches!(kind, "raw_model_event" | "audio") {
-                    println!("{}", event_line(&ev));
+            let from_start = EventsQuery {
+                since: 0,
+                follow: true,
+            };
+            c.events(&session, &from_start, |item| {
+                if shown(&item, raw) {
+                    println!("{}", event_line(&item));
                 }
                 true
             })
@@ -527,13 +515,7 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
         let result = match words.as_slice() {
             [] => Ok(()),
             ["/quit"] => break,
-            ["/interrupt"] => c
-                .post::<Value>(
-                    &format!("/v1/sessions/{session}/interrupt"),
-                    &serde_json::json!({}),
-                )
-                .await
-                .map(drop),
+            ["/interrupt"] => c.interrupt(session).await.map(drop),
             [cmd @ ("/approve" | "/reject"), call_id, rest @ ..] => {
                 let always = rest == ["always"];
                 decide(
@@ -553,13 +535,7 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
                 Ok(())
             }
             _ => c
-                .post::<Value>(
-                    &format!("/v1/sessions/{session}/messages"),
-                    &api::SendMessage {
-                        text: Some(line.to_string()),
-                        content: None,
-                    },
-                )
+                .send_message(session, &SendMessage::text(line))
                 .await
                 .map(drop),
         };
@@ -571,9 +547,9 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
     Ok(())
 }
 
-fn print_plugins(ps: &[api::PluginSummary]) {
+fn print_plugins(ps: &[PluginSummary]) {
     for p in ps {
-        let Some(hash) = &p.hash else {
+        let Some(hash) = p.short_hash() else {
             println!(
                 "  {} ({}) FAILED: {}",
                 p.name,
@@ -585,13 +561,12 @@ fn print_plugins(ps: &[api::PluginSummary]) {
         let tools: Vec<&str> = p.tools.iter().map(|t| t.name.as_str()).collect();
         let since = p
             .loaded_ms
-            .map(|ms| format!(", since {}", agentd::control::client::format_time_ms(ms)))
+            .map(|ms| format!(", since {}", format_time_ms(ms)))
             .unwrap_or_default();
         println!(
-            "  {} ({}, hash {}{since}): tools [{}] guardrails [{}]",
+            "  {} ({}, hash {hash}{since}): tools [{}] guardrails [{}]",
             p.name,
             p.path,
-            agentd::catalog::short_hash(hash),
             tools.join(", "),
             p.guardrails.join(", ")
         );
@@ -601,7 +576,7 @@ fn print_plugins(ps: &[api::PluginSummary]) {
     }
 }
 
-fn print_reload(r: &api::ReloadReport) {
+fn print_reload(r: &ReloadReport) {
     println!("reload {}", r.outcome);
     let lists = [
         ("agents added", &r.agents_added),
@@ -645,5 +620,121 @@ fn main() -> ExitCode {
             eprintln!("agentctl: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stream lines as the daemon writes them, and the text `agentctl
+    /// events` has always printed for them.
+    #[test]
+    fn events_print_as_they_always_have() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"seq":1,"session":"s","time_ms":0,"type":"agent_start","agent":"concierge"}"#,
+                "#1     agent_start              concierge",
+            ),
+            (
+                r#"{"seq":2,"session":"s","time_ms":0,"type":"handoff","from":"a","to":"b"}"#,
+                "#2     handoff                  a -> b",
+            ),
+            (
+                r#"{"seq":3,"session":"s","time_ms":0,"type":"tool_approval_required","agent":"a","tool":"calc.multiply","call_id":"c1","arguments":"{\"a\":4}"}"#,
+                r#"#3     tool_approval_required   calc.multiply call_id=c1 args={"a":4}"#,
+            ),
+            (
+                r#"{"seq":4,"session":"s","time_ms":0,"type":"tool_end","agent":"a","tool":"calc.add","call_id":"c1","arguments":"{}","output":"5","outcome":"completed"}"#,
+                "#4     tool_end                 calc.add call_id=c1 completed output=5",
+            ),
+            (
+                r#"{"seq":5,"session":"s","time_ms":0,"type":"audio","item_id":"i","content_index":0,"response_id":"r","audio":"AAAAAAAA"}"#,
+                "#5     audio                    item=i 6 bytes",
+            ),
+            (
+                r#"{"seq":6,"session":"s","time_ms":0,"type":"audio_interrupted","item_id":"i","content_index":0}"#,
+                "#6     audio_interrupted        item=i",
+            ),
+            (
+                r#"{"seq":7,"session":"s","time_ms":0,"type":"transcript_delta","item_id":"i","response_id":"r","delta":"The \"x\""}"#,
+                r#"#7     transcript_delta         item=i "The \"x\"""#,
+            ),
+            (
+                r#"{"seq":8,"session":"s","time_ms":0,"type":"history_added","item":{"id":"u1","type":"message"},"history_len":1}"#,
+                "#8     history_added            message u1 (history: 1)",
+            ),
+            (
+                r#"{"seq":9,"session":"s","time_ms":0,"type":"history_deleted","item_id":"u1","history_len":0}"#,
+                "#9     history_deleted          ",
+            ),
+            (
+                r#"{"seq":10,"session":"s","time_ms":0,"type":"guardrail_tripped","direction":"tool_call","guardrails":["b.x","b.y"],"message":"rm"}"#,
+                r#"#10    guardrail_tripped        tool_call ["b.x","b.y"] text="rm""#,
+            ),
+            (
+                r#"{"seq":11,"session":"s","time_ms":0,"type":"error","code":"unknown_tool","message":"no tool"}"#,
+                "#11    error                    unknown_tool no tool",
+            ),
+            (
+                r#"{"seq":12,"session":"s","time_ms":0,"type":"error","message":"no code"}"#,
+                "#12    error                     no code",
+            ),
+            (
+                r#"{"seq":13,"session":"s","time_ms":0,"type":"raw_model_event","data":{"type":"response.done"}}"#,
+                "#13    raw_model_event          response.done",
+            ),
+            (
+                r#"{"seq":14,"session":"s","time_ms":0,"type":"connection_status","status":"reconnecting","attempt":2,"reason":"gone"}"#,
+                "#14    connection_status        reconnecting attempt=2 (gone)",
+            ),
+            (
+                r#"{"seq":15,"session":"s","time_ms":0,"type":"input_audio_timeout_triggered"}"#,
+                "#15    input_audio_timeout_triggered ",
+            ),
+            (
+                r#"{"seq":16,"session":"s","time_ms":0,"type":"session_closed","reason":"closed"}"#,
+                "#16    session_closed           closed",
+            ),
+            (
+                r#"{"type":"events_lost","session":"s","first":17,"last":40}"#,
+                "#0     events_lost              events 17..40 are no longer kept",
+            ),
+        ];
+        for (line, want) in cases {
+            let item: StreamItem = serde_json::from_str(line).unwrap();
+            assert_eq!(event_line(&item), *want, "{line}");
+        }
+    }
+
+    #[test]
+    fn raw_events_and_audio_are_shown_only_with_raw() {
+        let audio: StreamItem = serde_json::from_str(
+            r#"{"seq":1,"session":"s","time_ms":0,"type":"audio","item_id":"i","content_index":0,"response_id":"r","audio":""}"#,
+        )
+        .unwrap();
+        let end: StreamItem = serde_json::from_str(
+            r#"{"seq":2,"session":"s","time_ms":0,"type":"agent_end","agent":"a"}"#,
+        )
+        .unwrap();
+        assert!(!shown(&audio, false));
+        assert!(shown(&audio, true));
+        assert!(shown(&end, false));
+    }
+
+    #[test]
+    fn audit_rows_print_as_they_always_have() {
+        let calls: Vec<AuditCall> = serde_json::from_str(
+            r#"[{"session":"s1","call_id":"c1","agent":"a","tool":"calc.multiply","arguments":"{}","decision":"ask (policy)","decided_ms":1,"approvals":[{"approved":true,"always":true,"reason":"operator","time_ms":2}],"outcome":"completed","output":"20","ended_ms":3},{"session":"s1","call_id":"c2","agent":"a","tool":"calc.add","arguments":"{}","decision":"allow (policy)","decided_ms":1,"approvals":[],"outcome":null,"output":null,"ended_ms":null}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            audit_line(&calls[0]),
+            "s1 c1 calc.multiply decision=ask (policy) approved always by operator outcome=completed output=20"
+        );
+        assert_eq!(
+            audit_line(&calls[1]),
+            "s1 c2 calc.add decision=allow (policy)  outcome=- output=-"
+        );
     }
 }

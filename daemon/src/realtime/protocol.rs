@@ -268,16 +268,9 @@ pub struct Response {
     pub status_details: Option<Value>,
 }
 
-/// Token usage of one response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub total_tokens: u64,
-    #[serde(default)]
-    pub input_tokens: u64,
-    #[serde(default)]
-    pub output_tokens: u64,
-}
+/// Token usage of one response; the same type the control API reports a
+/// session's totals in.
+pub use agentd_api::session::Usage;
 
 /// The `error` object of a server `error` event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

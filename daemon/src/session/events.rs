@@ -1,4 +1,5 @@
-//! Session events and the per-session event bus.
+//! The per-session event bus. The events themselves ([`SessionEvent`],
+//! [`Envelope`]) are the control API's, defined in its crate.
 //!
 //! Every event gets the next sequence number of its session. The bus keeps
 //! the most recent events so a subscriber can start from any `since` still in
@@ -10,179 +11,16 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
+
+pub use agentd_api::events::{Direction, Envelope, SessionEvent, ToolOutcome};
 
 /// At most this many events are kept per session for late subscribers…
 pub const KEPT_EVENTS: usize = 20_000;
 /// …and at most about this many bytes of them: audio (and its raw model
 /// events) would otherwise hold a long call's whole recording in memory.
 pub const KEPT_BYTES: usize = 16 << 20;
-
-/// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolOutcome {
-    /// The tool ran and returned output.
-    Completed,
-    /// The tool ran and failed (error, trap, timeout, cap); the output says why.
-    Failed,
-    /// A person, a policy or a guardrail refused the call.
-    Rejected,
-}
-
-impl ToolOutcome {
-    /// The snake_case name used in events and the journal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ToolOutcome::Completed => "completed",
-            ToolOutcome::Failed => "failed",
-            ToolOutcome::Rejected => "rejected",
-        }
-    }
-}
-
-/// Which way text was going when a guardrail tripped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Output,
-    Input,
-    ToolCall,
-}
-
-/// What subscribers see.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SessionEvent {
-    AgentStart {
-        agent: String,
-    },
-    AgentEnd {
-        agent: String,
-    },
-    Handoff {
-        from: String,
-        to: String,
-    },
-    ToolStart {
-        agent: String,
-        tool: String,
-        call_id: String,
-        arguments: String,
-    },
-    ToolEnd {
-        agent: String,
-        tool: String,
-        call_id: String,
-        arguments: String,
-        output: String,
-        outcome: ToolOutcome,
-    },
-    ToolApprovalRequired {
-        agent: String,
-        tool: String,
-        call_id: String,
-        arguments: String,
-    },
-    Audio {
-        item_id: String,
-        content_index: u32,
-        response_id: String,
-        /// Base64 audio in the session's output format.
-        audio: String,
-    },
-    AudioInterrupted {
-        item_id: String,
-        content_index: u32,
-    },
-    AudioEnd {
-        item_id: String,
-        content_index: u32,
-    },
-    TranscriptDelta {
-        item_id: String,
-        response_id: String,
-        delta: String,
-    },
-    HistoryAdded {
-        item: Value,
-        history_len: usize,
-    },
-    HistoryUpdated {
-        item: Value,
-        history_len: usize,
-    },
-    HistoryDeleted {
-        item_id: String,
-        history_len: usize,
-    },
-    GuardrailTripped {
-        direction: Direction,
-        guardrails: Vec<String>,
-        message: String,
-    },
-    InputAudioTimeoutTriggered,
-    Error {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        code: Option<String>,
-        message: String,
-    },
-    RawModelEvent {
-        data: Value,
-    },
-    SessionClosed {
-        reason: String,
-    },
-    /// The model connection is up (`connected`) or being re-established
-    /// (`reconnecting`, with the attempt number and why it was lost).
-    ConnectionStatus {
-        status: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        attempt: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
-}
-
-impl SessionEvent {
-    /// The event's `type` tag.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SessionEvent::AgentStart { .. } => "agent_start",
-            SessionEvent::AgentEnd { .. } => "agent_end",
-            SessionEvent::Handoff { .. } => "handoff",
-            SessionEvent::ToolStart { .. } => "tool_start",
-            SessionEvent::ToolEnd { .. } => "tool_end",
-            SessionEvent::ToolApprovalRequired { .. } => "tool_approval_required",
-            SessionEvent::Audio { .. } => "audio",
-            SessionEvent::AudioInterrupted { .. } => "audio_interrupted",
-            SessionEvent::AudioEnd { .. } => "audio_end",
-            SessionEvent::TranscriptDelta { .. } => "transcript_delta",
-            SessionEvent::HistoryAdded { .. } => "history_added",
-            SessionEvent::HistoryUpdated { .. } => "history_updated",
-            SessionEvent::HistoryDeleted { .. } => "history_deleted",
-            SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
-            SessionEvent::InputAudioTimeoutTriggered => "input_audio_timeout_triggered",
-            SessionEvent::Error { .. } => "error",
-            SessionEvent::RawModelEvent { .. } => "raw_model_event",
-            SessionEvent::SessionClosed { .. } => "session_closed",
-            SessionEvent::ConnectionStatus { .. } => "connection_status",
-        }
-    }
-}
-
-/// An event with its place in the session's stream.
-#[derive(Debug, Clone, Serialize)]
-pub struct Envelope {
-    pub seq: u64,
-    pub session: Arc<str>,
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    #[serde(flatten)]
-    pub event: SessionEvent,
-}
 
 struct Log {
     next_seq: u64,
@@ -203,27 +41,26 @@ impl Log {
     }
 }
 
-impl SessionEvent {
-    /// A cheap estimate of the event's size, dominated by its largest strings.
-    fn approx_bytes(&self) -> usize {
-        let payload = match self {
-            SessionEvent::Audio { audio, .. } => audio.len(),
-            SessionEvent::RawModelEvent { data } => json_bytes(data),
-            SessionEvent::ToolStart { arguments, .. }
-            | SessionEvent::ToolApprovalRequired { arguments, .. } => arguments.len(),
-            SessionEvent::ToolEnd {
-                arguments, output, ..
-            } => arguments.len() + output.len(),
-            SessionEvent::HistoryAdded { item, .. } | SessionEvent::HistoryUpdated { item, .. } => {
-                json_bytes(item)
-            }
-            SessionEvent::GuardrailTripped { message, .. }
-            | SessionEvent::Error { message, .. } => message.len(),
-            SessionEvent::TranscriptDelta { delta, .. } => delta.len(),
-            _ => 0,
-        };
-        payload + 128
-    }
+/// A cheap estimate of an event's size, dominated by its largest strings.
+fn approx_bytes(event: &SessionEvent) -> usize {
+    let payload = match event {
+        SessionEvent::Audio { audio, .. } => audio.len(),
+        SessionEvent::RawModelEvent { data } => json_bytes(data),
+        SessionEvent::ToolStart { arguments, .. }
+        | SessionEvent::ToolApprovalRequired { arguments, .. } => arguments.len(),
+        SessionEvent::ToolEnd {
+            arguments, output, ..
+        } => arguments.len() + output.len(),
+        SessionEvent::HistoryAdded { item, .. } | SessionEvent::HistoryUpdated { item, .. } => {
+            json_bytes(item)
+        }
+        SessionEvent::GuardrailTripped { message, .. } | SessionEvent::Error { message, .. } => {
+            message.len()
+        }
+        SessionEvent::TranscriptDelta { delta, .. } => delta.len(),
+        _ => 0,
+    };
+    payload + 128
 }
 
 /// Roughly what `v` takes in memory: its strings plus a little per node.
@@ -272,7 +109,7 @@ impl EventBus {
         // The lock covers numbering and logging only, so order in the log is
         // order of sequence numbers; sending happens under it too so live
         // subscribers see the same order.
-        let size = event.approx_bytes();
+        let size = approx_bytes(&event);
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let seq = log.next_seq;
         log.next_seq += 1;
@@ -349,23 +186,12 @@ mod tests {
             });
         }
         let kept = bus.since(0);
-        let bytes: usize = kept.iter().map(|e| e.event.approx_bytes()).sum();
+        let bytes: usize = kept.iter().map(|e| approx_bytes(&e.event)).sum();
         assert!(bytes <= KEPT_BYTES, "{bytes}");
         assert!(kept.len() > 200, "keeps as much as fits: {}", kept.len());
         // The newest events are the ones kept, and numbering is unaffected.
         assert_eq!(kept.last().map(|e| e.seq), Some(1_000));
         assert_eq!(bus.last_seq(), 1_000);
-    }
-
-    #[test]
-    fn outcome_names_match_their_serialized_form() {
-        for o in [
-            ToolOutcome::Completed,
-            ToolOutcome::Failed,
-            ToolOutcome::Rejected,
-        ] {
-            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
-        }
     }
 
     #[test]

@@ -32,12 +32,10 @@ mod task;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::ModelConfig;
 use crate::realtime::client::{ConnectError, Endpoint};
-use crate::realtime::protocol::Usage;
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
 pub use executor::ExecutorHandle;
 pub use handle::SessionHandle;
@@ -63,35 +61,8 @@ pub enum SessionError {
     Connect(#[from] ConnectError),
 }
 
-/// A tool call held for a person's decision.
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingApproval {
-    pub call_id: String,
-    pub tool: String,
-    pub agent: String,
-    pub arguments: String,
-    /// Milliseconds since the Unix epoch when it will be rejected unanswered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_ms: Option<u64>,
-}
-
-/// A snapshot of a session for `agentctl sessions`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionStatus {
-    pub id: String,
-    pub agent: String,
-    pub model: String,
-    pub created_ms: u64,
-    pub history_len: usize,
-    pub pending_approvals: Vec<PendingApproval>,
-    pub running_tools: usize,
-    pub usage: Usage,
-    pub responses: u64,
-    pub last_seq: u64,
-    /// Output audio of interrupted responses that arrived after the interrupt
-    /// and was dropped rather than delivered.
-    pub dropped_audio_bytes: u64,
-}
+// Defined once, in the control API crate, because the API carries them.
+pub use agentd_api::session::{PendingApproval, SessionStatus};
 
 /// What sessions tell the daemon's supervisor, without waiting for it.
 #[derive(Debug)]

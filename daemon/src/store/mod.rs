@@ -18,7 +18,6 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use tokio::sync::oneshot;
 
 /// Why the journal could not be used.
@@ -108,30 +107,8 @@ pub enum Record {
     },
 }
 
-/// One tool call as the journal knows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditCall {
-    pub session: String,
-    pub call_id: String,
-    pub agent: String,
-    pub tool: String,
-    pub arguments: String,
-    pub decision: String,
-    pub decided_ms: u64,
-    pub approvals: Vec<AuditApproval>,
-    pub outcome: Option<String>,
-    pub output: Option<String>,
-    pub ended_ms: Option<u64>,
-}
-
-/// One approval decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditApproval {
-    pub approved: bool,
-    pub always: bool,
-    pub reason: String,
-    pub time_ms: u64,
-}
+// Defined once, in the control API crate, because the API carries it.
+pub use agentd_api::audit::{AuditApproval, AuditCall};
 
 type Ack = oneshot::Sender<Result<(), StoreError>>;
 

@@ -1,0 +1,132 @@
+//! Bodies of the control API's requests. Every one refuses keys it does not
+//! know (`deny_unknown_fields`): a misspelt key is a 400 naming it, never a
+//! setting silently ignored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::input::InputPart;
+use crate::settings::SettingsOverlay;
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// The agent to start with; the config's default agent when absent.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Explicit settings that win over the model's defaults and, at connect, over the agent's.
+    #[serde(default)]
+    pub settings: SettingsOverlay,
+}
+
+/// `POST /v1/sessions/{id}/messages`: `text`, or structured `content` parts
+/// (`{"type": "input_text", "text": …}`, `{"type": "input_image", "image_url": …}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// Plain user text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Structured user input, instead of `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Vec<InputPart>>,
+}
+
+impl SendMessage {
+    /// A plain text message.
+    pub fn text(text: impl Into<String>) -> SendMessage {
+        SendMessage {
+            text: Some(text.into()),
+            content: None,
+        }
+    }
+}
+
+/// `POST /v1/sessions/{id}/audio`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendAudio {
+    /// Base64 audio in the session's input format.
+    pub audio: String,
+    /// End the user's turn after this chunk.
+    #[serde(default)]
+    pub commit: bool,
+}
+
+/// `POST /v1/sessions/{id}/playback`: how far the attached client has played
+/// an item's audio, so an interrupt truncates it where the listener stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playback {
+    /// The assistant item being played.
+    pub item_id: String,
+    /// How much of it the listener has heard.
+    pub played_ms: u64,
+}
+
+/// `POST /v1/sessions/{id}/agent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAgent {
+    /// The agent to switch to.
+    pub agent: String,
+}
+
+/// `POST /v1/approvals/{call_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Approve (true) or reject.
+    pub approve: bool,
+    /// Apply the same answer to later calls of this tool in the session.
+    #[serde(default)]
+    pub always: bool,
+    /// The session holding the call; searched for when absent.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// `POST /v1/tools/{plugin.tool}/call`: run a tool without a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallTool {
+    /// The arguments, as the model would send them.
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_round_trip() {
+        fn same<T: Serialize + for<'de> Deserialize<'de>>(text: &str) {
+            let v: T = serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(serde_json::to_string(&v).unwrap(), text);
+        }
+        same::<StartSession>(r#"{"agent":"concierge","settings":{"voice":"marin"}}"#);
+        same::<SendMessage>(r#"{"text":"hello"}"#);
+        same::<SendMessage>(r#"{"content":[{"type":"input_text","text":"look"}]}"#);
+        same::<SendAudio>(r#"{"audio":"AAAA","commit":true}"#);
+        same::<Playback>(r#"{"item_id":"a1","played_ms":1200}"#);
+        same::<SetAgent>(r#"{"agent":"billing"}"#);
+        same::<Decision>(r#"{"approve":true,"always":false,"session":"s1"}"#);
+        same::<CallTool>(r#"{"arguments":{"a":6,"b":7}}"#);
+    }
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let d: Decision = serde_json::from_str(r#"{"approve":false}"#).unwrap();
+        assert_eq!((d.always, d.session), (false, None));
+        let c: CallTool = serde_json::from_str("{}").unwrap();
+        assert_eq!(c.arguments, serde_json::json!({}));
+        let e = serde_json::from_str::<Decision>(r#"{"approve":true,"alway":true}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `alway`"), "{e}");
+    }
+}

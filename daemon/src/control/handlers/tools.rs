@@ -1,0 +1,52 @@
+//! `POST /v1/tools/{plugin.tool}/call`: run a tool in its sandbox without a
+//! model, as `agentctl tool call` does for plugin authors. The call gets the
+//! same limits as a model's; its failure is the reply's `output`, not an
+//! HTTP error.
+
+use hyper::{Response, StatusCode};
+
+use crate::control::errors::ApiError;
+use crate::control::reply::{self, Body};
+use crate::supervisor::Supervisor;
+use agentd_api::requests::CallTool;
+use agentd_api::responses::ToolCallResult;
+
+pub async fn call(
+    daemon: &Supervisor,
+    qualified: &str,
+    body: CallTool,
+) -> Result<Response<Body>, ApiError> {
+    let catalog = daemon.catalog();
+    let (plugin, tool) = qualified
+        .split_once('.')
+        .and_then(|(p, t)| Some((catalog.plugins.get(p)?.clone(), t.to_string())))
+        .filter(|(p, t)| p.tools.iter().any(|x| x.name == *t))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no tool `{qualified}` is loaded (see `agentctl plugins`)"
+            ))
+        })?;
+    let arguments = body.arguments.to_string();
+    let info = crate::plugin::CallInfo {
+        session_id: "agentctl".into(),
+        agent: "agentctl".into(),
+        call_id: format!("manual-{}", rand::random::<u32>()),
+    };
+    tracing::info!(tool = %qualified, call_id = %info.call_id, "tool called from the control API");
+    let started = std::time::Instant::now();
+    let result = plugin.call_tool(&tool, &arguments, &info).await;
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    let reply = match result {
+        Ok(output) => ToolCallResult {
+            ok: true,
+            output,
+            elapsed_us,
+        },
+        Err(e) => ToolCallResult {
+            ok: false,
+            output: e.to_string(),
+            elapsed_us,
+        },
+    };
+    Ok(reply::json(StatusCode::OK, &reply))
+}
