@@ -1,14 +1,18 @@
 //! The plugin host against real components: the example plugins and the
 //! `faulty` fixture, whose tools trap, spin, hog memory, overflow the stack,
-//! flood output and reach for files they were not granted.
+//! flood output and reach for files they were not granted; the instance
+//! slots and the queue in front of them; the compiled-component cache's
+//! ownership checks.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use agentd::config::{DirGrant, HostPort, PluginConfig, Sandbox};
-use agentd::plugin::{CallError, CallInfo, GuardrailSubject, Origin, Plugin, PluginHost};
-use common::{fixture, plugin};
+use agentd::plugin::{
+    CallError, CallInfo, GuardrailSubject, HostOptions, Origin, Plugin, PluginHost, QueueStatus,
+};
+use common::{fixture, plugin, wait_until};
 
 async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: Sandbox) -> Plugin {
     let cfg = PluginConfig {
@@ -614,4 +618,201 @@ async fn an_unchanged_file_is_reused_and_a_new_sandbox_applies_without_recompili
             .await,
         Ok("(unset)".into())
     );
+}
+
+/// A loopback server that greets each connection with `hello`, but only once
+/// it is opened; it counts the connections waiting for their greeting.
+struct Gate {
+    addr: std::net::SocketAddr,
+    state: std::sync::Arc<(std::sync::Mutex<GateState>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    accepted: usize,
+    pending: usize,
+    max_pending: usize,
+}
+
+impl Gate {
+    fn start() -> Gate {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new(GateState::default()),
+            std::sync::Condvar::new(),
+        ));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let (lock, cond) = &*shared;
+                    let mut s = lock.lock().unwrap();
+                    s.accepted += 1;
+                    s.pending += 1;
+                    s.max_pending = s.max_pending.max(s.pending);
+                    cond.notify_all();
+                    while !s.open {
+                        s = cond.wait(s).unwrap();
+                    }
+                    // No longer counted before the answer goes out, so a call
+                    // is never counted after it could have finished.
+                    s.pending -= 1;
+                    drop(s);
+                    use std::io::Write;
+                    let _ = conn.write_all(b"hello\n");
+                });
+            }
+        });
+        Gate { addr, state }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut GateState) -> T) -> T {
+        f(&mut self.state.0.lock().unwrap())
+    }
+
+    fn open(&self) {
+        self.with(|s| s.open = true);
+        self.state.1.notify_all();
+    }
+}
+
+/// A host with `instance_slots` slots and room for `tool_queue` waiting calls.
+fn small_host(instance_slots: u32, tool_queue: usize) -> PluginHost {
+    PluginHost::with_options(HostOptions {
+        cache_dir: Some(common::shared_cache_dir()),
+        tool_queue,
+        instance_slots,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The faulty plugin, allowed to reach `gate`, with time to wait for it.
+async fn gated(host: &PluginHost, gate: &Gate) -> std::sync::Arc<Plugin> {
+    let sandbox = with(|s| {
+        s.allow_hosts = vec![HostPort::parse(&gate.addr.to_string()).unwrap()];
+        s.timeout = Duration::from_secs(300);
+    });
+    std::sync::Arc::new(load(host, "faulty", fixture("faulty"), sandbox).await)
+}
+
+fn spawn_connect(
+    p: &std::sync::Arc<Plugin>,
+    addr: std::net::SocketAddr,
+) -> tokio::task::JoinHandle<Result<String, CallError>> {
+    let p = p.clone();
+    tokio::spawn(async move { connect(&p, addr).await })
+}
+
+#[tokio::test]
+async fn calls_beyond_the_instance_slots_wait_for_one_and_all_complete() {
+    // A pool of two instances: without the queue the third call would fail
+    // to instantiate.
+    let host = small_host(2, 16);
+    let gate = Gate::start();
+    let p = gated(&host, &gate).await;
+    let calls: Vec<_> = (0..6).map(|_| spawn_connect(&p, gate.addr)).collect();
+    wait_until(
+        "two calls reach the server and four wait for a slot",
+        || std::future::ready(gate.with(|s| s.pending) == 2 && host.queue_status().waiting == 4),
+    )
+    .await;
+    assert_eq!(
+        host.queue_status(),
+        QueueStatus {
+            slots: 2,
+            running: 2,
+            waiting: 4,
+            limit: 16
+        }
+    );
+    gate.open();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), Ok("hello".into()));
+    }
+    assert_eq!(gate.with(|s| s.accepted), 6);
+    assert_eq!(
+        gate.with(|s| s.max_pending),
+        2,
+        "more calls ran at once than there are slots"
+    );
+    assert_eq!(host.queue_status().running, 0);
+    assert_eq!(host.queue_status().waiting, 0);
+}
+
+#[tokio::test]
+async fn a_call_beyond_the_queue_bound_fails_at_once_naming_the_limit() {
+    let host = small_host(1, 1);
+    let gate = Gate::start();
+    let p = gated(&host, &gate).await;
+    let running = spawn_connect(&p, gate.addr);
+    wait_until("the first call holds the slot", || {
+        std::future::ready(gate.with(|s| s.pending) == 1)
+    })
+    .await;
+    let waiting = spawn_connect(&p, gate.addr);
+    wait_until("the second call waits", || {
+        std::future::ready(host.queue_status().waiting == 1)
+    })
+    .await;
+
+    let refused = connect(&p, gate.addr).await;
+    assert_eq!(refused, Err(CallError::QueueFull { limit: 1 }));
+    let msg = refused.unwrap_err().to_string();
+    assert!(msg.contains("`[daemon] tool_queue` = 1"), "{msg}");
+    // Guardrails queue for the same slots.
+    let text = GuardrailSubject::OutputText("hi".into());
+    assert_eq!(
+        p.check_guardrail("crash", &text, &info()).await,
+        Err(CallError::QueueFull { limit: 1 })
+    );
+
+    gate.open();
+    assert_eq!(running.await.unwrap(), Ok("hello".into()));
+    assert_eq!(waiting.await.unwrap(), Ok("hello".into()));
+    assert_eq!(gate.with(|s| s.accepted), 2);
+}
+
+#[tokio::test]
+async fn the_slot_is_given_back_on_every_way_a_call_ends() {
+    // One slot and no queue: a slot not given back makes the next call fail
+    // at once with QueueFull.
+    let host = small_host(1, 0);
+    let gate = Gate::start();
+    let p = gated(&host, &gate).await;
+    let who = info();
+    let echo = || p.call_tool("echo", r#"{"text":"next"}"#, &who);
+
+    assert!(matches!(
+        p.call_tool("panic", r#"{"message":"boom"}"#, &info()).await,
+        Err(CallError::Trap(_))
+    ));
+    assert_eq!(echo().await, Ok("next".into()));
+
+    let short = load(&host, "faulty", fixture("faulty"), faulty_sandbox()).await;
+    assert_eq!(
+        short.call_tool("spin", "{}", &info()).await,
+        Err(CallError::Timeout(Duration::from_millis(200)))
+    );
+    assert_eq!(echo().await, Ok("next".into()));
+    assert_eq!(
+        short.call_tool("hog", r#"{"mib":64}"#, &info()).await,
+        Err(CallError::MemoryLimit(16 << 20))
+    );
+    assert_eq!(echo().await, Ok("next".into()));
+
+    // A caller that stops waiting mid-call.
+    let abandoned = spawn_connect(&p, gate.addr);
+    wait_until("the call holds the slot in the guest", || {
+        std::future::ready(gate.with(|s| s.pending) == 1)
+    })
+    .await;
+    assert_eq!(host.queue_status().running, 1);
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
+    assert_eq!(host.queue_status().running, 0);
+    assert_eq!(echo().await, Ok("next".into()));
+    gate.open();
 }

@@ -3,6 +3,9 @@
 //! `describe` calls made at load.
 //!
 //! Invariants:
+//! - a call first takes an instance slot ([`super::queue`]), waiting in the
+//!   bounded queue if none is free; the slot outlives the store, so the pool
+//!   never holds more instances than there are slots;
 //! - every call gets a new `Store` and instance from a pre-linked
 //!   `InstancePre`; a trapped instance is never reused;
 //! - every store has a memory cap, a wall-clock deadline (checked on each
@@ -21,7 +24,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{self, CallContext, Level, Subject, ToolError};
 use super::error::CallError;
-use super::host::EPOCH_TICK;
+use super::host::{CORE_INSTANCES_PER_CALL, EPOCH_TICK, MEMORIES_PER_CALL, TABLES_PER_CALL};
 use super::load::{GuardrailInfo, Plugin, ToolInfo};
 use super::sandbox;
 
@@ -131,20 +134,21 @@ impl wasmtime::ResourceLimiter for Limits {
         Ok(desired <= 100_000)
     }
 
+    // The same per-call maxima the pool is sized by (see `super::host`).
     fn instances(&self) -> usize {
-        64
+        CORE_INSTANCES_PER_CALL as usize
     }
 
     fn tables(&self) -> usize {
-        64
+        TABLES_PER_CALL as usize
     }
 
     fn memories(&self) -> usize {
-        16
+        MEMORIES_PER_CALL as usize
     }
 }
 
-/// An instance that could not be set up (e.g. no free slot in the pool).
+/// An instance that could not be set up.
 fn instantiate_error(e: wasmtime::Error) -> CallError {
     CallError::Instantiate(format!("{e:#}"))
 }
@@ -201,16 +205,23 @@ impl Plugin {
         }
     }
 
-    /// Run `work` against a fresh instance, bounded by the sandbox's deadline.
-    async fn with_deadline<T>(
+    /// Run `work` (which builds its own store) in an instance slot, bounded
+    /// by the sandbox's deadline once the slot is held.
+    async fn in_slot<T>(
         &self,
         work: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
+        let slot = self.queue.acquire().await?;
         // The epoch callback stops guest code at the deadline; this outer bound
         // also covers time spent in host calls. A dropped call future also drops
         // its store, so the instance is never reused.
         let grace = self.sandbox.timeout + EPOCH_TICK * 5;
-        match tokio::time::timeout(grace, work).await {
+        let ran = tokio::time::timeout(grace, work).await;
+        // `work`, and the store in it, is gone by now; only then is the slot
+        // free for a waiting call. (When this future is dropped mid-call, the
+        // awaited `work` is dropped before `slot`, which was declared earlier.)
+        drop(slot);
+        match ran {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout(self.sandbox.timeout)),
         }
@@ -220,7 +231,7 @@ impl Plugin {
         let Some(pre) = &self.tools_pre else {
             return Ok(Vec::new());
         };
-        self.with_deadline(async {
+        self.in_slot(async {
             let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
@@ -255,7 +266,7 @@ impl Plugin {
         let Some(pre) = &self.guardrails_pre else {
             return Ok(Vec::new());
         };
-        self.with_deadline(async {
+        self.in_slot(async {
             let mut store = self.store("describe")?;
             let inst = pre
                 .instantiate_async(&mut store)
@@ -292,7 +303,7 @@ impl Plugin {
         };
         let ctx = CallContext::from(info);
         let out = self
-            .with_deadline(async {
+            .in_slot(async {
                 let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
@@ -316,12 +327,16 @@ impl Plugin {
             Ok(Err(ToolError::InvalidArguments(m))) => Err(CallError::InvalidArguments(m)),
             Ok(Err(ToolError::Failed(m))) => Err(CallError::Failed(m)),
         };
-        if let Err(e) = &result
-            && e.is_sandbox_stop()
-        {
+        match &result {
             // The sandbox stopped the call: the operator needs to know which
             // plugin, tool and call, whatever the session does with the error.
-            tracing::warn!(plugin = %self.name, tool, call_id = %info.call_id, error = %e, "tool call stopped by the sandbox");
+            Err(e) if e.is_sandbox_stop() => {
+                tracing::warn!(plugin = %self.name, tool, call_id = %info.call_id, error = %e, "tool call stopped by the sandbox");
+            }
+            Err(e @ CallError::QueueFull { .. }) => {
+                tracing::warn!(plugin = %self.name, tool, call_id = %info.call_id, error = %e, "tool call refused: the call queue is full");
+            }
+            _ => {}
         }
         result
     }
@@ -351,7 +366,7 @@ impl Plugin {
             }
         };
         let verdict = self
-            .with_deadline(async {
+            .in_slot(async {
                 let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
@@ -362,7 +377,11 @@ impl Plugin {
                     .await
                     .map_err(|e| self.classify(&store, e))
             })
-            .await?;
+            .await;
+        if let Err(e @ CallError::QueueFull { .. }) = &verdict {
+            tracing::warn!(plugin = %self.name, guardrail = name, call_id = %info.call_id, error = %e, "guardrail check refused: the call queue is full");
+        }
+        let verdict = verdict?;
         Ok(GuardrailVerdict {
             tripwire: verdict.tripwire,
             reason: verdict.reason,

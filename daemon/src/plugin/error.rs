@@ -1,8 +1,8 @@
 //! What can go wrong in the plugin host, by phase: starting the host
 //! ([`HostError`]), loading a plugin ([`LoadError`]), calling it ([`CallError`]).
 //!
-//! Every message names what it is about (the plugin, its file, the part of
-//! the host), because these texts reach operators unchanged: in the
+//! Every message names what it is about (the plugin, its file, the folder, the
+//! setting to change), because these texts reach operators unchanged: in the
 //! log, in `agentd check`, in `agentctl plugins`, and as the tool error the
 //! model sees.
 
@@ -24,6 +24,8 @@ pub enum HostError {
     LinkHost(String),
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(std::io::Error),
+    #[error("plugin host options: {0}")]
+    Options(String),
 }
 
 /// Why a plugin could not be loaded.
@@ -81,9 +83,15 @@ pub enum CallError {
     /// The plugin does not export what was asked for.
     #[error("{0}")]
     NotExported(String),
-    /// Setting up the sandbox failed (e.g. no free instance slot).
+    /// Setting up the sandbox failed (e.g. a granted directory is gone).
     #[error("the sandbox could not start: {0}")]
     Instantiate(String),
+    /// Every instance slot was busy and `limit` calls were already waiting
+    /// for one, daemon-wide; the call was refused without waiting.
+    #[error(
+        "too many plugin calls at once: every instance slot is busy and {limit} calls already wait for one (the limit is `[daemon] tool_queue` = {limit})"
+    )]
+    QueueFull { limit: usize },
 }
 
 impl CallError {
@@ -98,5 +106,19 @@ impl CallError {
                 | CallError::OutputTooLarge { .. }
                 | CallError::Instantiate(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_names_its_limit_and_the_setting() {
+        let msg = CallError::QueueFull { limit: 7 }.to_string();
+        assert!(msg.contains("7 calls already wait"), "{msg}");
+        assert!(msg.contains("`[daemon] tool_queue` = 7"), "{msg}");
+        // Refused before it ran: not something the sandbox stopped.
+        assert!(!CallError::QueueFull { limit: 7 }.is_sandbox_stop());
     }
 }

@@ -25,6 +25,7 @@ use super::cache::{self, Origin};
 use super::call::HostState;
 use super::error::{CallError, LoadError};
 use super::host::PluginHost;
+use super::queue::CallQueue;
 use super::sandbox::OutputLimiter;
 use crate::config::{PluginConfig, Sandbox};
 
@@ -57,6 +58,8 @@ pub struct Plugin {
     pub tools: Vec<ToolInfo>,
     pub guardrails: Vec<GuardrailInfo>,
     pub(super) engine: Engine,
+    /// The host's instance slots, shared by every plugin.
+    pub(super) queue: Arc<CallQueue>,
     /// Rate limit of this plugin's stdout/stderr in the daemon log.
     pub(super) output: Arc<OutputLimiter>,
     pub(super) tools_pre: Option<bindings::tools::ToolPluginPre<HostState>>,
@@ -178,6 +181,7 @@ impl PluginHost {
             tools: Vec::new(),
             guardrails: Vec::new(),
             engine: self.engine.clone(),
+            queue: self.queue.clone(),
             output: Arc::new(OutputLimiter::new(Arc::from(cfg.name.as_str()))),
             tools_pre,
             guardrails_pre,
@@ -240,6 +244,7 @@ impl Plugin {
             tools: self.tools.clone(),
             guardrails: self.guardrails.clone(),
             engine: self.engine.clone(),
+            queue: self.queue.clone(),
             output: self.output.clone(),
             tools_pre: self.tools_pre.clone(),
             guardrails_pre: self.guardrails_pre.clone(),

@@ -4,7 +4,9 @@
 //! One concept per module:
 //! - [`host`]: [`PluginHost`], the daemon's only wasmtime `Engine` (component
 //!   model, epoch interruption, pooling allocator — decided together), its
-//!   linker, the instance pool and the epoch ticker;
+//!   linker, the pool's sizing and the epoch ticker;
+//! - [`queue`]: the instance slots every call takes first, and the bounded
+//!   daemon-wide wait for a free one;
 //! - [`load`]: read, hash, compile or take from the [`cache`], link, describe
 //!   and check a plugin, producing a [`Plugin`]; reuse on reload;
 //! - [`call`]: a store per call under the sandbox's limits and deadline:
@@ -16,10 +18,10 @@
 //! - [`error`]: [`HostError`], [`LoadError`], [`CallError`].
 //!
 //! Invariants across them:
-//! - every call gets a new `Store` and instance; a trapped instance is never
-//!   reused;
-//! - a trap, a timeout or a cap hit is a [`CallError`] for the caller, never a
-//!   panic or a daemon crash;
+//! - every call gets an instance slot, then a new `Store` and instance; a
+//!   trapped instance is never reused;
+//! - a trap, a timeout, a cap hit or a full queue is a [`CallError`] for the
+//!   caller, never a panic or a daemon crash;
 //! - blocking and CPU-heavy work (compiling, cache loads, hashing) runs on
 //!   blocking threads, off the reactor;
 //! - a reload never recompiles an unchanged file ([`PluginHost::load_reusing`]).
@@ -30,10 +32,12 @@ pub mod call;
 pub mod error;
 pub mod host;
 pub mod load;
+pub mod queue;
 pub mod sandbox;
 
 pub use cache::{ComponentCache, Origin};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
 pub use error::{CallError, HostError, LoadError};
-pub use host::PluginHost;
+pub use host::{HostOptions, PluginHost};
 pub use load::{GuardrailInfo, Plugin, ToolInfo};
+pub use queue::QueueStatus;
