@@ -816,3 +816,116 @@ async fn the_slot_is_given_back_on_every_way_a_call_ends() {
     assert_eq!(echo().await, Ok("next".into()));
     gate.open();
 }
+
+/// Tests that need another user's files can only run as root; say so where
+/// it shows even when the test passes (the decision itself is unit-tested in
+/// `plugin::cache::trust`).
+fn root_only(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: needs root to chown");
+    false
+}
+
+const NOBODY: u32 = 65534;
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[tokio::test]
+async fn an_unsafe_cache_folder_stops_the_host_from_starting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    std::fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o777);
+    let Err(err) = PluginHost::with_cache(dir.clone()) else {
+        panic!("a world-writable cache folder was accepted");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains(&dir.display().to_string()), "{msg}");
+    assert!(msg.contains("mode 0777"), "{msg}");
+    assert!(
+        msg.contains(&format!("`chmod 700 {}`", dir.display())),
+        "{msg}"
+    );
+
+    if root_only("an_unsafe_cache_folder_stops_the_host_from_starting (owner part)") {
+        chmod(&dir, 0o700);
+        std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+        let Err(err) = PluginHost::with_cache(dir.clone()) else {
+            panic!("a cache folder of another user was accepted");
+        };
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("owned by uid {NOBODY}")), "{msg}");
+        assert!(
+            msg.contains(&format!("`chown 0 {}`", dir.display())),
+            "{msg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cached_artifact_others_could_write_is_recompiled_not_loaded() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    // Seeded from the shared cache: one compilation fewer.
+    let shared = host();
+    let calc = load(&shared, "calc", plugin("calc"), Sandbox::default()).await;
+    let seed = shared.cache().unwrap().path_for(&calc.hash);
+    std::fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o700);
+    let artifact = dir.join(seed.file_name().unwrap());
+    std::fs::copy(&seed, &artifact).unwrap();
+    chmod(&artifact, 0o600);
+    drop((calc, shared));
+    let first = PluginHost::with_cache(dir.clone()).unwrap();
+    let calc = load(&first, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Cached);
+    drop((calc, first));
+
+    // Replaced by rename, never rewritten in place (see the test above).
+    let unsafe_copy = tmp.path().join("copy");
+    std::fs::copy(&artifact, &unsafe_copy).unwrap();
+    chmod(&unsafe_copy, 0o666);
+    std::fs::rename(&unsafe_copy, &artifact).unwrap();
+    let host = PluginHost::with_cache(dir.clone()).unwrap();
+    let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(
+        calc.origin,
+        Origin::Compiled,
+        "a group/world-writable artifact was loaded"
+    );
+    assert_eq!(std::fs::metadata(&artifact).unwrap().mode() & 0o777, 0o600);
+    drop((calc, host));
+
+    if root_only("a_cached_artifact_others_could_write_is_recompiled_not_loaded (owner part)") {
+        std::fs::copy(&artifact, &unsafe_copy).unwrap();
+        chmod(&unsafe_copy, 0o600);
+        std::os::unix::fs::chown(&unsafe_copy, Some(NOBODY), Some(NOBODY)).unwrap();
+        std::fs::rename(&unsafe_copy, &artifact).unwrap();
+        let host = PluginHost::with_cache(dir.clone()).unwrap();
+        let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
+        assert_eq!(
+            calc.origin,
+            Origin::Compiled,
+            "another user's artifact was loaded"
+        );
+        assert_eq!(std::fs::metadata(&artifact).unwrap().uid(), 0);
+        drop((calc, host));
+    }
+
+    // The artifact written in its place is agentd's own and is used again.
+    let host = PluginHost::with_cache(dir).unwrap();
+    let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Cached);
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":2,"b":2}"#, &info()).await,
+        Ok("4".into())
+    );
+}

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::bindings::{GUARDRAILS_EXPORT, TOOLS_EXPORT};
+use super::cache::CacheDirError;
 
 /// Why the plugin host could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum HostError {
     LinkHost(String),
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(std::io::Error),
+    #[error(transparent)]
+    CacheDir(#[from] CacheDirError),
     #[error("plugin host options: {0}")]
     Options(String),
 }

@@ -132,6 +132,7 @@ impl PluginHost {
 
     /// Like [`PluginHost::new`], keeping compiled components in `cache_dir`
     /// so unchanged plugins are never compiled twice (see [`super::cache`]).
+    /// A cache folder another user could write to is refused.
     pub fn with_cache(cache_dir: PathBuf) -> Result<PluginHost, HostError> {
         Self::with_options(HostOptions {
             cache_dir: Some(cache_dir),
@@ -182,9 +183,11 @@ impl PluginHost {
             |s| s,
         )
         .map_err(|e| HostError::LinkHost(format!("{e:#}")))?;
+        // The folder is checked before the first artifact could be read from it.
         let cache = options
             .cache_dir
-            .map(|dir| ComponentCache::new(dir, &engine));
+            .map(|dir| ComponentCache::open(dir, &engine))
+            .transpose()?;
         let ticker = EpochTicker::start(&engine).map_err(HostError::Ticker)?;
         Ok(PluginHost {
             engine,

@@ -13,7 +13,7 @@
 //!   [`Plugin::call_tool`], [`Plugin::check_guardrail`];
 //! - [`sandbox`]: what each call may touch (deny by default, grants from the
 //!   config), in one place;
-//! - [`cache`]: compiled components on disk;
+//! - [`cache`]: compiled components on disk and who may own them;
 //! - [`bindings`]: the host side of the WIT contract;
 //! - [`error`]: [`HostError`], [`LoadError`], [`CallError`].
 //!
@@ -35,7 +35,7 @@ pub mod load;
 pub mod queue;
 pub mod sandbox;
 
-pub use cache::{ComponentCache, Origin};
+pub use cache::{CacheDirError, ComponentCache, Origin};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
 pub use error::{CallError, HostError, LoadError};
 pub use host::{HostOptions, PluginHost};
