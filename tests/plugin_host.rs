@@ -929,3 +929,48 @@ async fn a_cached_artifact_others_could_write_is_recompiled_not_loaded() {
         Ok("4".into())
     );
 }
+
+#[tokio::test]
+async fn pruning_the_cache_keeps_what_is_loaded_and_drops_old_unused_artifacts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cache");
+    // Seeded from the shared cache, so nothing is compiled.
+    let shared = host();
+    let host = PluginHost::with_cache(dir.clone()).unwrap();
+    let seed = load(&shared, "calc", plugin("calc"), Sandbox::default()).await;
+    let artifact = host.cache().unwrap().path_for(&seed.hash);
+    std::fs::copy(shared.cache().unwrap().path_for(&seed.hash), &artifact).unwrap();
+    chmod(&artifact, 0o600);
+    drop((seed, shared));
+    let calc = load(&host, "calc", plugin("calc"), Sandbox::default()).await;
+    assert_eq!(calc.origin, Origin::Cached);
+
+    // An artifact of a plugin no longer loaded, last used 60 days ago.
+    let stale = host.cache().unwrap().path_for(&"ab".repeat(32));
+    std::fs::write(&stale, b"old code").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(60 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // Both look equally old; only the one in use stays.
+    std::fs::File::options()
+        .write(true)
+        .open(&artifact)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+
+    let in_use = std::collections::HashSet::from([calc.hash.clone()]);
+    let report = host.prune_cache(in_use).await.unwrap();
+    let stale_name = stale.file_name().unwrap().to_str().unwrap().to_string();
+    assert_eq!(report.removed, [stale_name]);
+    assert!(!stale.exists());
+    assert!(artifact.is_file());
+    assert_eq!(
+        calc.call_tool("add", r#"{"a":1,"b":2}"#, &info()).await,
+        Ok("3".into())
+    );
+}

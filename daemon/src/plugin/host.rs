@@ -32,6 +32,7 @@
 //! The ticker is a dedicated OS thread holding a weak reference to the
 //! engine: a tokio task could be starved by the very guest it must stop.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +42,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::bindings;
-use super::cache::ComponentCache;
+use super::cache::{self, ComponentCache, PruneReport};
 use super::call::HostState;
 use super::error::HostError;
 use super::queue::{CallQueue, QueueStatus};
@@ -206,5 +207,20 @@ impl PluginHost {
     /// Instance slots in use and calls waiting for one, now.
     pub fn queue_status(&self) -> QueueStatus {
         self.queue.status()
+    }
+
+    /// Prune the compiled-component cache with the default bounds
+    /// ([`cache::DEFAULT_MAX_AGE`], [`cache::DEFAULT_MAX_BYTES`]), keeping the
+    /// artifacts of `in_use` (content hashes of every plugin loaded now). Runs
+    /// on a blocking thread; without a cache there is nothing to do.
+    pub async fn prune_cache(&self, in_use: HashSet<String>) -> std::io::Result<PruneReport> {
+        let Some(cache) = self.cache.clone() else {
+            return Ok(PruneReport::default());
+        };
+        tokio::task::spawn_blocking(move || {
+            cache.prune(&in_use, cache::DEFAULT_MAX_AGE, cache::DEFAULT_MAX_BYTES)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(format!("cache pruning task failed: {e}")))?
     }
 }

@@ -13,7 +13,7 @@
 //!   [`Plugin::call_tool`], [`Plugin::check_guardrail`];
 //! - [`sandbox`]: what each call may touch (deny by default, grants from the
 //!   config), in one place;
-//! - [`cache`]: compiled components on disk and who may own them;
+//! - [`cache`]: compiled components on disk, who may own them, pruning;
 //! - [`bindings`]: the host side of the WIT contract;
 //! - [`error`]: [`HostError`], [`LoadError`], [`CallError`].
 //!
@@ -22,9 +22,8 @@
 //!   trapped instance is never reused;
 //! - a trap, a timeout, a cap hit or a full queue is a [`CallError`] for the
 //!   caller, never a panic or a daemon crash;
-//! - blocking and CPU-heavy work (compiling, cache loads, hashing) runs on
-//!   blocking threads, off the reactor;
-//! - a reload never recompiles an unchanged file ([`PluginHost::load_reusing`]).
+//! - blocking and CPU-heavy work (compiling, cache loads, hashing, pruning)
+//!   runs on blocking threads, off the reactor.
 
 pub mod bindings;
 pub mod cache;
@@ -35,7 +34,7 @@ pub mod load;
 pub mod queue;
 pub mod sandbox;
 
-pub use cache::{CacheDirError, ComponentCache, Origin};
+pub use cache::{CacheDirError, ComponentCache, Origin, PruneReport};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
 pub use error::{CallError, HostError, LoadError};
 pub use host::{HostOptions, PluginHost};

@@ -14,13 +14,16 @@
 //! place, so a crash mid-write never leaves half an artifact under a real
 //! name. An artifact that still fails to load (e.g. written by another
 //! wasmtime build that happens to share the folder) is deleted and the
-//! component recompiled.
+//! component recompiled. A cache hit touches its artifact's mtime, which is
+//! what [`prune`] ages by.
 //!
 //! Other cache failures are never fatal: the plugin is compiled and a warning
 //! logged.
 
+mod prune;
 mod trust;
 
+pub use prune::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, PruneReport};
 pub use trust::CacheDirError;
 
 use std::hash::Hasher;
@@ -138,7 +141,10 @@ impl ComponentCache {
                     // name carries their hash) by an engine with this
                     // fingerprint.
                     match unsafe { Component::deserialize_file(engine, &path) } {
-                        Ok(c) => return Ok((c, Origin::Cached)),
+                        Ok(c) => {
+                            touch(&path);
+                            return Ok((c, Origin::Cached));
+                        }
                         Err(e) => {
                             tracing::warn!(path = %path.display(), error = %e, "unusable compiled component in the cache; recompiling");
                             let _ = std::fs::remove_file(&path);
@@ -191,6 +197,19 @@ impl ComponentCache {
     }
 }
 
+/// Mark an artifact as used now, so pruning ages it from its last use rather
+/// than from its compilation. Best effort: a failure only makes it look older.
+fn touch(path: &Path) {
+    let now = std::time::SystemTime::now();
+    if let Err(e) = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(now))
+    {
+        tracing::debug!(path = %path.display(), error = %e, "cannot touch a cached component");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +220,24 @@ mod tests {
             content_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_touched_artifact_looks_freshly_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.cwasm");
+        std::fs::write(&path, b"code").unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        touch(&path);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(modified > long_ago + std::time::Duration::from_secs(89 * 86_400));
+        assert_eq!(std::fs::read(&path).unwrap(), b"code");
     }
 
     #[test]
