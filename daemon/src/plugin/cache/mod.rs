@@ -136,10 +136,10 @@ impl ComponentCache {
                 trust::Artifact::Trusted => {
                     // SAFETY: the artifact is a regular file owned by agentd's
                     // uid that only it may write, in a folder only it may write
-                    // (both checked just now), so it was written by `store`
-                    // below (temp file + rename), from these exact bytes (the
-                    // name carries their hash) by an engine with this
-                    // fingerprint.
+                    // (both checked just now), so nobody but agentd's user can
+                    // have put it there: it is what `store` below wrote (temp
+                    // file + rename) from these exact bytes (the name carries
+                    // their hash) with an engine of this fingerprint.
                     match unsafe { Component::deserialize_file(engine, &path) } {
                         Ok(c) => {
                             touch(&path);
