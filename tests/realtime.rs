@@ -19,15 +19,43 @@ fn shared() -> PathBuf {
     common::repo().join("..").join("shared")
 }
 
-/// The peer benchmark's scenario `name`, or `None` when shared/ is not beside the checkout.
+/// Set to `1` to skip the conformance tests when `../shared` is not beside
+/// the checkout; without it, a missing reference file fails the test.
+const SKIP_SHARED: &str = "AGENTD_SKIP_SHARED";
+
+fn skip_shared() -> bool {
+    std::env::var(SKIP_SHARED).is_ok_and(|v| v == "1")
+}
+
+/// `path` (under `../shared`) if it exists. A missing one fails the test,
+/// naming it, unless `skip` is set: then a skip line is printed where it
+/// shows even for a passing test (straight to stderr, not through the test
+/// harness's capture) and the test has nothing to check.
+fn shared_file(path: PathBuf, skip: bool) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
+    }
+    if skip {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {} is missing and {SKIP_SHARED}=1",
+            path.display()
+        );
+        return None;
+    }
+    panic!(
+        "{} is missing: the conformance tests need the reference captures in ../shared beside the checkout (set {SKIP_SHARED}=1 to skip them)",
+        path.display()
+    );
+}
+
+/// The peer benchmark's scenario `name` (see [`shared_file`] when it is missing).
 fn peer_scenario(name: &str) -> Option<Scenario> {
     let path = shared()
         .join("bench/peer-python/scenarios")
         .join(format!("{name}.json"));
-    if !path.exists() {
-        eprintln!("skipped: {} is missing", path.display());
-        return None;
-    }
+    let path = shared_file(path, skip_shared())?;
     match Scenario::load(&path) {
         Ok(s) => Some(s),
         Err(e) => panic!("{e}"),
@@ -90,7 +118,8 @@ fn reference_shapes(name: &str) -> BTreeSet<String> {
     let path = shared()
         .join("protocol")
         .join(format!("{name}.client_events.jsonl"));
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the reference capture {}: {e}", path.display()));
     shapes(text.lines().filter_map(|l| {
         serde_json::from_str::<Value>(l)
             .ok()
@@ -565,4 +594,25 @@ async fn a_sim_model_with_a_scenario_replays_it_through_the_daemon() {
         "{}",
         d.log()
     );
+}
+
+#[test]
+fn a_missing_reference_file_fails_unless_skipping_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("present.json");
+    std::fs::write(&present, "{}").unwrap();
+    assert_eq!(shared_file(present.clone(), false), Some(present));
+    let missing = dir.path().join("missing.json");
+    assert_eq!(shared_file(missing.clone(), true), None);
+    let failure = std::panic::catch_unwind(|| shared_file(missing.clone(), false))
+        .expect_err("a missing reference file must fail the test");
+    let msg = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with(&format!("{} is missing", missing.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("AGENTD_SKIP_SHARED=1"), "{msg}");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use agentd::catalog::Catalog;
 use agentd::config::Config;
 use agentd::control::server;
-use agentd::plugin::PluginHost;
+use agentd::plugin::{HostError, PluginHost};
 use agentd::reload::Trigger;
 use agentd::supervisor::Supervisor;
 use clap::{Parser, Subcommand};
@@ -86,6 +86,11 @@ async fn run(config_path: PathBuf) -> ExitCode {
     // The daemon keeps compiled plugins on disk, so restarts skip compilation.
     let host = match PluginHost::with_cache(config.daemon.cache_dir.clone()) {
         Ok(h) => h,
+        // An unsafe cache folder is the operator's to fix; restarting won't.
+        Err(e @ HostError::CacheDir(_)) => {
+            eprintln!("agentd: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
         Err(e) => {
             eprintln!("agentd: cannot start the plugin host: {e:#}");
             return ExitCode::FAILURE;

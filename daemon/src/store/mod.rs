@@ -3,22 +3,40 @@
 //! decision and every result — the audit trail an operator reads with
 //! `agentctl audit`.
 //!
-//! One OS thread owns the connection (SQLite writes are blocking I/O and must
-//! stay off the async reactor); everyone else holds a cheap [`Journal`] handle
-//! and sends it records. [`Journal::record`] resolves once the record is
-//! committed, so a session can journal a decision *before* acting on it.
-//! Writes that arrive together are committed in one transaction.
+//! Two connections, each owned by its own OS thread (SQLite is blocking I/O
+//! and must stay off the async reactor); everyone else holds a cheap
+//! [`Journal`] handle and sends them requests:
+//! - the [`writer`] commits records; [`Journal::record`] resolves once its
+//!   record is committed, so a session can journal a decision *before* acting
+//!   on it. Writes that arrive together are committed in one transaction;
+//! - the [`reader`], a read-only connection, answers [`Journal::audit`]. A
+//!   large query never delays the writer that tool calls wait on, and a read
+//!   still sees every record handed to the journal before it (including every
+//!   `record()` that has resolved): it first waits for the writer to commit
+//!   what came before, which costs the read a commit at most.
+//!
+//! Audit reads are bounded: `limit` is clamped to 1..=[`MAX_AUDIT_LIMIT`].
 //!
 //! The file runs in WAL mode with `synchronous = NORMAL`: a committed record
-//! survives a daemon crash; a power cut may lose the last few. The schema
-//! version lives in `PRAGMA user_version` and is migrated forward on open.
+//! survives a daemon crash; a power cut may lose the last few. WAL is also
+//! what lets the reader read while the writer commits. The schema version
+//! lives in `PRAGMA user_version` and is migrated forward on open ([`schema`]).
+
+mod reader;
+mod schema;
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
+
+use reader::ReadOp;
+pub use schema::schema_version;
+use writer::WriteOp;
 
 /// Why the journal could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -33,41 +51,13 @@ pub enum StoreError {
     Closed,
 }
 
-/// Current schema version.
-const SCHEMA_VERSION: i64 = 1;
+/// The most tool calls one [`Journal::audit`] returns, whatever it asks for:
+/// a read holds a snapshot (and its rows in memory) while it runs.
+pub const MAX_AUDIT_LIMIT: usize = 1000;
 
-const SCHEMA_V1: &str = "
-CREATE TABLE sessions (
-    id          TEXT PRIMARY KEY,
-    agent       TEXT NOT NULL,
-    model       TEXT NOT NULL,
-    started_ms  INTEGER NOT NULL,
-    ended_ms    INTEGER,
-    end_reason  TEXT
-);
-CREATE TABLE tool_calls (
-    session     TEXT NOT NULL,
-    call_id     TEXT NOT NULL,
-    agent       TEXT NOT NULL,
-    tool        TEXT NOT NULL,
-    arguments   TEXT NOT NULL,
-    decision    TEXT NOT NULL,
-    decided_ms  INTEGER NOT NULL,
-    outcome     TEXT,
-    output      TEXT,
-    ended_ms    INTEGER,
-    PRIMARY KEY (session, call_id)
-);
-CREATE TABLE approvals (
-    session     TEXT NOT NULL,
-    call_id     TEXT NOT NULL,
-    approved    INTEGER NOT NULL,
-    always      INTEGER NOT NULL,
-    reason      TEXT NOT NULL,
-    time_ms     INTEGER NOT NULL
-);
-CREATE INDEX approvals_by_call ON approvals (session, call_id);
-";
+/// How long a connection waits for a lock held by the other one (e.g. during
+/// a WAL checkpoint) before the operation fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Something worth remembering.
 #[derive(Debug, Clone)]
@@ -110,26 +100,29 @@ pub enum Record {
 // Defined once, in the control API crate, because the API carries it.
 pub use agentd_api::audit::{AuditApproval, AuditCall};
 
-type Ack = oneshot::Sender<Result<(), StoreError>>;
-
-enum Op {
-    Write(Record, u64, Option<Ack>),
-    Audit {
-        session: Option<String>,
-        limit: usize,
-        reply: oneshot::Sender<Result<Vec<AuditCall>, StoreError>>,
-    },
-}
-
 /// A handle to the journal; clone it freely.
 #[derive(Clone)]
 pub struct Journal {
-    ops: std_mpsc::Sender<Op>,
+    writes: std_mpsc::Sender<WriteOp>,
+    reads: std_mpsc::Sender<ReadOp>,
+    /// A temporary journal's folder, removed once the last handle and both
+    /// connections are gone.
+    _scratch: Option<Arc<Scratch>>,
 }
 
 impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Journal")
+    }
+}
+
+/// A private temporary folder holding a journal; removed when dropped.
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -142,6 +135,37 @@ fn now_ms() -> u64 {
 impl Journal {
     /// Open (creating and migrating as needed) the journal at `path`.
     pub fn open(path: &Path) -> Result<Journal, StoreError> {
+        Self::start(path, None)
+    }
+
+    /// A journal of its own that disappears with its last handle, for tests
+    /// and for running without a state dir.
+    ///
+    /// It is a file in a private temporary folder, not an SQLite `:memory:`
+    /// database: the reader needs a second connection to the same data, and a
+    /// shared-cache in-memory database has no WAL — there a reader's open
+    /// transaction locks the tables and the writer fails with
+    /// `SQLITE_LOCKED` — so it would neither behave like the real journal nor
+    /// keep reads from holding up writes.
+    pub fn in_memory() -> Result<Journal, StoreError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!(
+            "agentd-journal-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let path = dir.join("journal.sqlite3");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| StoreError::Open {
+                path: path.clone(),
+                reason: format!("cannot create its temporary folder: {e}"),
+            })?;
+        Self::start(&path, Some(Arc::new(Scratch(dir))))
+    }
+
+    fn start(path: &Path, scratch: Option<Arc<Scratch>>) -> Result<Journal, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_path_buf(),
             reason,
@@ -150,256 +174,120 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .map_err(|e| open_err(format!("cannot create its folder: {e}")))?;
         }
-        let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        let writer = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
         // Tool arguments may be private: only the daemon's user reads the file.
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        Self::start(conn).map_err(|e| open_err(e.to_string()))
-    }
+        (|| -> rusqlite::Result<()> {
+            writer.pragma_update(None, "journal_mode", "WAL")?;
+            writer.pragma_update(None, "synchronous", "NORMAL")?;
+            writer.busy_timeout(BUSY_TIMEOUT)?;
+            schema::migrate(&writer)
+        })()
+        .map_err(|e| open_err(e.to_string()))?;
+        // Opened once the file is in WAL mode and has its schema.
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.busy_timeout(BUSY_TIMEOUT).map(|()| c))
+        .map_err(|e| open_err(format!("cannot open it for reading: {e}")))?;
 
-    /// A journal in memory, for tests and for running without a state dir.
-    pub fn in_memory() -> Result<Journal, StoreError> {
-        let conn = Connection::open_in_memory().map_err(|e| StoreError::Open {
-            path: PathBuf::from(":memory:"),
-            reason: e.to_string(),
-        })?;
-        Self::start(conn).map_err(|e| StoreError::Open {
-            path: PathBuf::from(":memory:"),
-            reason: e.to_string(),
-        })
-    }
-
-    fn start(conn: Connection) -> rusqlite::Result<Journal> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&conn)?;
-        let (tx, rx) = std_mpsc::channel();
+        let (writes, write_ops) = std_mpsc::channel();
+        let held = scratch.clone();
         std::thread::Builder::new()
             .name("agentd-journal".into())
-            .spawn(move || writer(conn, rx))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Journal { ops: tx })
+            .spawn(move || {
+                writer::run(writer, write_ops);
+                drop(held);
+            })
+            .map_err(|e| open_err(format!("cannot start its writer thread: {e}")))?;
+        let (reads, read_ops) = std_mpsc::channel();
+        let held = scratch.clone();
+        std::thread::Builder::new()
+            .name("agentd-journal-read".into())
+            .spawn(move || {
+                reader::run(reader, read_ops);
+                drop(held);
+            })
+            .map_err(|e| open_err(format!("cannot start its reader thread: {e}")))?;
+        Ok(Journal {
+            writes,
+            reads,
+            _scratch: scratch,
+        })
     }
 
     /// Write a record; resolves once it is committed.
     pub async fn record(&self, record: Record) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.ops
-            .send(Op::Write(record, now_ms(), Some(tx)))
+        self.writes
+            .send(WriteOp::Write(record, now_ms(), Some(tx)))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
-        if self.ops.send(Op::Write(record, now_ms(), None)).is_err() {
+        if self
+            .writes
+            .send(WriteOp::Write(record, now_ms(), None))
+            .is_err()
+        {
             tracing::error!("journal is closed; a record was lost");
         }
     }
 
-    /// Tool calls, newest first, optionally of one session.
+    /// Tool calls, newest first, optionally of one session; at most `limit`
+    /// of them, clamped to 1..=[`MAX_AUDIT_LIMIT`].
     pub async fn audit(
         &self,
         session: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditCall>, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.ops
-            .send(Op::Audit {
+        let limit = limit.clamp(1, MAX_AUDIT_LIMIT);
+        // Everything handed to the writer before this read (`record_later`
+        // too) is committed first, so the answer includes it. The writer
+        // never waits for the read, only the read for that commit.
+        let (done, flushed) = oneshot::channel();
+        self.writes
+            .send(WriteOp::Flush(done))
+            .map_err(|_| StoreError::Closed)?;
+        flushed.await.map_err(|_| StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        self.reads
+            .send(ReadOp::Audit {
                 session: session.map(str::to_string),
                 limit,
-                reply: tx,
+                reply,
             })
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)?
     }
-}
 
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < 1 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-        ))?;
-    }
-    Ok(())
-}
-
-fn writer(mut conn: Connection, ops: std_mpsc::Receiver<Op>) {
-    while let Ok(first) = ops.recv() {
-        // Everything already waiting goes into the same transaction.
-        let mut batch = vec![first];
-        while let Ok(op) = ops.try_recv() {
-            batch.push(op);
-        }
-        let mut writes = Vec::new();
-        for op in batch {
-            match op {
-                Op::Write(record, time, ack) => writes.push((record, time, ack)),
-                Op::Audit {
-                    session,
-                    limit,
-                    reply,
-                } => {
-                    // Commit what came before so the answer includes it.
-                    commit(&mut conn, &mut writes);
-                    let _ = reply.send(
-                        audit(&conn, session.as_deref(), limit)
-                            .map_err(|e| StoreError::Query(e.to_string())),
-                    );
-                }
-            }
-        }
-        commit(&mut conn, &mut writes);
-    }
-}
-
-fn commit(conn: &mut Connection, writes: &mut Vec<(Record, u64, Option<Ack>)>) {
-    if writes.is_empty() {
-        return;
-    }
-    let result = (|| -> rusqlite::Result<()> {
-        let tx = conn.transaction()?;
-        for (record, time, _) in writes.iter() {
-            apply(&tx, record, *time)?;
-        }
-        tx.commit()
-    })();
-    if let Err(e) = &result {
-        tracing::error!(error = %e, records = writes.len(), "journal write failed");
-    }
-    for (_, _, ack) in writes.drain(..) {
-        if let Some(ack) = ack {
-            let _ = ack.send(
-                result
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| StoreError::Write(e.to_string())),
-            );
-        }
-    }
-}
-
-fn apply(tx: &rusqlite::Transaction<'_>, record: &Record, time: u64) -> rusqlite::Result<()> {
-    let time = time as i64;
-    match record {
-        Record::SessionStarted {
-            session,
-            agent,
-            model,
-        } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO sessions (id, agent, model, started_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![session, agent, model, time],
-            )?;
-        }
-        Record::SessionEnded { session, reason } => {
-            tx.execute(
-                "UPDATE sessions SET ended_ms = ?2, end_reason = ?3 WHERE id = ?1",
-                params![session, time, reason],
-            )?;
-        }
-        Record::ToolCall {
-            session,
-            call_id,
-            agent,
-            tool,
-            arguments,
-            decision,
-        } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO tool_calls (session, call_id, agent, tool, arguments, decision, decided_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![session, call_id, agent, tool, arguments, decision, time],
-            )?;
-        }
-        Record::Approval {
-            session,
-            call_id,
-            approved,
-            always,
-            reason,
-        } => {
-            tx.execute(
-                "INSERT INTO approvals (session, call_id, approved, always, reason, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, call_id, approved, always, reason, time],
-            )?;
-        }
-        Record::ToolResult {
-            session,
-            call_id,
-            outcome,
-            output,
-        } => {
-            tx.execute(
-                "UPDATE tool_calls SET outcome = ?3, output = ?4, ended_ms = ?5 WHERE session = ?1 AND call_id = ?2",
-                params![session, call_id, outcome, output, time],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-fn audit(
-    conn: &Connection,
-    session: Option<&str>,
-    limit: usize,
-) -> rusqlite::Result<Vec<AuditCall>> {
-    let mut stmt = conn.prepare(
-        "SELECT session, call_id, agent, tool, arguments, decision, decided_ms, outcome, output, ended_ms
-         FROM tool_calls WHERE (?1 IS NULL OR session = ?1)
-         ORDER BY decided_ms DESC, rowid DESC LIMIT ?2",
-    )?;
-    let mut calls: Vec<AuditCall> = stmt
-        .query_map(params![session, limit as i64], |r| {
-            Ok(AuditCall {
-                session: r.get(0)?,
-                call_id: r.get(1)?,
-                agent: r.get(2)?,
-                tool: r.get(3)?,
-                arguments: r.get(4)?,
-                decision: r.get(5)?,
-                decided_ms: r.get::<_, i64>(6)? as u64,
-                approvals: Vec::new(),
-                outcome: r.get(7)?,
-                output: r.get(8)?,
-                ended_ms: r.get::<_, Option<i64>>(9)?.map(|t| t as u64),
+    /// Tests: open a read transaction on the reader and keep it open until
+    /// the returned sender is used or dropped.
+    #[cfg(test)]
+    async fn hold_reader(&self) -> std_mpsc::Sender<()> {
+        let (held, is_held) = oneshot::channel();
+        let (release, on_release) = std_mpsc::channel();
+        self.reads
+            .send(ReadOp::Hold {
+                held,
+                release: on_release,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut approvals = conn.prepare(
-        "SELECT approved, always, reason, time_ms FROM approvals WHERE session = ?1 AND call_id = ?2 ORDER BY rowid",
-    )?;
-    for call in &mut calls {
-        call.approvals = approvals
-            .query_map(params![call.session, call.call_id], |r| {
-                Ok(AuditApproval {
-                    approved: r.get(0)?,
-                    always: r.get(1)?,
-                    reason: r.get(2)?,
-                    time_ms: r.get::<_, i64>(3)? as u64,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+            .expect("reader thread");
+        is_held.await.expect("reader held a transaction");
+        release
     }
-    Ok(calls)
-}
-
-/// The journal's schema version in the file at `path`, if it exists (for diagnostics).
-pub fn schema_version(path: &Path) -> Option<i64> {
-    let conn = Connection::open(path).ok()?;
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .optional()
-        .ok()?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
+    use schema::SCHEMA_VERSION;
     fn call(session: &str, call_id: &str, decision: &str) -> Record {
         Record::ToolCall {
             session: session.into(),
@@ -483,5 +371,84 @@ mod tests {
                 .starts_with("journal /proc/agentd-cannot-be-here/journal.sqlite3:"),
             "{err}"
         );
+    }
+
+    /// A generous bound for what must not wait at all, so a stuck journal
+    /// fails the test instead of hanging it.
+    async fn soon<T>(what: &str, f: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .unwrap_or_else(|_| panic!("{what} did not finish"))
+    }
+
+    #[tokio::test]
+    async fn an_open_read_does_not_hold_up_writes() {
+        let j = Journal::in_memory().unwrap();
+        j.record(call("s1", "c1", "allow")).await.unwrap();
+        let release = j.hold_reader().await;
+        // The reader is inside a read transaction (as during a large audit);
+        // a decision that must be journaled before it is acted on still commits.
+        soon(
+            "a record() while a read is open",
+            j.record(call("s1", "c2", "ask")),
+        )
+        .await
+        .unwrap();
+        soon("a second record()", j.record(call("s2", "c3", "deny")))
+            .await
+            .unwrap();
+        release.send(()).unwrap();
+        // Read-your-writes: the audit after the read sees every resolved record.
+        let calls = j.audit(None, 10).await.unwrap();
+        let ids: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
+        assert_eq!(ids, ["c3", "c2", "c1"]);
+    }
+
+    #[tokio::test]
+    async fn an_audit_sees_records_sent_before_it_without_waiting_for_their_commit() {
+        let j = Journal::in_memory().unwrap();
+        j.record(call("s1", "c1", "allow")).await.unwrap();
+        j.record_later(Record::ToolResult {
+            session: "s1".into(),
+            call_id: "c1".into(),
+            outcome: "completed".into(),
+            output: "5".into(),
+        });
+        let calls = j.audit(Some("s1"), 10).await.unwrap();
+        assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
+    }
+
+    #[tokio::test]
+    async fn the_audit_limit_is_clamped() {
+        let j = Journal::in_memory().unwrap();
+        for i in 0..MAX_AUDIT_LIMIT + 5 {
+            j.record_later(call("s1", &format!("c{i}"), "allow"));
+        }
+        j.record(call("s1", "last", "allow")).await.unwrap();
+        assert_eq!(
+            j.audit(None, usize::MAX).await.unwrap().len(),
+            MAX_AUDIT_LIMIT
+        );
+        assert_eq!(j.audit(None, 0).await.unwrap().len(), 1);
+        assert_eq!(j.audit(None, 3).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_temporary_journal_is_removed_with_its_last_handle() {
+        let j = Journal::in_memory().unwrap();
+        let dir = j._scratch.as_ref().unwrap().0.clone();
+        j.record(call("s1", "c1", "allow")).await.unwrap();
+        assert!(dir.join("journal.sqlite3").is_file());
+        let copy = j.clone();
+        drop(j);
+        assert_eq!(copy.audit(None, 10).await.unwrap().len(), 1);
+        drop(copy);
+        // The threads close their connections, then the folder goes.
+        soon("removing the temporary journal", async {
+            while dir.exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
     }
 }

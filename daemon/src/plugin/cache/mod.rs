@@ -7,13 +7,24 @@
 //! compiling (≈ 0.1–10 s), and an engine change never reads a stale artifact.
 //!
 //! Safety: `Component::deserialize_file` trusts its input completely. Only
-//! files this module wrote are read: the folder is created mode 0700 and each
-//! artifact is written to a temporary file and renamed into place, so a crash
-//! mid-write never leaves half an artifact under a real name. An artifact that
-//! still fails to load (e.g. written by another wasmtime build that happens to
-//! share the folder) is deleted and the component recompiled.
+//! files agentd itself wrote are read: [`trust`] checks the folder (agentd's
+//! own, nobody else may write there; a folder that is not refuses start-up)
+//! and each artifact (agentd's own regular file) before it is deserialized,
+//! and each artifact is written mode 0600 to a temporary file and renamed into
+//! place, so a crash mid-write never leaves half an artifact under a real
+//! name. An artifact that still fails to load (e.g. written by another
+//! wasmtime build that happens to share the folder) is deleted and the
+//! component recompiled. A cache hit touches its artifact's mtime, which is
+//! what [`prune`] ages by.
 //!
-//! Cache failures are never fatal: the plugin is compiled and a warning logged.
+//! Other cache failures are never fatal: the plugin is compiled and a warning
+//! logged.
+
+mod prune;
+mod trust;
+
+pub use prune::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, PruneReport};
+pub use trust::CacheDirError;
 
 use std::hash::Hasher;
 use std::io::Write;
@@ -80,12 +91,15 @@ pub enum Origin {
 }
 
 impl ComponentCache {
-    /// A cache in `dir` (created on first write) for `engine`.
-    pub fn new(dir: PathBuf, engine: &Engine) -> ComponentCache {
-        ComponentCache {
+    /// The cache in `dir` for `engine`: the folder is created (mode 0700) when
+    /// missing, and refused when it is not agentd's alone (see [`trust`]).
+    /// Blocking (a few syscalls).
+    pub fn open(dir: PathBuf, engine: &Engine) -> Result<ComponentCache, CacheDirError> {
+        trust::ensure_dir(&dir)?;
+        Ok(ComponentCache {
             dir,
             fingerprint: engine_fingerprint(engine),
-        }
+        })
     }
 
     /// The folder holding the artifacts.
@@ -106,31 +120,55 @@ impl ComponentCache {
         hash: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, Origin)> {
+        // Checked on every load, not only at start-up: a folder that has been
+        // opened up since is neither read nor written until it is fixed.
+        let usable = match trust::ensure_dir(&self.dir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "not using the compiled-plugin cache; compiling");
+                false
+            }
+        };
         let path = self.path_for(hash);
-        if path.is_file() {
-            // SAFETY: the artifact was written by `store` below (temp file +
-            // rename inside a 0700 folder), from these exact bytes (the name
-            // carries their hash) by an engine with this fingerprint.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok((c, Origin::Cached)),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "unusable compiled component in the cache; recompiling");
+        if usable {
+            match trust::check_artifact(&path) {
+                trust::Artifact::Missing => {}
+                trust::Artifact::Trusted => {
+                    // SAFETY: the artifact is a regular file owned by agentd's
+                    // uid that only it may write, in a folder only it may write
+                    // (both checked just now), so nobody but agentd's user can
+                    // have put it there: it is what `store` below wrote (temp
+                    // file + rename) from these exact bytes (the name carries
+                    // their hash) with an engine of this fingerprint.
+                    match unsafe { Component::deserialize_file(engine, &path) } {
+                        Ok(c) => {
+                            touch(&path);
+                            return Ok((c, Origin::Cached));
+                        }
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "unusable compiled component in the cache; recompiling");
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                trust::Artifact::Untrusted(reason) => {
+                    tracing::warn!(path = %path.display(), reason, "refusing to load a compiled component from the cache; removing it and recompiling");
                     let _ = std::fs::remove_file(&path);
                 }
             }
         }
         let component = Component::new(engine, bytes)?;
-        if let Err(e) = self.store(&path, &component) {
+        if usable && let Err(e) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled component to the cache");
         }
         Ok((component, Origin::Compiled))
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let bytes = component
             .serialize()
             .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-        create_private_dir(&self.dir)?;
         // Unique per process and call, so concurrent writers (two daemons
         // sharing a cache, two loads of one plugin) never share a temp file.
         let tmp = self.dir.join(format!(
@@ -142,7 +180,12 @@ impl ComponentCache {
             rand::random::<u32>()
         ));
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
+            // 0600 whatever the umask: an artifact others may write is refused.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
@@ -154,15 +197,17 @@ impl ComponentCache {
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
+/// Mark an artifact as used now, so pruning ages it from its last use rather
+/// than from its compilation. Best effort: a failure only makes it look older.
+fn touch(path: &Path) {
+    let now = std::time::SystemTime::now();
+    if let Err(e) = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(now))
+    {
+        tracing::debug!(path = %path.display(), error = %e, "cannot touch a cached component");
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 #[cfg(test)]
@@ -175,6 +220,24 @@ mod tests {
             content_hash(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn a_touched_artifact_looks_freshly_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.cwasm");
+        std::fs::write(&path, b"code").unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        touch(&path);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(modified > long_ago + std::time::Duration::from_secs(89 * 86_400));
+        assert_eq!(std::fs::read(&path).unwrap(), b"code");
     }
 
     #[test]
