@@ -39,6 +39,23 @@ tools = [{{ use = "calc.add", as = "add" }}]
     )
 }
 
+/// The identity the journal records for this process's user on the socket.
+fn whoami() -> String {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let name = std::process::Command::new("id")
+        .args(["-un"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    match name {
+        Some(n) => format!("uid:{uid} ({n})"),
+        None => format!("uid:{uid}"),
+    }
+}
+
 /// The server's echo of a function_call_output item: proof the model received `output`.
 fn model_received_output(events: &[Value], output: &str) -> bool {
     events.iter().any(|e| {
@@ -192,7 +209,13 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
     assert_eq!(rejected["outcome"], "rejected");
     let (ok, out, err) = d.agentctl(&["audit", "--session", &s]);
     assert!(ok, "{err}");
-    assert!(out.contains(&format!("{call} calc.multiply decision=ask (policy) approved by operator outcome=completed output=20")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{call} calc.multiply decision=ask (policy) approved by {} outcome=completed output=20",
+            whoami()
+        )),
+        "{out}"
+    );
 
     // Deciding a call that is not pending is a clear error, through both clients.
     let err = d

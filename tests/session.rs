@@ -119,6 +119,14 @@ fn catalog() -> Arc<Catalog> {
         .clone()
 }
 
+/// A person deciding through the control socket, as root.
+fn operator() -> agentd::session::Identity {
+    agentd::session::Identity::Uid {
+        uid: 0,
+        name: Some("root".into()),
+    }
+}
+
 struct H {
     s: SessionHandle,
     m: Conn,
@@ -738,13 +746,16 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
     assert_eq!(status.pending_approvals[0].call_id, "c1");
 
     // Unknown call ids are an error to the caller, not silence.
-    let err = h.s.decide("c404", true, false).await.unwrap_err();
+    let err =
+        h.s.decide("c404", true, false, operator())
+            .await
+            .unwrap_err();
     assert_eq!(
         err.to_string(),
         "session `t` has no pending tool call `c404`"
     );
 
-    h.s.decide("c1", false, true).await.unwrap();
+    h.s.decide("c1", false, true, operator()).await.unwrap();
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c1", "Not allowed: calc.multiply (c1)"));
     h.m.expect("response.create").await;
@@ -770,7 +781,7 @@ async fn approval_always_applies_both_ways_with_the_configured_message() {
         .await;
     let ask = h.next("tool_approval_required").await;
     assert_eq!(ask["call_id"], "c4");
-    h.s.decide("c4", true, true).await.unwrap();
+    h.s.decide("c4", true, true, operator()).await.unwrap();
     let ev = h.m.expect("conversation.item.create").await;
     assert_eq!(output_of(&ev), ("c4", "hi"));
     h.m.send(done("r3", 1)).await;
@@ -821,7 +832,7 @@ async fn approval_messages_match_the_reference_capture() {
         .await;
     h.m.send(done("r1", 1)).await;
     h.next("tool_approval_required").await;
-    h.s.decide("call_0", true, false).await.unwrap();
+    h.s.decide("call_0", true, false, operator()).await.unwrap();
     let approved = h.m.expect("conversation.item.create").await;
     let rc = h.m.expect("response.create").await;
     h.m.send(created("r2")).await;
@@ -829,7 +840,9 @@ async fn approval_messages_match_the_reference_capture() {
         .await;
     h.m.send(done("r2", 1)).await;
     h.next("tool_approval_required").await;
-    h.s.decide("call_1", false, false).await.unwrap();
+    h.s.decide("call_1", false, false, operator())
+        .await
+        .unwrap();
     let rejected = h.m.expect("conversation.item.create").await;
     // Reference lines: 4 = approved output "1", 5 = response.create, 6 = rejection.
     assert!(

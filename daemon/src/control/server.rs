@@ -19,10 +19,12 @@ use tokio::net::UnixListener;
 use super::reply::Body;
 use super::{handlers, routes};
 use crate::supervisor::Supervisor;
+use agentd_api::Identity;
 
 async fn handle(
     daemon: Arc<Supervisor>,
     socket: Arc<Path>,
+    who: Arc<Identity>,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let route = match routes::parse(req.method(), req.uri().path(), req.uri().query()) {
@@ -30,7 +32,7 @@ async fn handle(
         Err(e) => return e.response(),
     };
     tracing::debug!(?route, "control request");
-    match handlers::dispatch(&daemon, &socket, route, req).await {
+    match handlers::dispatch(&daemon, &socket, &who, route, req).await {
         Ok(resp) => resp,
         Err(e) => e.response(),
     }
@@ -90,8 +92,8 @@ pub async fn serve(
                 }
             },
         };
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == me || cred.uid() == 0 => {}
+        let uid = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == me || cred.uid() == 0 => cred.uid(),
             Ok(cred) => {
                 tracing::warn!(
                     uid = cred.uid(),
@@ -103,14 +105,21 @@ pub async fn serve(
                 tracing::warn!(error = %e, "cannot read control peer credentials; refused");
                 continue;
             }
-        }
+        };
         let daemon = daemon.clone();
         let socket = socket.clone();
         tokio::spawn(async move {
+            // Looking a name up may ask NSS (files, LDAP…): off the reactor.
+            let name = tokio::task::spawn_blocking(move || user_name(uid))
+                .await
+                .ok()
+                .flatten();
+            let who = Arc::new(Identity::Uid { uid, name });
             let service = hyper::service::service_fn(move |req| {
                 let daemon = daemon.clone();
                 let socket = socket.clone();
-                async move { Ok::<_, Infallible>(handle(daemon, socket, req).await) }
+                let who = who.clone();
+                async move { Ok::<_, Infallible>(handle(daemon, socket, who, req).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -119,5 +128,43 @@ pub async fn serve(
                 tracing::debug!(error = %e, "control connection ended with an error");
             }
         });
+    }
+}
+
+/// The name of user `uid`, when the system has one.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to fill in.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` outlives its use;
+    // getpwuid_r writes only into `pwd` and `buf`.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points at a NUL-terminated string in `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_daemons_own_user_has_a_name() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if me == 0 {
+            assert_eq!(super::user_name(0).as_deref(), Some("root"));
+        }
+        assert_eq!(super::user_name(u32::MAX - 7), None);
     }
 }

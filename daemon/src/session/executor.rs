@@ -34,6 +34,7 @@ use crate::plugin::{CallError, CallInfo, GuardrailSubject};
 use crate::policy::Action;
 use crate::realtime::client::ModelCommand;
 use crate::store::{Journal, Record};
+use agentd_api::Identity;
 
 /// A function call from the model.
 #[derive(Debug, Clone)]
@@ -44,9 +45,6 @@ pub(crate) struct ToolCall {
     pub arguments: String,
 }
 
-/// Who decided a pending call, as the journal records it.
-pub const OPERATOR: &str = "operator";
-
 enum Command {
     /// Boxed: a call is much larger than the other commands.
     Call(Box<NewCall>),
@@ -54,6 +52,7 @@ enum Command {
         call_id: String,
         approve: bool,
         always: bool,
+        decider: Identity,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
     Status(oneshot::Sender<ExecutorStatus>),
@@ -97,13 +96,14 @@ impl ExecutorHandle {
         &self.session
     }
 
-    /// Approve or reject a pending call; `always` applies to later calls of
-    /// the same tool in this session.
+    /// Approve or reject a pending call on behalf of `decider`; `always`
+    /// applies to later calls of the same tool in this session.
     pub async fn decide(
         &self,
         call_id: &str,
         approve: bool,
         always: bool,
+        decider: Identity,
     ) -> Result<(), SessionError> {
         let (reply, rx) = oneshot::channel();
         self.commands
@@ -111,6 +111,7 @@ impl ExecutorHandle {
                 call_id: call_id.to_string(),
                 approve,
                 always,
+                decider,
                 reply,
             })
             .map_err(|_| self.ended())?;
@@ -275,8 +276,8 @@ impl Executor {
                         let NewCall { call, tool, agent, settled } = *c;
                         self.on_call(call, tool, agent, settled).await
                     }
-                    Some(Command::Decide { call_id, approve, always, reply }) => {
-                        let result = self.decide(&call_id, approve, always).await;
+                    Some(Command::Decide { call_id, approve, always, decider, reply }) => {
+                        let result = self.decide(&call_id, approve, always, decider).await;
                         let _ = reply.send(result);
                     }
                     Some(Command::Status(reply)) => {
@@ -687,6 +688,7 @@ impl Executor {
         call_id: &str,
         approve: bool,
         always: bool,
+        decider: Identity,
     ) -> Result<(), SessionError> {
         let Some(p) = self.pending.remove(call_id) else {
             return Err(SessionError::UnknownCall {
@@ -698,13 +700,13 @@ impl Executor {
             call_id: call_id.to_string(),
             session: self.ctx.session.clone(),
         });
-        tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, %call_id, approve, always, "approval decided");
+        tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, %call_id, approve, always, %decider, "approval decided");
         let record = Record::Approval {
             session: self.ctx.session.to_string(),
             call_id: call_id.to_string(),
             approved: approve,
             always,
-            reason: OPERATOR.into(),
+            reason: decider.to_string(),
         };
         if !self.journal_first(record, &p.call, &p.tool, &p.agent).await {
             return Ok(());
@@ -742,7 +744,7 @@ impl Executor {
                 call_id: id.clone(),
                 approved: false,
                 always: false,
-                reason: "timeout".into(),
+                reason: Identity::Timeout.to_string(),
             };
             if self.journal_first(record, &p.call, &p.tool, &p.agent).await {
                 self.reject(p.call, &p.tool, &p.agent);

@@ -88,15 +88,19 @@ impl SessionHandle {
         self.tell(Command::Playback { item_id, played_ms }).await
     }
 
-    /// Approve or reject a pending call; `always` applies to later calls of
-    /// the same tool. Goes to the session's executor, not its task.
+    /// Approve or reject a pending call on behalf of `decider`; `always`
+    /// applies to later calls of the same tool. Goes to the session's
+    /// executor, not its task.
     pub async fn decide(
         &self,
         call_id: &str,
         approve: bool,
         always: bool,
+        decider: agentd_api::Identity,
     ) -> Result<(), SessionError> {
-        self.executor.decide(call_id, approve, always).await
+        self.executor
+            .decide(call_id, approve, always, decider)
+            .await
     }
 
     /// The session's tool executor (where decisions go).

@@ -62,6 +62,7 @@ pub enum SessionError {
 }
 
 // Defined once, in the control API crate, because the API carries them.
+pub use agentd_api::Identity;
 pub use agentd_api::session::{PendingApproval, SessionStatus};
 
 /// What sessions tell the daemon's supervisor, without waiting for it.

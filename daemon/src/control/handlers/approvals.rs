@@ -7,11 +7,13 @@ use super::session;
 use crate::control::errors::ApiError;
 use crate::control::reply::{self, Body};
 use crate::supervisor::{LookupError, Supervisor};
+use agentd_api::Identity;
 use agentd_api::requests::Decision;
 use agentd_api::responses::Decided;
 
 pub async fn decide(
     daemon: &Supervisor,
+    who: &Identity,
     call_id: String,
     body: Decision,
 ) -> Result<Response<Body>, ApiError> {
@@ -28,7 +30,9 @@ pub async fn decide(
             }
         })?,
     };
-    executor.decide(&call_id, body.approve, body.always).await?;
+    executor
+        .decide(&call_id, body.approve, body.always, who.clone())
+        .await?;
     Ok(reply::json(
         StatusCode::OK,
         &Decided {

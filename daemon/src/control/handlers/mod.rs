@@ -23,6 +23,7 @@ use super::reply::Body;
 use super::routes::Route;
 use crate::session::SessionHandle;
 use crate::supervisor::Supervisor;
+use agentd_api::Identity;
 
 /// Largest request body accepted (audio chunks are the big ones).
 const MAX_BODY: usize = 16 << 20;
@@ -31,6 +32,7 @@ const MAX_BODY: usize = 16 << 20;
 pub async fn dispatch(
     daemon: &Arc<Supervisor>,
     socket: &Path,
+    who: &Identity,
     route: Route,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
@@ -49,7 +51,9 @@ pub async fn dispatch(
         Route::SetAgent(id) => sessions::set_agent(daemon, &id, read_json(req).await?).await,
         Route::History(id) => sessions::history(daemon, &id).await,
         Route::Events { id, query } => sessions::events(daemon, &id, query).await,
-        Route::Decide(call_id) => approvals::decide(daemon, call_id, read_json(req).await?).await,
+        Route::Decide(call_id) => {
+            approvals::decide(daemon, who, call_id, read_json(req).await?).await
+        }
         Route::Audit { session, limit } => audit::audit(daemon, session.as_deref(), limit).await,
         Route::CallTool(tool) => tools::call(daemon, &tool, read_json(req).await?).await,
         Route::Reload => reload::reload(daemon).await,
