@@ -22,7 +22,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use crate::policy::{Action, ApprovalPolicy, Condition, Rule, ToolPattern};
-pub use crate::realtime::client::Resilience;
+mod resilience;
+pub use resilience::Resilience;
 pub use units::{parse_duration, parse_size};
 
 /// A position in a config file, shown as `file:line:col`.

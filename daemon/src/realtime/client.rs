@@ -23,7 +23,6 @@
 //! `max_attempts` failures, `Closed` with the reason.
 
 use std::collections::{HashSet, VecDeque};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -31,81 +30,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
 
+pub use super::endpoint::Endpoint;
 use super::protocol::{
     ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem, Role,
     ServerEvent, SessionConfig, Usage, parse_server_event,
 };
 use super::tls;
-
-/// Where and how to connect.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub url: String,
-    /// Sent as `Authorization: Bearer …`; never logged.
-    pub api_key: Option<String>,
-    pub headers: Vec<(String, String)>,
-    /// `session.tracing` sent in a second `session.update` after each
-    /// `session.created`, as the reference does; `None` sends nothing.
-    pub tracing: Option<Value>,
-    /// Keepalive and reconnect policy.
-    pub resilience: Resilience,
-    /// PEM file of extra CAs trusted for `wss://` (beside the built-in roots).
-    pub ca_file: Option<PathBuf>,
-}
-
-/// Keepalive and reconnect policy of a model connection.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resilience {
-    /// How often a WebSocket ping is sent.
-    pub ping_interval: Duration,
-    /// A peer that sent nothing (not even a pong) for this long is dead.
-    pub dead_after: Duration,
-    /// Reconnect attempts after a loss before giving up; 0 never reconnects.
-    pub max_attempts: u32,
-    /// Delay before the first attempt; doubled each time up to `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-}
-
-impl Default for Resilience {
-    fn default() -> Self {
-        Resilience {
-            ping_interval: Duration::from_secs(20),
-            dead_after: Duration::from_secs(40),
-            max_attempts: 5,
-            backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Resilience {
-    /// Delay before attempt `n` (1-based): exponential, with "equal jitter"
-    /// (half fixed, half random) so many sessions do not reconnect in step.
-    pub fn backoff(&self, n: u32) -> Duration {
-        let base = self
-            .backoff_initial
-            .saturating_mul(1u32 << n.saturating_sub(1).min(16))
-            .min(self.backoff_max);
-        base / 2 + base.mul_f64(rand::random::<f64>() / 2.0)
-    }
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("url", &self.url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field(
-                "headers",
-                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
-            .field("tracing", &self.tracing)
-            .field("resilience", &self.resilience)
-            .field("ca_file", &self.ca_file)
-            .finish()
-    }
-}
+pub use crate::config::Resilience;
 
 /// Why a connection could not be made or went away.
 #[derive(Debug, thiserror::Error)]
@@ -1157,19 +1088,6 @@ fn base64_len(b64: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter() {
-        let r = Resilience::default();
-        for _ in 0..50 {
-            let first = r.backoff(1);
-            assert!(first >= r.backoff_initial / 2 && first <= r.backoff_initial);
-            let third = r.backoff(3);
-            assert!(third >= r.backoff_initial * 2 && third <= r.backoff_initial * 4);
-            let late = r.backoff(30);
-            assert!(late >= r.backoff_max / 2 && late <= r.backoff_max);
-        }
-    }
 
     #[test]
     fn replayed_audio_becomes_its_transcript() {

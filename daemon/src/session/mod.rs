@@ -113,30 +113,10 @@ pub type Notices = mpsc::UnboundedSender<Notice>;
 
 /// The API key and URL for `model`.
 pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoint, SessionError> {
-    let url = match (&model.url, sim_url) {
-        (Some(u), _) => u.clone(),
-        (None, Some(sim)) => sim.to_string(),
-        (None, None) => return Err(SessionError::UnknownModel(model.name.clone())),
-    };
-    let api_key = match &model.api_key_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| SessionError::MissingApiKey {
-            model: model.name.clone(),
-            var: var.clone(),
-        })?),
-        None => None,
-    };
-    Ok(Endpoint {
-        url,
-        api_key,
-        headers: model
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        // `tracing = false` on the model removes tracing from the settings.
-        tracing: model.tracing.then(|| serde_json::Value::from("auto")),
-        resilience: model.resilience.clone(),
-        ca_file: model.ca_file.clone(),
+    use crate::realtime::endpoint::EndpointError;
+    Endpoint::for_model(model, sim_url).map_err(|e| match e {
+        EndpointError::NoUrl { model } => SessionError::UnknownModel(model),
+        EndpointError::MissingApiKey { model, var } => SessionError::MissingApiKey { model, var },
     })
 }
 
