@@ -1,0 +1,395 @@
+//! The model connection's task: it moves bytes and keeps timers, and leaves
+//! every protocol decision to the [`Conversation`] it drives.
+//!
+//! One task per session owns the socket: it opens it (TCP, TLS via `tls`,
+//! the WebSocket upgrade with the bearer key), reads frames, parses them,
+//! feeds them to the conversation and carries out its effects (frames to
+//! write, [`ModelEvent`]s for the session), and feeds it the session's
+//! commands the same way.
+//!
+//! Keepalive: a WebSocket ping goes out every `ping_interval`. At each ping
+//! the peer is declared dead when it sent nothing at all (no event, no pong)
+//! for `dead_after`.
+//!
+//! Reconnect: on an unexpected loss the task reconnects with exponential
+//! backoff and jitter ([`Resilience::backoff`]), taking commands meanwhile
+//! (the conversation keeps what matters of them). The session sees
+//! `ConnectionStatus` events and, after `max_attempts` failures, an `Error`
+//! (`model_reconnect_failed`) and `Closed` with the reason.
+//!
+//! [`Resilience::backoff`]: crate::config::Resilience::backoff
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
+
+use super::conversation::{Conversation, Effect};
+use super::endpoint::Endpoint;
+use super::model::{LinkStatus, ModelCommand, ModelEvent};
+use super::protocol::{ClientEvent, SessionConfig, parse_server_event};
+use super::tls;
+
+/// Why a connection could not be made or went away.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("bad model url `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+}
+
+/// A live connection: send commands, receive events.
+pub struct ModelConnection {
+    pub commands: mpsc::UnboundedSender<ModelCommand>,
+    pub events: mpsc::Receiver<ModelEvent>,
+}
+
+/// How long TCP, TLS and the WebSocket handshake may take together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connect and send the initial session settings before anything else.
+pub async fn connect(
+    endpoint: &Endpoint,
+    initial: SessionConfig,
+) -> Result<ModelConnection, ConnectError> {
+    let failed = |reason: String| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason,
+    };
+    let mut link = Link::open(endpoint).await?;
+    let mut conversation = Conversation::new(initial, endpoint.tracing.clone());
+    conversation.on_connected();
+    // A fresh conversation only has its settings to send; anything it has
+    // for the session waits for the task.
+    let mut early = Vec::new();
+    while let Some(effect) = conversation.poll_effect() {
+        match effect {
+            Effect::Send(ev) => link.send(&ev).await.map_err(|e| failed(e.to_string()))?,
+            Effect::Emit(ev) => early.push(ev),
+        }
+    }
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let task = Task {
+        endpoint: endpoint.clone(),
+        conversation,
+        events: ev_tx,
+        commands: cmd_rx,
+    };
+    tokio::spawn(task.run(link, early));
+    Ok(ModelConnection {
+        commands: cmd_tx,
+        events: ev_rx,
+    })
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tls::Stream>;
+
+/// One open WebSocket.
+struct Link {
+    ws: Ws,
+}
+
+impl Link {
+    /// Open the WebSocket (handshake with the bearer key and extra headers).
+    async fn open(endpoint: &Endpoint) -> Result<Link, ConnectError> {
+        let mut request =
+            endpoint
+                .url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| ConnectError::BadUrl {
+                    url: endpoint.url.clone(),
+                    reason: e.to_string(),
+                })?;
+        let headers = request.headers_mut();
+        let bad_header = |reason: String| ConnectError::BadUrl {
+            url: endpoint.url.clone(),
+            reason,
+        };
+        if let Some(key) = &endpoint.api_key {
+            let value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                bad_header("the API key holds characters not allowed in a header".into())
+            })?;
+            headers.insert("authorization", value);
+        }
+        for (k, v) in &endpoint.headers {
+            let name = tungstenite::http::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| bad_header(format!("bad header name `{k}`")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| bad_header(format!("bad value for header `{k}`")))?;
+            headers.insert(name, value);
+        }
+        headers.insert(
+            "user-agent",
+            HeaderValue::from_static(concat!("agentd/", env!("CARGO_PKG_VERSION"))),
+        );
+        let ws = tokio::time::timeout(CONNECT_TIMEOUT, handshake(endpoint, request))
+            .await
+            .map_err(|_| ConnectError::Connect {
+                url: endpoint.url.clone(),
+                reason: format!("timed out after {CONNECT_TIMEOUT:?}"),
+            })??;
+        Ok(Link { ws })
+    }
+
+    async fn send(&mut self, ev: &ClientEvent) -> Result<(), tungstenite::Error> {
+        let text = serde_json::to_string(ev).unwrap_or_default();
+        self.ws.send(Message::text(text)).await
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// TCP, then TLS for `wss://`, then the WebSocket upgrade.
+async fn handshake(
+    endpoint: &Endpoint,
+    request: tungstenite::handshake::client::Request,
+) -> Result<Ws, ConnectError> {
+    let failed = |reason: String| ConnectError::Connect {
+        url: endpoint.url.clone(),
+        reason,
+    };
+    let uri = request.uri();
+    let secure = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => {
+            return Err(ConnectError::BadUrl {
+                url: endpoint.url.clone(),
+                reason: "the scheme must be ws:// or wss://".into(),
+            });
+        }
+    };
+    let host = uri.host().unwrap_or_default().to_string();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp =
+        tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+    // Realtime traffic is many small events: send each at once.
+    let _ = tcp.set_nodelay(true);
+    let stream = if secure {
+        // Reading a CA file and building the root store is blocking work.
+        let ca_file = endpoint.ca_file.clone();
+        let config = tokio::task::spawn_blocking(move || tls::client_config(ca_file.as_deref()))
+            .await
+            .map_err(|e| failed(format!("TLS setup task failed: {e}")))?
+            .map_err(|e| failed(e.to_string()))?;
+        tls::Stream::tls(tcp, &host, config)
+            .await
+            .map_err(|e| failed(format!("TLS handshake failed: {e}")))?
+    } else {
+        tls::Stream::Plain(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(ws)
+}
+
+/// Why serving one socket ended.
+enum Ended {
+    /// The session asked to close, or is gone.
+    Requested,
+    Lost(String),
+}
+
+/// How reconnecting ended.
+enum Reconnected {
+    Up(Link),
+    /// The session closed meanwhile.
+    Closed,
+    /// Every attempt failed; the reason to report.
+    GaveUp(String),
+}
+
+struct Task {
+    endpoint: Endpoint,
+    conversation: Conversation,
+    events: mpsc::Sender<ModelEvent>,
+    commands: mpsc::UnboundedReceiver<ModelCommand>,
+}
+
+impl Task {
+    async fn emit(&self, ev: ModelEvent) {
+        // A closed receiver means the session is gone; the loop ends on its next command read.
+        let _ = self.events.send(ev).await;
+    }
+
+    async fn status(&self, status: LinkStatus, attempt: Option<u32>, reason: Option<String>) {
+        self.emit(ModelEvent::ConnectionStatus {
+            status,
+            attempt,
+            reason,
+        })
+        .await;
+    }
+
+    /// Carry out the conversation's effects: frames onto `link` (there is
+    /// none while reconnecting, and the conversation sends nothing then),
+    /// events to the session. `Err` when the socket fails.
+    async fn apply(&mut self, mut link: Option<&mut Link>) -> Result<(), String> {
+        while let Some(effect) = self.conversation.poll_effect() {
+            match effect {
+                Effect::Emit(ev) => self.emit(ev).await,
+                Effect::Send(ev) => match link.as_deref_mut() {
+                    Some(link) => link
+                        .send(&ev)
+                        .await
+                        .map_err(|e| format!("cannot send to the model: {e}"))?,
+                    None => tracing::debug!(event = ev.kind(), "not sent: no connection"),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(mut self, mut link: Link, early: Vec<ModelEvent>) {
+        self.status(LinkStatus::Connected, None, None).await;
+        for ev in early {
+            self.emit(ev).await;
+        }
+        let error = loop {
+            let lost = match self.serve(&mut link).await {
+                Ended::Requested => {
+                    link.close().await;
+                    break None;
+                }
+                Ended::Lost(reason) => {
+                    tracing::warn!(url = %self.endpoint.url, %reason, "model connection lost");
+                    reason
+                }
+            };
+            drop(link);
+            self.conversation.on_disconnected();
+            let _ = self.apply(None).await;
+            match self.reconnect(lost).await {
+                Reconnected::Up(next) => link = next,
+                Reconnected::Closed => break None,
+                Reconnected::GaveUp(reason) => {
+                    self.emit(ModelEvent::Error {
+                        code: Some("model_reconnect_failed".into()),
+                        message: reason.clone(),
+                    })
+                    .await;
+                    break Some(reason);
+                }
+            }
+        };
+        self.emit(ModelEvent::Closed { error }).await;
+    }
+
+    /// Serve one socket until it is lost or the session closes.
+    async fn serve(&mut self, link: &mut Link) -> Ended {
+        let policy = self.endpoint.resilience.clone();
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + policy.ping_interval, policy.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        let lost = Ended::Lost;
+        loop {
+            tokio::select! {
+                msg = link.ws.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        Some(Ok(Message::Text(text))) => {
+                            let (raw, ev) = parse_server_event(text.as_str());
+                            self.conversation.on_server_event(raw, ev);
+                            if let Err(reason) = self.apply(Some(link)).await {
+                                return lost(reason);
+                            }
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            return lost(match frame {
+                                Some(f) => format!("model closed the connection: {} {}", f.code, f.reason),
+                                None => "model closed the connection".to_string(),
+                            });
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return lost(format!("model connection failed: {e}")),
+                        None => return lost("model connection ended".to_string()),
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= policy.dead_after {
+                        return lost(format!(
+                            "model sent nothing for {:?} (dead peer)",
+                            policy.dead_after
+                        ));
+                    }
+                    if let Err(e) = link.ws.send(Message::Ping(Default::default())).await {
+                        return lost(format!("cannot ping the model: {e}"));
+                    }
+                }
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(ModelCommand::Close) => return Ended::Requested,
+                    Some(cmd) => {
+                        self.conversation.on_command(cmd);
+                        if let Err(reason) = self.apply(Some(link)).await {
+                            return lost(reason);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Reconnect with backoff; `lost` is why the last socket went away.
+    async fn reconnect(&mut self, lost: String) -> Reconnected {
+        let policy = self.endpoint.resilience.clone();
+        let mut last_error = lost;
+        for attempt in 1..=policy.max_attempts {
+            self.status(
+                LinkStatus::Reconnecting,
+                Some(attempt),
+                Some(last_error.clone()),
+            )
+            .await;
+            let wait = tokio::time::sleep(policy.backoff(attempt));
+            tokio::pin!(wait);
+            // Keep taking commands while waiting: the conversation keeps what matters.
+            loop {
+                tokio::select! {
+                    _ = &mut wait => break,
+                    cmd = self.commands.recv() => match cmd {
+                        None | Some(ModelCommand::Close) => return Reconnected::Closed,
+                        Some(cmd) => {
+                            self.conversation.on_command(cmd);
+                            let _ = self.apply(None).await;
+                        }
+                    },
+                }
+            }
+            match Link::open(&self.endpoint).await {
+                Ok(mut link) => {
+                    self.conversation.on_connected();
+                    match self.apply(Some(&mut link)).await {
+                        Ok(()) => {
+                            tracing::info!(url = %self.endpoint.url, attempt, "model connection restored");
+                            self.status(LinkStatus::Connected, Some(attempt), None)
+                                .await;
+                            return Reconnected::Up(link);
+                        }
+                        Err(reason) => {
+                            self.conversation.on_disconnected();
+                            let _ = self.apply(None).await;
+                            last_error = format!("cannot resume: {reason}");
+                        }
+                    }
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tracing::warn!(url = %self.endpoint.url, attempt, error = %last_error, "reconnect failed");
+        }
+        Reconnected::GaveUp(format!(
+            "gave up reconnecting to the model after {} attempts: {last_error}",
+            policy.max_attempts
+        ))
+    }
+}
