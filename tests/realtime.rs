@@ -566,3 +566,56 @@ async fn a_sim_model_with_a_scenario_replays_it_through_the_daemon() {
         d.log()
     );
 }
+
+#[tokio::test]
+async fn a_server_that_drops_every_connection_at_once_is_given_up_on() {
+    // Connection 0 is a working session; every later one is accepted and
+    // closed at once, before its `session.created`: none becomes usable, so
+    // each counts as a failed attempt and agentd stops after the limit.
+    let scenario = json!({"name": "flapping", "connections": [
+        [{"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_0"}}},
+         {"expect": "session.update", "match": {"session.instructions": "Talk."}},
+         {"expect": "conversation.item.create", "match": {"item.content.0.text": "hello"}},
+         {"close": {"code": 1011, "reason": "restarting"}}],
+        [{"close": {"code": 1013, "reason": "try again later"}}]
+    ]});
+    let server = ScenarioServer::start(Scenario::from_value(&scenario).expect("scenario"))
+        .await
+        .expect("scenario server");
+    let body = format!(
+        "{}reconnect_attempts = 3\nreconnect_backoff = \"10ms\"\nreconnect_backoff_max = \"20ms\"\n\
+         [agents.assistant]\ninstructions = \"Talk.\"\n",
+        model(&server)
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    ev.until_type("connection_status", &[("status", "connected")])
+        .await;
+    d.send(&s, "hello").await;
+    let err = ev
+        .until_type("error", &[("code", "model_reconnect_failed")])
+        .await;
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "gave up reconnecting to the model after 3 attempts: model closed the connection: 1013 try again later"
+        ),
+        "{message}"
+    );
+    ev.until_type("session_closed", &[]).await;
+    let attempts: Vec<u64> = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "connection_status" && e["status"] == "reconnecting")
+        .filter_map(|e| e["attempt"].as_u64())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    // The working connection, then one per attempt.
+    let handshakes = server
+        .client_events()
+        .iter()
+        .filter(|r| r.event["type"] == "_handshake")
+        .count();
+    assert_eq!(handshakes, 4);
+}

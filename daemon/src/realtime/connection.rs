@@ -13,9 +13,15 @@
 //!
 //! Reconnect: on an unexpected loss the task reconnects with exponential
 //! backoff and jitter ([`Resilience::backoff`]), taking commands meanwhile
-//! (the conversation keeps what matters of them). The session sees
-//! `ConnectionStatus` events and, after `max_attempts` failures, an `Error`
-//! (`model_reconnect_failed`) and `Closed` with the reason.
+//! (the conversation keeps what matters of them). A connection is *usable*
+//! once its server sent `session.created` — the first event of every
+//! Realtime session. A connection lost before it was usable counts as a
+//! failed attempt even though it opened: a server that accepts and drops
+//! every connection at once ends the session after `max_attempts`, instead
+//! of resetting the count forever. Losing a usable connection starts the
+//! count again at 1. The session sees `ConnectionStatus` events and, after
+//! the last failed attempt, an `Error` (`model_reconnect_failed`) and
+//! `Closed` with the reason.
 //!
 //! [`Resilience::backoff`]: crate::config::Resilience::backoff
 
@@ -29,7 +35,7 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, h
 use super::conversation::{Conversation, Effect};
 use super::endpoint::Endpoint;
 use super::model::{LinkStatus, ModelCommand, ModelEvent};
-use super::protocol::{ClientEvent, SessionConfig, parse_server_event};
+use super::protocol::{ClientEvent, ServerEvent, SessionConfig, parse_server_event};
 use super::tls;
 
 /// Why a connection could not be made or went away.
@@ -197,12 +203,14 @@ async fn handshake(
 enum Ended {
     /// The session asked to close, or is gone.
     Requested,
-    Lost(String),
+    /// The socket was lost; `usable` says whether it had become usable.
+    Lost { reason: String, usable: bool },
 }
 
 /// How reconnecting ended.
 enum Reconnected {
-    Up(Link),
+    /// A new socket, opened by attempt `attempt`.
+    Up { link: Link, attempt: u32 },
     /// The session closed meanwhile.
     Closed,
     /// Every attempt failed; the reason to report.
@@ -255,22 +263,33 @@ impl Task {
         for ev in early {
             self.emit(ev).await;
         }
+        // The attempt that opened the current socket; 0 for the first connect.
+        let mut attempt = 0;
         let error = loop {
             let lost = match self.serve(&mut link).await {
                 Ended::Requested => {
                     link.close().await;
                     break None;
                 }
-                Ended::Lost(reason) => {
-                    tracing::warn!(url = %self.endpoint.url, %reason, "model connection lost");
+                Ended::Lost { reason, usable } => {
+                    tracing::warn!(url = %self.endpoint.url, %reason, usable, "model connection lost");
+                    if usable {
+                        attempt = 0;
+                    }
                     reason
                 }
             };
             drop(link);
             self.conversation.on_disconnected();
             let _ = self.apply(None).await;
-            match self.reconnect(lost).await {
-                Reconnected::Up(next) => link = next,
+            match self.reconnect(attempt, lost).await {
+                Reconnected::Up {
+                    link: next,
+                    attempt: n,
+                } => {
+                    link = next;
+                    attempt = n;
+                }
                 Reconnected::Closed => break None,
                 Reconnected::GaveUp(reason) => {
                     self.emit(ModelEvent::Error {
@@ -292,7 +311,8 @@ impl Task {
             tokio::time::interval_at(Instant::now() + policy.ping_interval, policy.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
-        let lost = Ended::Lost;
+        let mut usable = false;
+        let lost = |reason: String, usable: bool| Ended::Lost { reason, usable };
         loop {
             tokio::select! {
                 msg = link.ws.next() => {
@@ -300,20 +320,21 @@ impl Task {
                     match msg {
                         Some(Ok(Message::Text(text))) => {
                             let (raw, ev) = parse_server_event(text.as_str());
+                            usable |= matches!(ev, ServerEvent::SessionCreated { .. });
                             self.conversation.on_server_event(raw, ev);
                             if let Err(reason) = self.apply(Some(link)).await {
-                                return lost(reason);
+                                return lost(reason, usable);
                             }
                         }
                         Some(Ok(Message::Close(frame))) => {
                             return lost(match frame {
                                 Some(f) => format!("model closed the connection: {} {}", f.code, f.reason),
                                 None => "model closed the connection".to_string(),
-                            });
+                            }, usable);
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return lost(format!("model connection failed: {e}")),
-                        None => return lost("model connection ended".to_string()),
+                        Some(Err(e)) => return lost(format!("model connection failed: {e}"), usable),
+                        None => return lost("model connection ended".to_string(), usable),
                     }
                 }
                 _ = ping.tick() => {
@@ -321,10 +342,10 @@ impl Task {
                         return lost(format!(
                             "model sent nothing for {:?} (dead peer)",
                             policy.dead_after
-                        ));
+                        ), usable);
                     }
                     if let Err(e) = link.ws.send(Message::Ping(Default::default())).await {
-                        return lost(format!("cannot ping the model: {e}"));
+                        return lost(format!("cannot ping the model: {e}"), usable);
                     }
                 }
                 cmd = self.commands.recv() => match cmd {
@@ -332,7 +353,7 @@ impl Task {
                     Some(cmd) => {
                         self.conversation.on_command(cmd);
                         if let Err(reason) = self.apply(Some(link)).await {
-                            return lost(reason);
+                            return lost(reason, usable);
                         }
                     }
                 },
@@ -340,11 +361,12 @@ impl Task {
         }
     }
 
-    /// Reconnect with backoff; `lost` is why the last socket went away.
-    async fn reconnect(&mut self, lost: String) -> Reconnected {
+    /// Reconnect with backoff, starting after attempt `after`; `lost` is why
+    /// the last socket went away.
+    async fn reconnect(&mut self, after: u32, lost: String) -> Reconnected {
         let policy = self.endpoint.resilience.clone();
         let mut last_error = lost;
-        for attempt in 1..=policy.max_attempts {
+        for attempt in after.saturating_add(1)..=policy.max_attempts {
             self.status(
                 LinkStatus::Reconnecting,
                 Some(attempt),
@@ -374,7 +396,7 @@ impl Task {
                             tracing::info!(url = %self.endpoint.url, attempt, "model connection restored");
                             self.status(LinkStatus::Connected, Some(attempt), None)
                                 .await;
-                            return Reconnected::Up(link);
+                            return Reconnected::Up { link, attempt };
                         }
                         Err(reason) => {
                             self.conversation.on_disconnected();
