@@ -7,9 +7,14 @@
 //! write, [`ModelEvent`]s for the session), and feeds it the session's
 //! commands the same way.
 //!
+//! Writing never blocks the task: frames go to a queue the task flushes
+//! while it keeps reading, pinging and taking commands. So a peer that stops
+//! reading (a full TCP buffer) is still watched.
+//!
 //! Keepalive: a WebSocket ping goes out every `ping_interval`. At each ping
 //! the peer is declared dead when it sent nothing at all (no event, no pong)
-//! for `dead_after`.
+//! for `dead_after`, or when frames have been waiting to be written for
+//! `dead_after` without the socket taking any of them.
 //!
 //! Reconnect: on an unexpected loss the task reconnects with exponential
 //! backoff and jitter ([`Resilience::backoff`]), taking commands meanwhile
@@ -25,9 +30,14 @@
 //!
 //! [`Resilience::backoff`]: crate::config::Resilience::backoff
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Sink, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
@@ -56,6 +66,9 @@ pub struct ModelConnection {
 /// How long TCP, TLS and the WebSocket handshake may take together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a close asked for may take to flush what is queued.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Connect and send the initial session settings before anything else.
 pub async fn connect(
     endpoint: &Endpoint,
@@ -73,10 +86,14 @@ pub async fn connect(
     let mut early = Vec::new();
     while let Some(effect) = conversation.poll_effect() {
         match effect {
-            Effect::Send(ev) => link.send(&ev).await.map_err(|e| failed(e.to_string()))?,
+            Effect::Send(ev) => link.queue(&ev),
             Effect::Emit(ev) => early.push(ev),
         }
     }
+    tokio::time::timeout(CONNECT_TIMEOUT, link.writer.flush())
+        .await
+        .map_err(|_| failed(format!("timed out after {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| failed(e.to_string()))?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let task = Task {
@@ -94,9 +111,10 @@ pub async fn connect(
 
 type Ws = tokio_tungstenite::WebSocketStream<tls::Stream>;
 
-/// One open WebSocket.
+/// One open WebSocket, read and written independently.
 struct Link {
-    ws: Ws,
+    reader: SplitStream<Ws>,
+    writer: Writer,
 }
 
 impl Link {
@@ -139,16 +157,28 @@ impl Link {
                 url: endpoint.url.clone(),
                 reason: format!("timed out after {CONNECT_TIMEOUT:?}"),
             })??;
-        Ok(Link { ws })
+        let (sink, reader) = ws.split();
+        Ok(Link {
+            reader,
+            writer: Writer {
+                sink,
+                queue: VecDeque::new(),
+                unflushed: false,
+                waiting_since: None,
+            },
+        })
     }
 
-    async fn send(&mut self, ev: &ClientEvent) -> Result<(), tungstenite::Error> {
+    /// Queue `ev` for the socket.
+    fn queue(&mut self, ev: &ClientEvent) {
         let text = serde_json::to_string(ev).unwrap_or_default();
-        self.ws.send(Message::text(text)).await
+        self.writer.push(Message::text(text));
     }
 
+    /// Send a close frame after what is queued, for a little while at most.
     async fn close(mut self) {
-        let _ = self.ws.close(None).await;
+        self.writer.push(Message::Close(None));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.writer.flush()).await;
     }
 }
 
@@ -199,6 +229,59 @@ async fn handshake(
     Ok(ws)
 }
 
+/// The write half with its queue: frames wait here, never in an `await`
+/// that would stop the task.
+struct Writer {
+    sink: SplitSink<Ws, Message>,
+    queue: VecDeque<Message>,
+    /// Frames were handed to the socket and not flushed yet.
+    unflushed: bool,
+    /// Since when work has been waiting without the socket taking any;
+    /// `None` when everything is flushed.
+    waiting_since: Option<Instant>,
+}
+
+impl Writer {
+    fn push(&mut self, frame: Message) {
+        self.waiting_since.get_or_insert_with(Instant::now);
+        self.queue.push_back(frame);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.waiting_since.is_none()
+    }
+
+    /// How long queued work has waited with no progress.
+    fn stalled_for(&self) -> Duration {
+        self.waiting_since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Hand queued frames to the socket and flush them; ready when all are
+    /// written. Each frame leaves the queue only as the sink takes it, so
+    /// dropping this future between polls loses nothing.
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), tungstenite::Error>> {
+        while !self.queue.is_empty() {
+            ready!(Pin::new(&mut self.sink).poll_ready(cx))?;
+            let Some(frame) = self.queue.pop_front() else {
+                break;
+            };
+            Pin::new(&mut self.sink).start_send(frame)?;
+            self.unflushed = true;
+            self.waiting_since = Some(Instant::now());
+        }
+        if self.unflushed {
+            ready!(Pin::new(&mut self.sink).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        self.waiting_since = None;
+        Poll::Ready(Ok(()))
+    }
+
+    async fn flush(&mut self) -> Result<(), tungstenite::Error> {
+        poll_fn(|cx| self.poll_drive(cx)).await
+    }
+}
+
 /// Why serving one socket ended.
 enum Ended {
     /// The session asked to close, or is gone.
@@ -241,16 +324,13 @@ impl Task {
 
     /// Carry out the conversation's effects: frames onto `link` (there is
     /// none while reconnecting, and the conversation sends nothing then),
-    /// events to the session. `Err` when the socket fails.
+    /// events to the session. `Err` when a frame cannot be made.
     async fn apply(&mut self, mut link: Option<&mut Link>) -> Result<(), String> {
         while let Some(effect) = self.conversation.poll_effect() {
             match effect {
                 Effect::Emit(ev) => self.emit(ev).await,
                 Effect::Send(ev) => match link.as_deref_mut() {
-                    Some(link) => link
-                        .send(&ev)
-                        .await
-                        .map_err(|e| format!("cannot send to the model: {e}"))?,
+                    Some(link) => link.queue(&ev),
                     None => tracing::debug!(event = ev.kind(), "not sent: no connection"),
                 },
             }
@@ -315,7 +395,7 @@ impl Task {
         let lost = |reason: String, usable: bool| Ended::Lost { reason, usable };
         loop {
             tokio::select! {
-                msg = link.ws.next() => {
+                msg = link.reader.next() => {
                     last_heard = Instant::now();
                     match msg {
                         Some(Ok(Message::Text(text))) => {
@@ -337,6 +417,11 @@ impl Task {
                         None => return lost("model connection ended".to_string(), usable),
                     }
                 }
+                written = link.writer.flush(), if !link.writer.is_idle() => {
+                    if let Err(e) = written {
+                        return lost(format!("cannot send to the model: {e}"), usable);
+                    }
+                }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= policy.dead_after {
                         return lost(format!(
@@ -344,9 +429,13 @@ impl Task {
                             policy.dead_after
                         ), usable);
                     }
-                    if let Err(e) = link.ws.send(Message::Ping(Default::default())).await {
-                        return lost(format!("cannot ping the model: {e}"), usable);
+                    if link.writer.stalled_for() >= policy.dead_after {
+                        return lost(format!(
+                            "model read nothing for {:?} (dead peer)",
+                            policy.dead_after
+                        ), usable);
                     }
+                    link.writer.push(Message::Ping(Default::default()));
                 }
                 cmd = self.commands.recv() => match cmd {
                     None | Some(ModelCommand::Close) => return Ended::Requested,
