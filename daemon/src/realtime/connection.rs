@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, StreamExt};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue};
@@ -86,7 +87,7 @@ pub async fn connect(
     let mut early = Vec::new();
     while let Some(effect) = conversation.poll_effect() {
         match effect {
-            Effect::Send(ev) => link.queue(&ev),
+            Effect::Send(ev) => link.queue(&ev).map_err(|e| failed(e.to_string()))?,
             Effect::Emit(ev) => early.push(ev),
         }
     }
@@ -110,6 +111,25 @@ pub async fn connect(
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tls::Stream>;
+
+/// A client event could not become a frame.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode `{kind}`: {source}")]
+struct EncodeError {
+    kind: String,
+    source: serde_json::Error,
+}
+
+/// `ev` as a text frame; a failure names the event's type instead of
+/// producing an empty frame.
+fn encode(ev: &impl Serialize, kind: &str) -> Result<Message, EncodeError> {
+    serde_json::to_string(ev)
+        .map(Message::text)
+        .map_err(|source| EncodeError {
+            kind: kind.to_string(),
+            source,
+        })
+}
 
 /// One open WebSocket, read and written independently.
 struct Link {
@@ -170,9 +190,12 @@ impl Link {
     }
 
     /// Queue `ev` for the socket.
-    fn queue(&mut self, ev: &ClientEvent) {
-        let text = serde_json::to_string(ev).unwrap_or_default();
-        self.writer.push(Message::text(text));
+    fn queue(&mut self, ev: &ClientEvent) -> Result<(), EncodeError> {
+        let frame = encode(ev, ev.kind()).inspect_err(|e| {
+            tracing::error!(event = ev.kind(), error = %e.source, "client event not sent: it cannot be serialized");
+        })?;
+        self.writer.push(frame);
+        Ok(())
     }
 
     /// Send a close frame after what is queued, for a little while at most.
@@ -330,7 +353,9 @@ impl Task {
             match effect {
                 Effect::Emit(ev) => self.emit(ev).await,
                 Effect::Send(ev) => match link.as_deref_mut() {
-                    Some(link) => link.queue(&ev),
+                    Some(link) => link
+                        .queue(&ev)
+                        .map_err(|e| format!("cannot send to the model: {e}"))?,
                     None => tracing::debug!(event = ev.kind(), "not sent: no connection"),
                 },
             }
@@ -502,5 +527,38 @@ impl Task {
             "gave up reconnecting to the model after {} attempts: {last_error}",
             policy.max_attempts
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose serialization always fails, as a bug in a hand-written
+    /// `Serialize` would.
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("this value cannot be written"))
+        }
+    }
+
+    #[test]
+    fn a_serialization_failure_is_an_error_naming_the_event_not_an_empty_frame() {
+        let e = encode(&Unserializable, "session.update").unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("`session.update`"), "{shown}");
+        assert!(shown.contains("this value cannot be written"), "{shown}");
+
+        let ok = encode(
+            &ClientEvent::InputAudioBufferCommit { event_id: None },
+            "input_audio_buffer.commit",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.to_text().unwrap(),
+            r#"{"type":"input_audio_buffer.commit"}"#
+        );
     }
 }
