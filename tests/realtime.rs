@@ -616,3 +616,171 @@ fn a_missing_reference_file_fails_unless_skipping_is_asked_for() {
     );
     assert!(msg.contains("AGENTD_SKIP_SHARED=1"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_server_that_drops_every_connection_at_once_is_given_up_on() {
+    // Connection 0 is a working session; every later one is accepted and
+    // closed at once, before its `session.created`: none becomes usable, so
+    // each counts as a failed attempt and agentd stops after the limit.
+    let scenario = json!({"name": "flapping", "connections": [
+        [{"emit": {"type": "session.created", "session": {"type": "realtime", "id": "sess_0"}}},
+         {"expect": "session.update", "match": {"session.instructions": "Talk."}},
+         {"expect": "conversation.item.create", "match": {"item.content.0.text": "hello"}},
+         {"close": {"code": 1011, "reason": "restarting"}}],
+        [{"close": {"code": 1013, "reason": "try again later"}}]
+    ]});
+    let server = ScenarioServer::start(Scenario::from_value(&scenario).expect("scenario"))
+        .await
+        .expect("scenario server");
+    let body = format!(
+        "{}reconnect_attempts = 3\nreconnect_backoff = \"10ms\"\nreconnect_backoff_max = \"20ms\"\n\
+         [agents.assistant]\ninstructions = \"Talk.\"\n",
+        model(&server)
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    ev.until_type("connection_status", &[("status", "connected")])
+        .await;
+    d.send(&s, "hello").await;
+    let err = ev
+        .until_type("error", &[("code", "model_reconnect_failed")])
+        .await;
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "gave up reconnecting to the model after 3 attempts: model closed the connection: 1013 try again later"
+        ),
+        "{message}"
+    );
+    ev.until_type("session_closed", &[]).await;
+    let attempts: Vec<u64> = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "connection_status" && e["status"] == "reconnecting")
+        .filter_map(|e| e["attempt"].as_u64())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    // The working connection, then one per attempt.
+    let handshakes = server
+        .client_events()
+        .iter()
+        .filter(|r| r.event["type"] == "_handshake")
+        .count();
+    assert_eq!(handshakes, 4);
+}
+
+/// A model that completes each WebSocket handshake and then never reads what
+/// agentd sends; its receive buffer is small, so a client that sends a lot
+/// soon has a send blocked on a full TCP buffer. Connection 0 keeps talking
+/// (`session.created`, then an event every 50 ms), so only what it does not
+/// read can tell it is dead; later connections send nothing either.
+async fn deaf_model() -> String {
+    use futures_util::SinkExt as _;
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("local address");
+    let listener = socket.listen(16).expect("listen");
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((tcp, _)) = listener.accept().await {
+            let talks = n == 0;
+            n += 1;
+            tokio::spawn(async move {
+                let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+                    return;
+                };
+                // The read half is kept and never polled.
+                let (mut sink, _unread) = ws.split();
+                if !talks {
+                    return std::future::pending().await;
+                }
+                let created = json!({"type": "session.created", "session": {"type": "realtime", "id": "sess_deaf"}});
+                let _ = sink.send(Message::text(created.to_string())).await;
+                for i in 0u64.. {
+                    let ev = json!({"type": "rate_limits.updated", "event_id": format!("ev_{i}"), "rate_limits": []});
+                    if sink.send(Message::text(ev.to_string())).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/v1/realtime?model=gpt-realtime")
+}
+
+/// Post input audio to session `s` until `stop` is set (or the session ends).
+fn post_audio_until(
+    d: &TestDaemon,
+    s: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let client = d.client();
+    let path = format!("/v1/sessions/{s}/audio");
+    tokio::spawn(async move {
+        let chunk = json!({"audio": "A".repeat(256 * 1024), "commit": false});
+        // At most 100 MB: far more than any socket buffer holds.
+        for _ in 0..400 {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            if client.post::<Value>(&path, &chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_model_that_stops_reading_is_taken_as_dead_and_replaced() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let url = deaf_model().await;
+    let body = format!(
+        "[models.default]\nprovider = \"openai\"\nurl = \"{url}\"\napi_key_env = \"AGENTD_TEST_KEY\"\n\
+         keepalive = \"200ms\"\ndead_after = \"1s\"\nreconnect_attempts = 5\n\
+         reconnect_backoff = \"10ms\"\nreconnect_backoff_max = \"20ms\"\n\
+         [agents.assistant]\ninstructions = \"Talk.\"\n"
+    );
+    let d = TestDaemon::start_with_env(&body, &[("AGENTD_TEST_KEY", KEY)]).await;
+    let s = d.start_session("assistant").await;
+    let mut ev = d.watch(&s);
+    ev.until_type("connection_status", &[("status", "connected")])
+        .await;
+    let reconnecting =
+        |e: &Value| e["type"] == "connection_status" && e["status"] == "reconnecting";
+
+    // The model talks but reads nothing: the send check alone can tell.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poster = post_audio_until(&d, &s, stop.clone());
+    let lost = ev.until("the deaf model given up on", reconnecting).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = poster.await;
+    assert_eq!(
+        lost["reason"], "model read nothing for 1s (dead peer)",
+        "{lost}"
+    );
+    ev.until_type("connection_status", &[("status", "connected")])
+        .await;
+
+    // The next one neither reads nor talks, while agentd keeps sending.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poster = post_audio_until(&d, &s, stop.clone());
+    let lost = ev.until("the mute model given up on", reconnecting).await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = poster.await;
+    let reason = lost["reason"].as_str().unwrap_or_default();
+    assert!(reason.ends_with("for 1s (dead peer)"), "{lost}");
+    ev.until_type("connection_status", &[("status", "connected")])
+        .await;
+}

@@ -22,7 +22,8 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use crate::policy::{Action, ApprovalPolicy, Condition, Rule, ToolPattern};
-pub use crate::realtime::client::Resilience;
+mod resilience;
+pub use resilience::Resilience;
 pub use units::{parse_duration, parse_size};
 
 /// A position in a config file, shown as `file:line:col`.
@@ -1402,8 +1403,11 @@ reconnect_backoff = "30s"
             backoff_max: Duration::from_secs(1),
         };
         assert_eq!(c.models["fast"].resilience, want);
-        let endpoint =
-            crate::session::endpoint_for(&c.models["fast"], Some("ws://127.0.0.1:1/")).unwrap();
+        let endpoint = crate::realtime::endpoint::Endpoint::for_model(
+            &c.models["fast"],
+            Some("ws://127.0.0.1:1/"),
+        )
+        .unwrap();
         assert_eq!(endpoint.resilience, want);
         // Unset keys keep their defaults; dead_after follows keepalive; the cap follows the start.
         let other = &c.models["keepalive_only"].resilience;

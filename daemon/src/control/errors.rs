@@ -7,6 +7,7 @@ use hyper::header::{ALLOW, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 
 use super::reply::{self, Body};
+use crate::realtime::endpoint::EndpointError;
 use crate::session::SessionError;
 use crate::store::StoreError;
 use agentd_api::error::{ErrorBody, ErrorDetail};
@@ -95,8 +96,10 @@ impl From<SessionError> for ApiError {
             SessionError::Ended(_) => (StatusCode::CONFLICT, "session_ended"),
             SessionError::UnknownCall { .. } => (StatusCode::NOT_FOUND, "unknown_call"),
             SessionError::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent"),
-            SessionError::UnknownModel(_) => (StatusCode::NOT_FOUND, "unknown_model"),
-            SessionError::MissingApiKey { .. } => {
+            SessionError::Endpoint(EndpointError::NoUrl { .. }) => {
+                (StatusCode::NOT_FOUND, "unknown_model")
+            }
+            SessionError::Endpoint(EndpointError::MissingApiKey { .. }) => {
                 (StatusCode::FAILED_DEPENDENCY, "missing_api_key")
             }
             SessionError::Connect(_) => (StatusCode::BAD_GATEWAY, "model_unreachable"),

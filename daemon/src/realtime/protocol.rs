@@ -501,6 +501,24 @@ pub fn parse_server_event(text: &str) -> (Value, ServerEvent) {
     }
 }
 
+impl ClientEvent {
+    /// The event's `type` on the wire, without serializing it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientEvent::SessionUpdate { .. } => "session.update",
+            ClientEvent::InputAudioBufferAppend { .. } => "input_audio_buffer.append",
+            ClientEvent::InputAudioBufferCommit { .. } => "input_audio_buffer.commit",
+            ClientEvent::InputAudioBufferClear { .. } => "input_audio_buffer.clear",
+            ClientEvent::ConversationItemCreate { .. } => "conversation.item.create",
+            ClientEvent::ConversationItemRetrieve { .. } => "conversation.item.retrieve",
+            ClientEvent::ConversationItemTruncate { .. } => "conversation.item.truncate",
+            ClientEvent::ConversationItemDelete { .. } => "conversation.item.delete",
+            ClientEvent::ResponseCreate { .. } => "response.create",
+            ClientEvent::ResponseCancel { .. } => "response.cancel",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,6 +671,7 @@ mod tests {
                 Err(e) => panic!("{line}: {e}"),
             };
             assert_eq!(serde_json::to_value(&ev).unwrap(), raw);
+            assert_eq!(ev.kind(), raw["type"], "{line}");
             types.insert(raw["type"].as_str().unwrap_or_default().to_string());
         }
         assert_eq!(types.len(), 10, "{types:?}");

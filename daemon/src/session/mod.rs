@@ -34,8 +34,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use crate::config::ModelConfig;
-use crate::realtime::client::{ConnectError, Endpoint};
+use crate::realtime::client::ConnectError;
+use crate::realtime::endpoint::EndpointError;
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
 pub use executor::ExecutorHandle;
 pub use handle::SessionHandle;
@@ -53,10 +53,8 @@ pub enum SessionError {
     UnknownCall { session: String, call_id: String },
     #[error("no agent named `{0}`")]
     UnknownAgent(String),
-    #[error("no model named `{0}` is configured")]
-    UnknownModel(String),
-    #[error("model `{model}` needs its API key in ${var}, which is not set")]
-    MissingApiKey { model: String, var: String },
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
 }
@@ -82,35 +80,6 @@ pub enum Notice {
 
 /// Where sessions send their [`Notice`]s.
 pub type Notices = mpsc::UnboundedSender<Notice>;
-
-/// The API key and URL for `model`.
-pub fn endpoint_for(model: &ModelConfig, sim_url: Option<&str>) -> Result<Endpoint, SessionError> {
-    let url = match (&model.url, sim_url) {
-        (Some(u), _) => u.clone(),
-        (None, Some(sim)) => sim.to_string(),
-        (None, None) => return Err(SessionError::UnknownModel(model.name.clone())),
-    };
-    let api_key = match &model.api_key_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| SessionError::MissingApiKey {
-            model: model.name.clone(),
-            var: var.clone(),
-        })?),
-        None => None,
-    };
-    Ok(Endpoint {
-        url,
-        api_key,
-        headers: model
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        // `tracing = false` on the model removes tracing from the settings.
-        tracing: model.tracing.then(|| serde_json::Value::from("auto")),
-        resilience: model.resilience.clone(),
-        ca_file: model.ca_file.clone(),
-    })
-}
 
 fn now_ms() -> u64 {
     SystemTime::now()

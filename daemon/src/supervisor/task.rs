@@ -10,6 +10,7 @@ use super::table::SessionTable;
 use super::{Command, Counts, Plan};
 use crate::catalog::Catalog;
 use crate::plugin::PluginHost;
+use crate::realtime::endpoint::Endpoint;
 use crate::reload::{self, Prepared, ReloadOutcome, ReloadResult, Trigger};
 use crate::session::{Notice, SessionError};
 
@@ -150,8 +151,7 @@ impl State {
             .get(&agent)
             .ok_or_else(|| SessionError::UnknownAgent(agent.clone()))?;
         let model = &resolved.model;
-        let endpoint =
-            crate::session::endpoint_for(model, self.models.local_url(model).as_deref())?;
+        let endpoint = Endpoint::for_model(model, self.models.local_url(model).as_deref())?;
         Ok(Plan {
             id: self.sessions.next_id(),
             agent,
