@@ -96,6 +96,7 @@ impl From<SessionError> for ApiError {
             SessionError::Ended(_) => (StatusCode::CONFLICT, "session_ended"),
             SessionError::UnknownCall { .. } => (StatusCode::NOT_FOUND, "unknown_call"),
             SessionError::UnknownAgent(_) => (StatusCode::NOT_FOUND, "unknown_agent"),
+            SessionError::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
             SessionError::Endpoint(EndpointError::NoUrl { .. }) => {
                 (StatusCode::NOT_FOUND, "unknown_model")
             }

@@ -53,6 +53,8 @@ pub enum SessionError {
     UnknownCall { session: String, call_id: String },
     #[error("no agent named `{0}`")]
     UnknownAgent(String),
+    #[error("the daemon is draining: it takes no new sessions")]
+    Draining,
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     #[error(transparent)]

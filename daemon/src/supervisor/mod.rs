@@ -59,6 +59,8 @@ enum Command {
         reply: Option<oneshot::Sender<ReloadOutcome>>,
     },
     LastReload(oneshot::Sender<Option<ReloadOutcome>>),
+    /// Take no new sessions from now on (see [`Supervisor::drain`]).
+    Drain(oneshot::Sender<()>),
 }
 
 /// A session, planned: started outside the supervisor task (connecting to a
@@ -76,6 +78,8 @@ struct Plan {
 pub struct Counts {
     pub live_sessions: usize,
     pub pending_approvals: usize,
+    /// The daemon takes no new sessions.
+    pub draining: bool,
 }
 
 /// Why the supervisor could not start.
@@ -242,6 +246,12 @@ impl Supervisor {
         self.ask(Command::LastReload).await.flatten()
     }
 
+    /// Stop taking new sessions: starting one fails with
+    /// [`SessionError::Draining`] from now on; live ones go on.
+    pub async fn drain(&self) {
+        let _ = self.ask(Command::Drain).await;
+    }
+
     /// Close every live session (on shutdown), all at once.
     pub async fn close_all(&self) {
         let live: Vec<SessionHandle> = self
@@ -258,5 +268,66 @@ impl Supervisor {
     pub fn spawn_watcher(&self) -> Result<tokio::task::JoinHandle<()>, reload::watch::WatchError> {
         let me = self.clone();
         reload::watch::spawn_watcher(self.catalogs(), move || me.request_reload(Trigger::Watch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn supervisor() -> Supervisor {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("/etc/agentd/agents.toml"),
+            "[agents.a]\ninstructions = \"x\"\n",
+        )
+        .unwrap();
+        let host = Arc::new(PluginHost::new().unwrap());
+        let catalog = Catalog::build(config, &host).await.unwrap();
+        Supervisor::start(catalog, host, Journal::in_memory().unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_draining_daemon_takes_no_new_sessions() {
+        let sup = supervisor().await;
+        let live = sup
+            .start_session(None, SettingsOverlay::default())
+            .await
+            .unwrap();
+        assert!(!sup.counts().await.draining);
+        sup.drain().await;
+        let counts = sup.counts().await;
+        assert!(counts.draining);
+        assert_eq!(counts.live_sessions, 1);
+        let refused = sup
+            .start_session(Some("a"), SettingsOverlay::default())
+            .await
+            .err();
+        assert!(
+            matches!(refused, Some(SessionError::Draining)),
+            "{refused:?}"
+        );
+        // The live session goes on.
+        live.send_text("still here".into()).await.unwrap();
+        live.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_agents_and_calls_are_named() {
+        let sup = supervisor().await;
+        let err = sup
+            .start_session(Some("nobody"), SettingsOverlay::default())
+            .await
+            .err();
+        assert!(
+            matches!(&err, Some(SessionError::UnknownAgent(a)) if a == "nobody"),
+            "{err:?}"
+        );
+        assert_eq!(
+            sup.pending_call("call_9").await.err(),
+            Some(LookupError::Unknown("call_9".into()))
+        );
+        assert!(sup.session("s404").await.is_none());
     }
 }

@@ -29,6 +29,8 @@ pub(super) struct State {
     reloading: Option<(Trigger, Waiters)>,
     /// Requests that came while one was prepared: served by the next one.
     queued: Option<(Trigger, Waiters)>,
+    /// No new sessions are planned.
+    draining: bool,
 }
 
 impl State {
@@ -48,6 +50,7 @@ impl State {
             last_reload: None,
             reloading: None,
             queued: None,
+            draining: false,
         }
     }
 
@@ -111,6 +114,7 @@ impl State {
                 let _ = reply.send(Counts {
                     live_sessions: self.sessions.live(),
                     pending_approvals: self.approvals.len(),
+                    draining: self.draining,
                 });
             }
             Command::Pending { call_id, reply } => {
@@ -132,11 +136,21 @@ impl State {
             Command::LastReload(reply) => {
                 let _ = reply.send(self.last_reload.clone());
             }
+            Command::Drain(reply) => {
+                if !self.draining {
+                    tracing::info!(live = self.sessions.live(), "draining: no new sessions");
+                }
+                self.draining = true;
+                let _ = reply.send(());
+            }
         }
     }
 
     /// Resolve the agent, its model and the model's endpoint for a new session.
     fn plan(&mut self, agent: Option<String>) -> Result<Plan, SessionError> {
+        if self.draining {
+            return Err(SessionError::Draining);
+        }
         let catalog = self.catalog.borrow().clone();
         let agent = match agent {
             Some(a) => a,
