@@ -1,0 +1,49 @@
+//! `[daemon]`: paths resolved against the config's folder, defaults filled
+//! in, and `default_agent` checked against the agents declared.
+
+use super::Ctx;
+use crate::config::raw;
+use crate::config::{DaemonConfig, default_socket_path, default_state_dir};
+
+impl Ctx<'_> {
+    /// `[daemon]`; `default_agent` must name one of the file's agents.
+    pub(super) fn daemon(&mut self, raw: &raw::RawConfig) -> DaemonConfig {
+        let state_dir = raw
+            .daemon
+            .state_dir
+            .as_ref()
+            .map(|s| self.path(s))
+            .unwrap_or_else(default_state_dir);
+        let daemon = DaemonConfig {
+            socket: raw
+                .daemon
+                .socket
+                .as_ref()
+                .map(|s| self.path(s))
+                .unwrap_or_else(default_socket_path),
+            cache_dir: raw
+                .daemon
+                .cache_dir
+                .as_ref()
+                .map(|s| self.path(s))
+                .unwrap_or_else(|| state_dir.join("cache")),
+            state_dir,
+            watch: raw.daemon.watch.unwrap_or(true),
+            plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
+            default_agent: raw
+                .daemon
+                .default_agent
+                .as_ref()
+                .map(|s| s.get_ref().clone()),
+        };
+        if let Some(name) = &raw.daemon.default_agent
+            && !raw.agents.keys().any(|k| k.get_ref() == name.get_ref())
+        {
+            self.error(
+                name,
+                format!("default_agent: no agent named `{}`", name.get_ref()),
+            );
+        }
+        daemon
+    }
+}
