@@ -4,114 +4,81 @@
 //!   and copy it to `plugins/<name>.wasm`, where agents.toml finds it;
 //! - `run`: `plugins`, then start agentd in the foreground with `agents.toml`;
 //! - `test`: `plugins`, then the whole test suite;
-//! - `bench`: `plugins`, then agentd against the reference Python client
-//!   (`cargo bench -p agentd --bench peer`, see BENCHMARKS.md).
+//! - `bench`: the benchmark programs, one subcommand each (see [`bench`]):
+//!   `bench peer` (plain `bench` too) runs agentd against the reference
+//!   Python client, see BENCHMARKS.md.
 //!
 //! Each installs the wasm32-wasip2 target first when it is missing, so the
-//! README's two commands work on a fresh machine.
+//! README's two commands work on a fresh machine. The CLI is one clap
+//! definition ([`Cli`]); `run` and `test` pass what follows them to agentd and
+//! to `cargo test --workspace`.
 
-use std::path::{Path, PathBuf};
+mod bench;
+mod cargo;
+mod plugins;
+
 use std::process::{Command, ExitCode};
 
-const TARGET: &str = "wasm32-wasip2";
-const PROFILE: &str = "plugin";
+use anyhow::Result;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-type Result<T> = std::result::Result<T, String>;
+use cargo::{cargo, root, status, target_dir};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Developer tasks for agentd."
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Option<Task>,
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Build plugins/* and tests/fixtures/* to wasm32-wasip2 components.
+    Plugins,
+    /// Build everything and start agentd with agents.toml.
+    Run {
+        /// Arguments for agentd (after `--config agents.toml`).
+        #[command(flatten)]
+        args: Passthrough,
+    },
+    /// Build the plugins and run the whole test suite.
+    Test {
+        /// Arguments for `cargo test --workspace`, e.g. `-p agentd --lib config::`.
+        #[command(flatten)]
+        args: Passthrough,
+    },
+    /// Build the plugins and run a benchmark (BENCHMARKS.md); `peer` when none is named.
+    Bench(Box<bench::BenchArgs>),
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// Whatever follows the task, handed on as written, `--` included.
+#[derive(Debug, Args)]
+struct Passthrough {
+    /// Arguments handed on as written.
+    #[arg(allow_hyphen_values = true, value_name = "ARGS")]
+    args: Vec<String>,
+    /// What follows a leading `--`, which clap would otherwise swallow.
+    #[arg(last = true, hide = true)]
+    after_dashes: Vec<String>,
 }
 
-fn status(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    match cmd.status() {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{shown} failed ({s})")),
-        Err(e) => Err(format!("cannot run {shown}: {e}")),
+impl Passthrough {
+    fn into_args(self) -> Vec<String> {
+        let mut all = self.args;
+        if !self.after_dashes.is_empty() {
+            all.push("--".into());
+            all.extend(self.after_dashes);
+        }
+        all
     }
-}
-
-fn ensure_target() -> Result<()> {
-    let out = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map_err(|e| format!("cannot run rustup (needed for the {TARGET} target): {e}"))?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == TARGET)
-    {
-        return Ok(());
-    }
-    eprintln!("xtask: installing the {TARGET} target");
-    status(Command::new("rustup").args(["target", "add", TARGET]))
-}
-
-/// Crates under `dir` (each a folder with a Cargo.toml), by package name = folder name.
-fn crates_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .collect();
-    names.sort();
-    names
-}
-
-/// Build the crates under `dir` as components and copy each to `out/<name>.wasm`.
-fn build_components(dir: &Path, out: &Path) -> Result<()> {
-    let names = crates_in(dir);
-    if names.is_empty() {
-        return Ok(());
-    }
-    let mut cmd = cargo();
-    cmd.current_dir(root())
-        .args(["build", "--quiet", "--target", TARGET, "--profile", PROFILE]);
-    for n in &names {
-        cmd.args(["-p", n]);
-    }
-    status(&mut cmd)?;
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    for n in &names {
-        let artifact = n.replace('-', "_");
-        let built = target_dir()
-            .join(TARGET)
-            .join(PROFILE)
-            .join(format!("{artifact}.wasm"));
-        let dest = out.join(format!("{n}.wasm"));
-        // Write then rename, so a watching agentd never sees half a file.
-        let tmp = out.join(format!(".{n}.wasm.tmp"));
-        std::fs::copy(&built, &tmp)
-            .and_then(|_| std::fs::rename(&tmp, &dest))
-            .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), dest.display()))?;
-    }
-    eprintln!("xtask: built {} into {}", names.join(", "), out.display());
-    Ok(())
-}
-
-fn plugins() -> Result<()> {
-    ensure_target()?;
-    build_components(&root().join("plugins"), &root().join("plugins"))?;
-    let fixtures = root().join("tests").join("fixtures");
-    build_components(&fixtures, &fixtures)
 }
 
 fn run(extra: &[String]) -> Result<()> {
-    plugins()?;
+    plugins::plugins()?;
     status(
         cargo()
             .current_dir(root())
@@ -128,7 +95,7 @@ fn run(extra: &[String]) -> Result<()> {
 }
 
 fn test(extra: &[String]) -> Result<()> {
-    plugins()?;
+    plugins::plugins()?;
     status(
         cargo()
             .current_dir(root())
@@ -137,52 +104,60 @@ fn test(extra: &[String]) -> Result<()> {
     )
 }
 
-/// `plugins`, then the side-by-side benchmark against the reference Python
-/// client (`daemon/benches/peer.rs`; release build). It skips itself, exit 0,
-/// when the Python harness or its venv is missing.
-fn bench(extra: &[String]) -> Result<()> {
-    plugins()?;
-    status(
-        cargo()
-            .current_dir(root())
-            .args(["bench", "-p", "agentd", "--bench", "peer", "--"])
-            .args(extra),
-    )
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (task, rest) = match args.split_first() {
-        Some((t, rest)) => (t.as_str(), rest),
-        None => ("help", &[][..]),
+    let Some(task) = Cli::parse().task else {
+        // `cargo xtask` alone: what there is to run.
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
     };
     let result = match task {
-        "plugins" => plugins(),
-        "run" => run(rest),
-        "test" => test(rest),
-        "bench" => bench(rest),
-        _ => {
-            eprintln!("usage: cargo xtask <plugins|run|test|bench> [args...]");
-            eprintln!(
-                "  plugins  build plugins/* and tests/fixtures/* to wasm32-wasip2 components"
-            );
-            eprintln!("  run      build everything and start agentd with agents.toml");
-            eprintln!("  test     build the plugins and run the whole test suite");
-            eprintln!(
-                "  bench    build the plugins and run agentd vs the reference Python client (BENCHMARKS.md)"
-            );
-            return if task == "help" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            };
-        }
+        Task::Plugins => plugins::plugins().map(|()| ExitCode::SUCCESS),
+        Task::Run { args } => run(&args.into_args()).map(|()| ExitCode::SUCCESS),
+        Task::Test { args } => test(&args.into_args()).map(|()| ExitCode::SUCCESS),
+        Task::Bench(args) => bench::run(*args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xtask: {e}");
-            ExitCode::FAILURE
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_and_test_hand_on_their_arguments_as_written() {
+        for argv in [
+            &["test"][..],
+            &["test", "-p", "agentd", "--lib", "config::"][..],
+            &["test", "--", "--nocapture"][..],
+            &[
+                "test",
+                "-p",
+                "agentd",
+                "--",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ][..],
+            &["test", "config::", "--", "--nocapture"][..],
+            &["test", "--workspace", "--exclude", "xtask"][..],
+            &["run", "--socket", "/tmp/a.sock"][..],
+            &["run", "--", "--socket", "/tmp/a.sock"][..],
+        ] {
+            let cli = Cli::try_parse_from(std::iter::once("xtask").chain(argv.iter().copied()))
+                .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let handed_on = match cli.task {
+                Some(Task::Test { args } | Task::Run { args }) => args.into_args(),
+                other => panic!("{argv:?}: {other:?}"),
+            };
+            assert_eq!(handed_on, argv[1..], "{argv:?}");
         }
     }
 }

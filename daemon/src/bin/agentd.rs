@@ -8,7 +8,7 @@ use std::sync::Arc;
 use agentd::catalog::Catalog;
 use agentd::config::Config;
 use agentd::control::server;
-use agentd::plugin::{HostError, PluginHost};
+use agentd::plugin::{HostError, HostOptions, PluginHost};
 use agentd::reload::Trigger;
 use agentd::supervisor::Supervisor;
 use clap::{Parser, Subcommand};
@@ -84,7 +84,11 @@ async fn run(config_path: PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     // The daemon keeps compiled plugins on disk, so restarts skip compilation.
-    let host = match PluginHost::with_cache(config.daemon.cache_dir.clone()) {
+    let host = match PluginHost::with_options(HostOptions {
+        cache_dir: Some(config.daemon.cache_dir.clone()),
+        tool_queue: config.daemon.tool_queue,
+        ..HostOptions::default()
+    }) {
         Ok(h) => h,
         // An unsafe cache folder is the operator's to fix; restarting won't.
         Err(e @ HostError::CacheDir(_)) => {

@@ -39,6 +39,8 @@ pub struct RawDaemon {
     pub plugin_dir: Option<S>,
     /// Agent used by `agentctl session start` with no agent named.
     pub default_agent: Option<S>,
+    /// Tool and guardrail calls that may wait for an instance slot, daemon-wide.
+    pub tool_queue: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

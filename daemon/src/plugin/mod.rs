@@ -37,6 +37,6 @@ pub mod sandbox;
 pub use cache::{CacheDirError, ComponentCache, Origin, PruneReport};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
 pub use error::{CallError, HostError, LoadError};
-pub use host::{HostOptions, PluginHost};
+pub use host::{DEFAULT_TOOL_QUEUE, HostOptions, PluginHost};
 pub use load::{GuardrailInfo, Plugin, ToolInfo};
 pub use queue::QueueStatus;

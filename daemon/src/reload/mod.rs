@@ -20,8 +20,8 @@
 //!   setting, guardrail list, policy, handoff and plugin version a session
 //!   uses), a model when its config differs, a plugin when the catalog built a
 //!   new version of it;
-//! - `[daemon]` socket, state_dir, cache_dir and watch need a restart: a change
-//!   to them rejects the reload, naming them.
+//! - `[daemon]` socket, state_dir, cache_dir, watch and tool_queue need a
+//!   restart: a change to them rejects the reload, naming them.
 
 pub mod watch;
 
@@ -230,6 +230,7 @@ fn fixed_settings(old: &Config, new: &Config) -> Vec<String> {
     check("state_dir", o.state_dir != n.state_dir);
     check("cache_dir", o.cache_dir != n.cache_dir);
     check("watch", o.watch != n.watch);
+    check("tool_queue", o.tool_queue != n.tool_queue);
     errors
 }
 
@@ -275,9 +276,14 @@ mod tests {
     #[test]
     fn restart_only_settings_are_named() {
         let old = config("[daemon]\nsocket = \"a.sock\"\n");
-        let new = config("[daemon]\nsocket = \"b.sock\"\nwatch = false\n");
+        let new = config("[daemon]\nsocket = \"b.sock\"\nwatch = false\ntool_queue = 3\n");
         let errors = fixed_settings(&old, &new);
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[2].contains("[daemon] tool_queue cannot change"),
+            "{}",
+            errors[2]
+        );
         assert!(
             errors[0].contains("[daemon] socket cannot change"),
             "{}",

@@ -110,7 +110,9 @@ impl Supervisor {
         if let Some(e) = models.ensure(&catalog.config).await.into_iter().next() {
             return Err(e.into());
         }
-        let (catalog_tx, catalog_rx) = watch::channel(Arc::new(catalog));
+        let catalog = Arc::new(catalog);
+        task::prune_cache(host.clone(), &catalog);
+        let (catalog_tx, catalog_rx) = watch::channel(catalog);
         let (tx, rx) = mpsc::channel(256);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let state = task::State::new(catalog_tx, host, models, notices_tx);

@@ -206,7 +206,8 @@ impl State {
                 }
                 // Sessions follow this channel: each picks up its agent's new
                 // definition before it handles its next command.
-                self.catalog.send_replace(catalog);
+                self.catalog.send_replace(catalog.clone());
+                prune_cache(self.host.clone(), &catalog);
                 if changes.is_empty() {
                     ReloadResult::Unchanged
                 } else {
@@ -221,4 +222,22 @@ impl State {
             let _ = w.send(outcome.clone());
         }
     }
+}
+
+/// Drop compiled components no plugin of `catalog` uses (past the cache's
+/// age or size bound), in the background: file I/O, never on this task.
+pub(super) fn prune_cache(host: Arc<PluginHost>, catalog: &Catalog) {
+    let in_use = catalog.plugins.values().map(|p| p.hash.clone()).collect();
+    tokio::spawn(async move {
+        match host.prune_cache(in_use).await {
+            Ok(r) if !r.removed.is_empty() => tracing::info!(
+                removed = r.removed.len(),
+                removed_bytes = r.removed_bytes,
+                remaining_bytes = r.remaining_bytes,
+                "compiled-component cache pruned"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot prune the compiled-component cache"),
+        }
+    });
 }

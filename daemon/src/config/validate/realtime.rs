@@ -1,108 +1,16 @@
-//! An agent's realtime session settings: audio formats, turn detection,
-//! input transcription, tool choice and output token limit.
-//!
-//! Unset keys take the reference client's defaults (PCM16 at 24 kHz both
-//! ways, `semantic_vad` with `interrupt_response`, `gpt-4o-mini-transcribe`),
-//! so an agent that says nothing looks to a model exactly as the reference
-//! does; `tool_choice` and `max_output_tokens` are only sent when set.
+//! An agent's realtime keys (audio formats, turn detection, transcription,
+//! tool choice, output token limit) into [`RealtimeSettings`]; what is unset
+//! keeps the reference client's default. Keys that do not apply to the turn
+//! detection chosen are errors, not silently ignored.
 
 use serde_spanned::Spanned;
 
 use super::Ctx;
-use super::raw::{RawAgent, RawTurnDetection};
-
-/// Audio encoding of input or output audio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AudioFormat {
-    /// 16-bit little-endian PCM, mono, 24 kHz (`pcm16`).
-    #[default]
-    Pcm16,
-    /// G.711 μ-law, 8 kHz (`g711_ulaw`).
-    G711Ulaw,
-    /// G.711 A-law, 8 kHz (`g711_alaw`).
-    G711Alaw,
-}
-
-impl AudioFormat {
-    /// Bytes of audio per millisecond in this format.
-    pub fn bytes_per_ms(self) -> u64 {
-        match self {
-            AudioFormat::Pcm16 => 48,
-            AudioFormat::G711Ulaw | AudioFormat::G711Alaw => 8,
-        }
-    }
-}
-
-/// How the server decides that the user has finished speaking.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnDetection {
-    /// No turn detection: the client commits the input buffer itself.
-    None,
-    /// Voice activity detection on silence.
-    ServerVad {
-        threshold: Option<f64>,
-        prefix_padding_ms: Option<u32>,
-        silence_duration_ms: Option<u32>,
-        idle_timeout_ms: Option<u32>,
-        create_response: Option<bool>,
-        interrupt_response: Option<bool>,
-    },
-    /// Detection on what the user said.
-    SemanticVad {
-        eagerness: Option<String>,
-        create_response: Option<bool>,
-        interrupt_response: Option<bool>,
-    },
-}
-
-/// Which tool the model may or must call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolChoice {
-    Auto,
-    None,
-    Required,
-    /// This tool (`plugin.tool` or a model-visible name) and no other.
-    Function(String),
-}
-
-/// Limit on the tokens of one response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MaxOutputTokens {
-    Inf,
-    Limit(u32),
-}
-
-/// The realtime settings of one agent, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RealtimeSettings {
-    pub input_audio_format: AudioFormat,
-    pub output_audio_format: AudioFormat,
-    pub turn_detection: TurnDetection,
-    /// `None` turns input transcription off (`transcription_model = "none"`).
-    pub transcription_model: Option<String>,
-    pub tool_choice: Option<ToolChoice>,
-    pub max_output_tokens: Option<MaxOutputTokens>,
-}
-
-/// Transcription model used when an agent names none (the reference's default).
-pub const DEFAULT_TRANSCRIPTION_MODEL: &str = "gpt-4o-mini-transcribe";
-
-impl Default for RealtimeSettings {
-    fn default() -> Self {
-        RealtimeSettings {
-            input_audio_format: AudioFormat::Pcm16,
-            output_audio_format: AudioFormat::Pcm16,
-            turn_detection: TurnDetection::SemanticVad {
-                eagerness: None,
-                create_response: None,
-                interrupt_response: Some(true),
-            },
-            transcription_model: Some(DEFAULT_TRANSCRIPTION_MODEL.to_string()),
-            tool_choice: None,
-            max_output_tokens: None,
-        }
-    }
-}
+use crate::config::names::is_valid_name;
+use crate::config::raw::{RawAgent, RawTurnDetection};
+use crate::config::realtime::{
+    AudioFormat, MaxOutputTokens, RealtimeSettings, ToolChoice, TurnDetection,
+};
 
 impl Ctx<'_> {
     pub(super) fn realtime_settings(&mut self, a: &RawAgent) -> RealtimeSettings {
@@ -133,8 +41,8 @@ impl Ctx<'_> {
                 "required" => ToolChoice::Required,
                 other => {
                     let valid = other.split_once('.').map_or_else(
-                        || super::is_valid_name(other),
-                        |(p, t)| super::is_valid_name(p) && super::is_valid_name(t),
+                        || is_valid_name(other),
+                        |(p, t)| is_valid_name(p) && is_valid_name(t),
                     );
                     if !valid {
                         self.error(
@@ -257,5 +165,60 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::realtime;
+    use crate::config::test_support::{messages, parse};
+
+    #[test]
+    fn realtime_settings_are_validated_with_positions() {
+        let text = r#"[agents.a]
+input_audio_format = "mp3"
+turn_detection = { type = "semantic_vad", threshold = 0.5 }
+max_output_tokens = 0
+tool_choice = "not a tool"
+
+[agents.b]
+turn_detection = { type = "server_vad", eagerness = "high" }
+transcription_model = ""
+
+[agents.c]
+turn_detection = { type = "loud" }
+"#;
+        let m = messages(text);
+        let expect = [
+            ("agents.toml:2:22:", "unknown audio format `mp3`"),
+            ("agents.toml:3:18:", "`threshold` does not apply"),
+            ("agents.toml:4:21:", "max_output_tokens must be"),
+            ("agents.toml:5:15:", "tool_choice `not a tool`"),
+            ("agents.toml:8:18:", "`eagerness` does not apply"),
+            ("agents.toml:9:23:", "transcription_model is empty"),
+            ("agents.toml:12:27:", "unknown turn detection `loud`"),
+        ];
+        for (at, what) in expect {
+            assert!(
+                m.iter().any(|d| d.contains(at) && d.contains(what)),
+                "no `{at} {what}` in {m:#?}"
+            );
+        }
+        assert_eq!(m.len(), expect.len(), "{m:#?}");
+    }
+
+    #[test]
+    fn unknown_turn_detection_key_is_an_error() {
+        let m = messages("[agents.a]\nturn_detection = { type = \"none\", treshold = 1 }\n");
+        assert!(m[0].contains("treshold"), "{m:?}");
+    }
+
+    #[test]
+    fn realtime_settings_default_to_the_reference() {
+        let c = parse("[agents.a]\n").unwrap();
+        assert_eq!(
+            c.agents["a"].realtime,
+            realtime::RealtimeSettings::default()
+        );
     }
 }

@@ -1,0 +1,56 @@
+//! `[daemon]`: the settings that need a restart to change, and where the
+//! socket and the state live when the file names none (`agentctl` uses the
+//! same default socket, so both find each other without configuration).
+
+use std::path::PathBuf;
+
+/// `[daemon]`: settings that need a restart to change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonConfig {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// Compiled plugins, keyed by content hash and engine fingerprint.
+    pub cache_dir: PathBuf,
+    /// Reload automatically when the config or a plugin file changes.
+    pub watch: bool,
+    /// Folder scanned for `*.wasm` plugins not declared under `[plugins]`.
+    pub plugin_dir: Option<PathBuf>,
+    pub default_agent: Option<String>,
+    /// Calls that may wait for a plugin instance at once, daemon-wide; one
+    /// more fails at once with an error naming this limit.
+    pub tool_queue: usize,
+}
+
+/// Most calls `tool_queue` may let wait.
+pub const MAX_TOOL_QUEUE: usize = 1 << 20;
+
+/// Where the control socket lives when the config names none; `agentctl` looks there too.
+pub fn default_socket_path() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("agentd").join("agentd.sock");
+    }
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    if uid == 0 {
+        PathBuf::from("/run/agentd/agentd.sock")
+    } else {
+        std::env::temp_dir()
+            .join(format!("agentd-{uid}"))
+            .join("agentd.sock")
+    }
+}
+
+/// Where state (journal, compiled plugin cache) lives when the config names none.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    if unsafe { libc::getuid() } == 0 {
+        return PathBuf::from("/var/lib/agentd");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("agentd");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/state/agentd"),
+        None => std::env::temp_dir().join("agentd-state"),
+    }
+}

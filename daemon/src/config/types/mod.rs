@@ -1,0 +1,46 @@
+//! The validated configuration: what the rest of the daemon sees of
+//! agents.toml. One file per section, named like the file of `validate/`
+//! that builds it: paths are absolute, sizes and durations parsed, names
+//! checked. Source positions ([`Location`](super::Location))
+//! are kept only where a later check (the catalog's plugin references) reports
+//! against them.
+
+mod agents;
+mod daemon;
+mod guardrails;
+mod models;
+mod plugins;
+pub mod realtime;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use agents::{AgentConfig, HandoffConfig, ToolRef};
+pub use daemon::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
+pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider};
+// Defined once, in the control API crate, because the API carries them.
+pub use agentd_api::settings::{Modality, SettingsOverlay};
+pub use plugins::{DirGrant, HostPort, MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
+
+/// The validated configuration of the whole daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (absolute).
+    pub path: PathBuf,
+    pub daemon: DaemonConfig,
+    pub models: BTreeMap<String, ModelConfig>,
+    pub plugins: BTreeMap<String, PluginConfig>,
+    pub agents: BTreeMap<String, AgentConfig>,
+    pub guardrails: GuardrailSettings,
+}
+
+impl Config {
+    /// The agent `agentctl session start` uses when none is named.
+    pub fn default_agent(&self) -> Option<&str> {
+        self.daemon
+            .default_agent
+            .as_deref()
+            .or_else(|| self.agents.keys().next().map(String::as_str))
+    }
+}

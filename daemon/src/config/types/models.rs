@@ -1,0 +1,47 @@
+//! `[models.NAME]`: which realtime endpoint serves an agent, how to reach
+//! it, and the settings every agent on it starts from.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::SettingsOverlay;
+use crate::config::Resilience;
+
+/// Which realtime endpoint serves an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Provider {
+    /// The built-in offline model on loopback.
+    Sim,
+    /// An OpenAI Realtime (GA) compatible endpoint.
+    OpenAi,
+}
+
+/// `[models.NAME]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub name: String,
+    pub provider: Provider,
+    /// WebSocket URL; `None` for the sim model (its address is known at start-up).
+    pub url: Option<String>,
+    /// Model name sent in `session.update`.
+    pub model: String,
+    /// Environment variable holding the API key (read at connect time, never logged).
+    pub api_key_env: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    /// Whether sessions ask the model for tracing (`tracing: "auto"`).
+    pub tracing: bool,
+    /// Extra CAs trusted for a `wss://` url (absolute path).
+    pub ca_file: Option<PathBuf>,
+    /// Sim provider: a scenario script played instead of the offline model (absolute path).
+    pub scenario: Option<PathBuf>,
+    /// Keepalive and reconnect policy of its connections.
+    pub resilience: Resilience,
+    /// Settings every agent on this model starts from.
+    pub defaults: SettingsOverlay,
+}
+
+/// Most reconnect attempts a model may ask for.
+pub const MAX_RECONNECT_ATTEMPTS: u32 = 1000;
+
+/// Name of the model agents use when they name none.
+pub const DEFAULT_MODEL: &str = "default";

@@ -1,0 +1,73 @@
+//! `[daemon]`: paths resolved against the config's folder, defaults filled
+//! in, and `default_agent` checked against the agents declared.
+
+use super::Ctx;
+use crate::config::raw;
+use crate::config::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+
+impl Ctx<'_> {
+    /// `[daemon]`; `default_agent` must name one of the file's agents.
+    pub(super) fn daemon(&mut self, raw: &raw::RawConfig) -> DaemonConfig {
+        let state_dir = raw
+            .daemon
+            .state_dir
+            .as_ref()
+            .map(|s| self.path(s))
+            .unwrap_or_else(default_state_dir);
+        let mut daemon = DaemonConfig {
+            socket: raw
+                .daemon
+                .socket
+                .as_ref()
+                .map(|s| self.path(s))
+                .unwrap_or_else(default_socket_path),
+            cache_dir: raw
+                .daemon
+                .cache_dir
+                .as_ref()
+                .map(|s| self.path(s))
+                .unwrap_or_else(|| state_dir.join("cache")),
+            state_dir,
+            watch: raw.daemon.watch.unwrap_or(true),
+            plugin_dir: raw.daemon.plugin_dir.as_ref().map(|s| self.path(s)),
+            default_agent: raw
+                .daemon
+                .default_agent
+                .as_ref()
+                .map(|s| s.get_ref().clone()),
+            tool_queue: crate::plugin::DEFAULT_TOOL_QUEUE,
+        };
+        if let Some(n) = &raw.daemon.tool_queue {
+            match usize::try_from(*n.get_ref()) {
+                Ok(v) if v <= MAX_TOOL_QUEUE => daemon.tool_queue = v,
+                _ => self.error(n, format!("tool_queue must be 0 to {MAX_TOOL_QUEUE}")),
+            }
+        }
+        if let Some(name) = &raw.daemon.default_agent
+            && !raw.agents.keys().any(|k| k.get_ref() == name.get_ref())
+        {
+            self.error(
+                name,
+                format!("default_agent: no agent named `{}`", name.get_ref()),
+            );
+        }
+        daemon
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::{messages, parse};
+
+    #[test]
+    fn tool_queue_is_read_and_checked_where_it_is_written() {
+        let c = parse("[daemon]\ntool_queue = 7\n").unwrap();
+        assert_eq!(c.daemon.tool_queue, 7);
+        let c = parse("").unwrap();
+        assert_eq!(c.daemon.tool_queue, crate::plugin::DEFAULT_TOOL_QUEUE);
+        assert_eq!(
+            messages("[daemon]\ntool_queue = -1\n"),
+            ["/etc/agentd/agents.toml:2:14: tool_queue must be 0 to 1048576"]
+        );
+    }
+}
