@@ -39,7 +39,8 @@ impl History {
     }
 
     fn index_of(&self, id: &str) -> Option<usize> {
-        self.items.iter().position(|i| i.id() == Some(id))
+        // Ids are unique; the item being streamed is almost always the last.
+        self.items.iter().rposition(|i| i.id() == Some(id))
     }
 
     /// Apply an item from the model (`item_updated`).
@@ -61,7 +62,37 @@ impl History {
         Change::Added(self.items.len() - 1)
     }
 
-    /// Accumulated assistant transcript for `item_id` (from transcript deltas).
+    /// Accumulated assistant transcript for `item_id` (from transcript deltas):
+    /// `transcript` is the text so far, of which `delta` is the newest part.
+    ///
+    /// While the item is still the one the last delta left, the delta is
+    /// appended in place, so a response costs time linear in its length
+    /// rather than a copy of everything so far per delta.
+    pub fn append_assistant_transcript(
+        &mut self,
+        item_id: &str,
+        transcript: &str,
+        delta: &str,
+    ) -> Change {
+        if let Some(idx) = self.index_of(item_id)
+            && let Item::Message(m) = &mut self.items[idx]
+            && m.role == Role::Assistant
+            && let [
+                ContentPart::OutputAudio {
+                    audio: None,
+                    transcript: Some(t),
+                },
+            ] = m.content.as_mut_slice()
+            && t.len() + delta.len() == transcript.len()
+        {
+            t.push_str(delta);
+            m.status = None;
+            return Change::Updated(idx);
+        }
+        self.set_assistant_transcript(item_id, transcript)
+    }
+
+    /// Set the assistant transcript of `item_id`, as a transcript delta does.
     pub fn set_assistant_transcript(&mut self, item_id: &str, transcript: &str) -> Change {
         let incoming = Item::Message(MessageItem {
             id: Some(item_id.to_string()),
@@ -216,6 +247,31 @@ mod tests {
             h.upsert(msg("b", Role::User, vec![]), None),
             Change::Updated(1)
         );
+    }
+
+    #[test]
+    fn appending_deltas_equals_setting_the_whole_transcript() {
+        let mut appended = History::default();
+        let mut set = History::default();
+        appended.upsert(msg("u", Role::User, vec![]), None);
+        set.upsert(msg("u", Role::User, vec![]), None);
+        let mut so_far = String::new();
+        for (n, delta) in ["Hel", "lo ", "wörld", ""].into_iter().enumerate() {
+            so_far.push_str(delta);
+            let a = appended.append_assistant_transcript("m", &so_far, delta);
+            let s = set.set_assistant_transcript("m", &so_far);
+            assert_eq!(a, s, "delta {n}");
+            assert_eq!(appended.items(), set.items(), "delta {n}");
+        }
+        // The model replaced the item meanwhile (say, with its final form):
+        // the next delta falls back to setting the text so far.
+        let done = msg("m", Role::Assistant, vec![audio(Some("Hello wörld!!"))]);
+        appended.upsert(done.clone(), None);
+        set.upsert(done, None);
+        so_far.push('.');
+        appended.append_assistant_transcript("m", &so_far, ".");
+        set.set_assistant_transcript("m", &so_far);
+        assert_eq!(appended.items(), set.items());
     }
 
     #[test]

@@ -523,9 +523,12 @@ impl Session {
     }
 
     fn on_transcript_delta(&mut self, item_id: String, response_id: String, delta: String) {
-        let (text, due) = self.transcripts.push(&item_id, &delta, self.agent.debounce);
-        let text = text.to_string();
-        let change = self.history.set_assistant_transcript(&item_id, &text);
+        let (so_far, due) = self.transcripts.push(&item_id, &delta, self.agent.debounce);
+        let change = self
+            .history
+            .append_assistant_transcript(&item_id, so_far, &delta);
+        // Only a guardrail run needs its own copy of the text so far.
+        let text = due.then(|| so_far.to_string());
         if let Change::Added(_) = change {
             self.history_event(change);
         }
@@ -534,7 +537,9 @@ impl Session {
             response_id: response_id.clone(),
             delta,
         });
-        if due && !self.interrupted_responses.contains(&response_id) {
+        if let Some(text) = text
+            && !self.interrupted_responses.contains(&response_id)
+        {
             let info = self.call_info(&response_id);
             self.checks.spawn(
                 self.agent.output_guardrails.clone(),
