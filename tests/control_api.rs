@@ -163,7 +163,7 @@ async fn the_typed_client_reads_everything_the_daemon_writes() {
         .await
         .unwrap();
     assert_eq!(audit[0].call_id, call_id);
-    assert_eq!(audit[0].decision, "ask (policy)");
+    assert_eq!(audit[0].decision, "ask (policy rule 1)");
     assert!(audit[0].approvals[0].approved);
     assert_eq!(audit[0].outcome.as_deref(), Some("completed"));
 

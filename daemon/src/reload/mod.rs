@@ -125,6 +125,21 @@ impl ReloadOutcome {
         }
     }
 
+    /// The journal's record of it: the outcome, the hash of the config
+    /// serving afterwards (`serving`), and what changed or why it was refused.
+    pub fn record(&self, serving: &Catalog) -> crate::store::Record {
+        let (outcome, detail) = match &self.result {
+            ReloadResult::Applied(c) => ("applied", format!("{c:?}")),
+            ReloadResult::Unchanged => ("unchanged", String::new()),
+            ReloadResult::Rejected(errors) => ("rejected", errors.join("\n")),
+        };
+        crate::store::Record::Reload {
+            outcome: format!("{outcome} ({})", self.trigger.as_str()),
+            config_hash: serving.config.source_hash.clone(),
+            detail,
+        }
+    }
+
     /// Write the outcome to the log, one line (or one per error).
     pub fn log(&self) {
         let trigger = self.trigger.as_str();

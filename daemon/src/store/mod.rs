@@ -55,6 +55,9 @@ pub enum StoreError {
 /// a read holds a snapshot (and its rows in memory) while it runs.
 pub const MAX_AUDIT_LIMIT: usize = 1000;
 
+/// How often the daemon prunes the journal to its `[journal]` retention.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long a connection waits for a lock held by the other one (e.g. during
 /// a WAL checkpoint) before the operation fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +74,8 @@ pub enum Record {
         session: String,
         reason: String,
     },
-    /// A tool call and what policy decided: `allow`, `ask`, `deny`, or why else.
+    /// A tool call and what was decided: `allow`, `ask`, `deny` and why, or
+    /// `refused (…)` when its arguments did not match the tool's schema.
     ToolCall {
         session: String,
         call_id: String,
@@ -79,14 +83,22 @@ pub enum Record {
         tool: String,
         arguments: String,
         decision: String,
+        /// Hex SHA-256 of the plugin component.
+        plugin_hash: String,
     },
-    /// A decision on a pending call: by a person, by `always`, or by the timeout.
+    /// A decision on a pending call: by a person, by a remembered answer, or
+    /// by the timeout.
     Approval {
         session: String,
         call_id: String,
         approved: bool,
         always: bool,
-        reason: String,
+        /// Who: `uid:1000 (alice)`, `token:ops`, `timeout`, `policy`.
+        decided_by: String,
+        /// The reason the person gave.
+        reason: Option<String>,
+        /// How long the call waited (ms).
+        latency_ms: u64,
     },
     /// How a call ended and what the model was told.
     ToolResult {
@@ -95,10 +107,94 @@ pub enum Record {
         outcome: String,
         output: String,
     },
+    /// A conversation item in its final form (written when the session ends).
+    Item {
+        session: String,
+        item_id: String,
+        role: String,
+        kind: String,
+        content: String,
+    },
+    /// Guardrails tripped.
+    GuardrailTrip {
+        session: String,
+        direction: String,
+        guardrails: String,
+        message: String,
+    },
+    /// A reload and the hash of the config serving after it.
+    Reload {
+        outcome: String,
+        config_hash: String,
+        detail: String,
+    },
+    /// An answer kept for an agent across sessions, while its policy is the
+    /// one with `policy_hash`.
+    Remember {
+        agent: String,
+        tool: String,
+        policy_hash: String,
+        approve: bool,
+        decided_by: String,
+    },
+    /// Remembered answers dropped: of `agent`, for `tool` or all its tools.
+    Forget { agent: String, tool: Option<String> },
+}
+
+/// What `agentctl audit` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub session: Option<String>,
+    /// A tool pattern (`pay.*`); matched like approval rules' patterns.
+    pub tool: Option<String>,
+    /// Calls decided at or after this time (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// Clamped to 1..=[`MAX_AUDIT_LIMIT`].
+    pub limit: usize,
+}
+
+/// How much of the journal to keep (`[journal]`); `None` keeps everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Sessions that ended longer ago than this are pruned with their records.
+    pub max_age: Option<Duration>,
+    /// Beyond this many bytes of data, the oldest ended sessions are pruned.
+    pub max_size: Option<u64>,
+}
+
+/// What one pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 // Defined once, in the control API crate, because the API carries it.
-pub use agentd_api::audit::{AuditApproval, AuditCall};
+pub use agentd_api::audit::{
+    AuditApproval, AuditCall, GuardrailTrip, JournalItem, JournalSession, RememberedAnswer,
+};
+
+/// A record's commit, from [`Journal::submit`].
+pub struct Committed {
+    rx: oneshot::Receiver<Result<(), StoreError>>,
+    sent: bool,
+}
+
+impl Future for Committed {
+    type Output = Result<(), StoreError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if !self.sent {
+            return std::task::Poll::Ready(Err(StoreError::Closed));
+        }
+        std::pin::Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+    }
+}
 
 /// A handle to the journal; clone it freely.
 #[derive(Clone)]
@@ -229,6 +325,18 @@ impl Journal {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Hand a record to the writer now (so it keeps its place after every
+    /// record sent before it) and get a future that resolves once it is
+    /// committed. Dropping the future does not cancel the write.
+    pub fn submit(&self, record: Record) -> Committed {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .writes
+            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+            .is_ok();
+        Committed { rx, sent }
+    }
+
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
         if self
@@ -240,30 +348,89 @@ impl Journal {
         }
     }
 
-    /// Tool calls, newest first, optionally of one session; at most `limit`
-    /// of them, clamped to 1..=[`MAX_AUDIT_LIMIT`].
-    pub async fn audit(
+    /// Tool calls, newest first, as `filter` selects; at most `limit` of
+    /// them, clamped to 1..=[`MAX_AUDIT_LIMIT`].
+    pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditCall>, StoreError> {
+        let filter = AuditFilter {
+            limit: filter.limit.clamp(1, MAX_AUDIT_LIMIT),
+            ..filter
+        };
+        self.read(|reply| ReadOp::Audit { filter, reply }).await
+    }
+
+    /// A session's record and its conversation; `None` if the journal has
+    /// no such session.
+    pub async fn session(&self, session: &str) -> Result<Option<JournalSession>, StoreError> {
+        let session = session.to_string();
+        self.read(|reply| ReadOp::Session { session, reply }).await
+    }
+
+    /// The answer remembered for `agent`'s calls of `tool`, if it was given
+    /// under the policy whose fingerprint is `policy_hash`.
+    pub async fn remembered(
         &self,
-        session: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<AuditCall>, StoreError> {
-        let limit = limit.clamp(1, MAX_AUDIT_LIMIT);
-        // Everything handed to the writer before this read (`record_later`
-        // too) is committed first, so the answer includes it. The writer
-        // never waits for the read, only the read for that commit.
+        agent: &str,
+        tool: &str,
+        policy_hash: &str,
+    ) -> Result<Option<RememberedAnswer>, StoreError> {
+        let (agent, tool) = (agent.to_string(), tool.to_string());
+        let list = self
+            .read(|reply| ReadOp::Remembered {
+                agent: Some(agent),
+                tool: Some(tool),
+                reply,
+            })
+            .await?;
+        Ok(list
+            .into_iter()
+            .next()
+            .map(|(answer, hash)| RememberedAnswer {
+                current: hash == policy_hash,
+                ..answer
+            })
+            .filter(|a| a.current))
+    }
+
+    /// Every remembered answer (of one agent), with the fingerprint of the
+    /// policy it was given under.
+    pub async fn remembered_all(
+        &self,
+        agent: Option<&str>,
+    ) -> Result<Vec<(RememberedAnswer, String)>, StoreError> {
+        let agent = agent.map(str::to_string);
+        self.read(|reply| ReadOp::Remembered {
+            agent,
+            tool: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Drop records of sessions past `retention`, on the writer thread in
+    /// small transactions (tool calls waiting on the writer get their turn
+    /// between them); resolves when done.
+    pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(WriteOp::Prune(retention, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Send a read once everything handed to the writer before it is
+    /// committed, so the answer includes it (`record_later` too). The
+    /// writer never waits for the read, only the read for that commit.
+    async fn read<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadOp,
+    ) -> Result<T, StoreError> {
         let (done, flushed) = oneshot::channel();
         self.writes
             .send(WriteOp::Flush(done))
             .map_err(|_| StoreError::Closed)?;
         flushed.await.map_err(|_| StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        self.reads
-            .send(ReadOp::Audit {
-                session: session.map(str::to_string),
-                limit,
-                reply,
-            })
-            .map_err(|_| StoreError::Closed)?;
+        self.reads.send(op(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -296,6 +463,22 @@ mod tests {
             tool: "calc.add".into(),
             arguments: "{}".into(),
             decision: decision.into(),
+            plugin_hash: "ab12".into(),
+        }
+    }
+
+    fn all(limit: usize) -> AuditFilter {
+        AuditFilter {
+            limit,
+            ..AuditFilter::default()
+        }
+    }
+
+    fn of(session: &str, limit: usize) -> AuditFilter {
+        AuditFilter {
+            session: Some(session.into()),
+            limit,
+            ..AuditFilter::default()
         }
     }
 
@@ -315,7 +498,9 @@ mod tests {
             call_id: "c1".into(),
             approved: true,
             always: false,
-            reason: "operator".into(),
+            decided_by: "uid:1000 (alice)".into(),
+            reason: Some("checked".into()),
+            latency_ms: 40,
         })
         .await
         .unwrap();
@@ -326,9 +511,9 @@ mod tests {
             output: "5".into(),
         });
         j.record(call("s2", "c9", "allow")).await.unwrap();
-        let all = j.audit(None, 10).await.unwrap();
-        assert_eq!(all.len(), 2);
-        let s1 = j.audit(Some("s1"), 10).await.unwrap();
+        let every = j.audit(all(10)).await.unwrap();
+        assert_eq!(every.len(), 2);
+        let s1 = j.audit(of("s1", 10)).await.unwrap();
         assert_eq!(s1.len(), 1);
         let c = &s1[0];
         assert_eq!(
@@ -341,7 +526,10 @@ mod tests {
         );
         assert_eq!(c.approvals.len(), 1);
         assert!(c.approvals[0].approved);
-        assert_eq!(c.approvals[0].reason, "operator");
+        assert_eq!(c.approvals[0].decided_by, "uid:1000 (alice)");
+        assert_eq!(c.approvals[0].reason.as_deref(), Some("checked"));
+        assert_eq!(c.approvals[0].latency_ms, Some(40));
+        assert_eq!(c.plugin_hash.as_deref(), Some("ab12"));
     }
 
     #[tokio::test]
@@ -359,7 +547,7 @@ mod tests {
             0o600
         );
         let j = Journal::open(&path).unwrap();
-        assert_eq!(j.audit(Some("s1"), 10).await.unwrap().len(), 1);
+        assert_eq!(j.audit(of("s1", 10)).await.unwrap().len(), 1);
     }
 
     #[test]
@@ -371,6 +559,153 @@ mod tests {
                 .starts_with("journal /proc/agentd-cannot-be-here/journal.sqlite3:"),
             "{err}"
         );
+    }
+
+    /// A journal written by v1 (its schema verbatim, `user_version = 1`)
+    /// opens, migrates to v2, keeps its rows and takes v2 records.
+    #[tokio::test]
+    async fn a_v1_journal_is_migrated_to_v2() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(&format!("{} PRAGMA user_version = 1;", schema::SCHEMA_V1))
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO sessions VALUES ('s1', 'a', 'default', 1, 5, 'closed');
+                 INSERT INTO tool_calls VALUES ('s1', 'c1', 'a', 'calc.multiply', '{}', 'ask (policy)', 2, 'completed', '20', 4);
+                 INSERT INTO approvals VALUES ('s1', 'c1', 1, 0, 'uid:1000 (alice)', 3);",
+            )
+            .unwrap();
+        }
+        assert_eq!(schema_version(&path), Some(1));
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(schema_version(&path), Some(SCHEMA_VERSION));
+        let calls = j.audit(all(10)).await.unwrap();
+        assert_eq!(calls.len(), 1);
+        let c = &calls[0];
+        assert_eq!((c.decision.as_str(), c.plugin_hash.as_deref()), ("ask (policy)", None));
+        assert_eq!(c.approvals[0].decided_by, "uid:1000 (alice)");
+        assert_eq!((c.approvals[0].reason.as_deref(), c.approvals[0].latency_ms), (None, None));
+        j.record(call("s2", "c2", "allow (policy default)")).await.unwrap();
+        j.record(Record::Item {
+            session: "s1".into(),
+            item_id: "i1".into(),
+            role: "user".into(),
+            kind: "message".into(),
+            content: "{}".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(j.audit(all(10)).await.unwrap().len(), 2);
+        assert_eq!(j.session("s1").await.unwrap().unwrap().items.len(), 1);
+        drop(j);
+        // Reopening a v2 file changes nothing.
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.audit(all(10)).await.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_journal_newer_than_this_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let err = Journal::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version is 99, newer than this agentd's"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn audits_filter_by_tool_pattern_and_time() {
+        let j = Journal::in_memory().unwrap();
+        let mut pay = call("s1", "p1", "ask");
+        if let Record::ToolCall { tool, .. } = &mut pay {
+            *tool = "pay.transfer".into();
+        }
+        j.record(call("s1", "c1", "allow")).await.unwrap();
+        j.record(pay).await.unwrap();
+        let f = |tool: &str| AuditFilter {
+            tool: Some(tool.into()),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        let ids = |calls: Vec<AuditCall>| calls.into_iter().map(|c| c.call_id).collect::<Vec<_>>();
+        assert_eq!(ids(j.audit(f("pay.*")).await.unwrap()), ["p1"]);
+        assert_eq!(ids(j.audit(f("*.add")).await.unwrap()), ["c1"]);
+        assert_eq!(j.audit(f("*")).await.unwrap().len(), 2);
+        assert!(j.audit(f("pay")).await.is_err());
+        let later = AuditFilter {
+            since_ms: Some(now_ms() + 60_000),
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        assert!(j.audit(later).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn remembered_answers_lapse_with_the_policy_and_can_be_forgotten() {
+        let j = Journal::in_memory().unwrap();
+        j.record(Record::Remember {
+            agent: "a".into(),
+            tool: "pay.transfer".into(),
+            policy_hash: "h1".into(),
+            approve: true,
+            decided_by: "uid:1000 (alice)".into(),
+        })
+        .await
+        .unwrap();
+        let got = j.remembered("a", "pay.transfer", "h1").await.unwrap().unwrap();
+        assert!(got.approve && got.current);
+        assert_eq!(j.remembered("a", "pay.transfer", "h2").await.unwrap(), None);
+        assert_eq!(j.remembered("b", "pay.transfer", "h1").await.unwrap(), None);
+        assert_eq!(j.remembered_all(Some("a")).await.unwrap().len(), 1);
+        j.record(Record::Forget {
+            agent: "a".into(),
+            tool: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(j.remembered("a", "pay.transfer", "h1").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn pruning_drops_old_ended_sessions_only() {
+        let j = Journal::in_memory().unwrap();
+        for s in ["old", "live"] {
+            j.record(Record::SessionStarted {
+                session: s.into(),
+                agent: "a".into(),
+                model: "m".into(),
+            })
+            .await
+            .unwrap();
+            j.record(call(s, "c1", "allow")).await.unwrap();
+        }
+        j.record(Record::SessionEnded {
+            session: "old".into(),
+            reason: "closed".into(),
+        })
+        .await
+        .unwrap();
+        // Nothing is old enough for a day's retention.
+        let day = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_size: None,
+        };
+        assert_eq!(j.prune(day).await.unwrap().sessions, 0);
+        // A size bound of 0 prunes every ended session, never a live one.
+        let tiny = Retention {
+            max_age: None,
+            max_size: Some(0),
+        };
+        let p = j.prune(tiny).await.unwrap();
+        assert_eq!(p.sessions, 1);
+        let left: Vec<String> = j.audit(all(10)).await.unwrap().into_iter().map(|c| c.session).collect();
+        assert_eq!(left, ["live"]);
+        assert!(j.session("old").await.unwrap().is_none());
+        assert!(j.session("live").await.unwrap().is_some());
     }
 
     /// A generous bound for what must not wait at all, so a stuck journal
@@ -399,7 +734,7 @@ mod tests {
             .unwrap();
         release.send(()).unwrap();
         // Read-your-writes: the audit after the read sees every resolved record.
-        let calls = j.audit(None, 10).await.unwrap();
+        let calls = j.audit(all(10)).await.unwrap();
         let ids: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
         assert_eq!(ids, ["c3", "c2", "c1"]);
     }
@@ -414,7 +749,7 @@ mod tests {
             outcome: "completed".into(),
             output: "5".into(),
         });
-        let calls = j.audit(Some("s1"), 10).await.unwrap();
+        let calls = j.audit(of("s1", 10)).await.unwrap();
         assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
     }
 
@@ -426,11 +761,11 @@ mod tests {
         }
         j.record(call("s1", "last", "allow")).await.unwrap();
         assert_eq!(
-            j.audit(None, usize::MAX).await.unwrap().len(),
+            j.audit(all(usize::MAX)).await.unwrap().len(),
             MAX_AUDIT_LIMIT
         );
-        assert_eq!(j.audit(None, 0).await.unwrap().len(), 1);
-        assert_eq!(j.audit(None, 3).await.unwrap().len(), 3);
+        assert_eq!(j.audit(all(0)).await.unwrap().len(), 1);
+        assert_eq!(j.audit(all(3)).await.unwrap().len(), 3);
     }
 
     #[tokio::test]
@@ -441,7 +776,7 @@ mod tests {
         assert!(dir.join("journal.sqlite3").is_file());
         let copy = j.clone();
         drop(j);
-        assert_eq!(copy.audit(None, 10).await.unwrap().len(), 1);
+        assert_eq!(copy.audit(all(10)).await.unwrap().len(), 1);
         drop(copy);
         // The threads close their connections, then the folder goes.
         soon("removing the temporary journal", async {
