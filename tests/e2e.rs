@@ -356,13 +356,15 @@ async fn misbehaving_tools_are_tool_errors_and_the_session_goes_on() {
         "error: tool `calc.divide` failed: division by zero"
     );
 
+    // Arguments that do not match the tool's schema are refused by the host,
+    // naming the field, before the plugin is called.
     d.send(&s, r#"call calc.add {"a":"two"}"#).await;
     let end = ev.until_type("tool_end", &[("tool", "calc.add")]).await;
     assert!(
         end["output"]
             .as_str()
             .unwrap()
-            .contains("invalid arguments: field `a`"),
+            .contains("error: arguments do not match the tool's schema: missing properties 'b'; `/a`: want number, but got string"),
         "{end}"
     );
 

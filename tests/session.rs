@@ -1333,13 +1333,18 @@ async fn tool_guardrails_refuse_calls_with_their_reason() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
+    // (A secret in an argument the tool's schema accepts: `calc.add` takes
+    // only numbers, and arguments that do not match never get this far.)
     h.m.send_all(call(
         "r1",
         "c1",
-        "calc_add",
-        r#"{"a":1,"b":2,"note":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
+        "faulty_echo",
+        r#"{"text":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
     ))
     .await;
+    // `main` asks about echo; the guardrail judges the call before it runs.
+    h.next("tool_approval_required").await;
+    h.s.decide("c1", true, false, operator()).await.unwrap();
     let tripped = h.next("guardrail_tripped").await;
     assert_eq!(
         (

@@ -515,8 +515,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
         Cmd::Attach { session, raw } => attach(&c, &session, raw).await?,
         Cmd::History { session } => match c.history(&session).await {
             Ok(items) => print_json(&items)?,
-            // Not held by the daemon any more: the journal has its final form.
-            Err(ClientError::Api { status: 404, .. }) => {
+            // Ended, or not held by the daemon any more (a restart): the
+            // journal has the conversation's final form.
+            Err(ClientError::Api { status, code, .. })
+                if status == 404 || code == "session_ended" =>
+            {
                 let s = c.journal_session(&session).await?;
                 let items: Vec<Value> = s
                     .items
