@@ -269,6 +269,19 @@ async fn every_observed_effect_survives_sigkill() {
     assert!(!o.approvals.is_empty(), "no approval was observed");
 }
 
+/// The next event of type `kind`.
+async fn until(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, kind: &str) -> Value {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind}"))
+            .expect("stream");
+        if ev["type"] == kind {
+            return ev;
+        }
+    }
+}
+
 /// A restart (SIGTERM, then the same state): answers remembered for an
 /// agent still hold, and a closed session's conversation comes from the
 /// journal once the daemon no longer has the session.
@@ -292,20 +305,6 @@ async fn remembered_answers_and_closed_histories_survive_a_restart() {
             let path = format!("/v1/sessions/{id}/events?since=0&follow=1");
             let _ = c.stream::<Value>(&path, |ev| tx.send(ev).is_ok()).await;
         })
-    };
-    let until = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>, kind: &'static str| {
-        let rx = rx;
-        async move {
-            loop {
-                let ev = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-                    .await
-                    .unwrap_or_else(|_| panic!("no {kind}"))
-                    .expect("stream");
-                if ev["type"] == kind {
-                    return ev;
-                }
-            }
-        }
     };
     let w = watch(c.clone(), first.clone(), tx.clone());
     let _: Value = c
