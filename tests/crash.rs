@@ -102,7 +102,12 @@ async fn wait_ready(child: &mut Child, s: &Setup) {
                 std::fs::read_to_string(&s.log).unwrap_or_default()
             );
         }
-        if s.socket.exists() && Client::new(&s.socket).get::<Value>("/v1/status").await.is_ok() {
+        if s.socket.exists()
+            && Client::new(&s.socket)
+                .get::<Value>("/v1/status")
+                .await
+                .is_ok()
+        {
             return;
         }
         assert!(Instant::now() < deadline, "agentd did not become ready");
@@ -176,13 +181,12 @@ async fn drive(socket: PathBuf, observed: Arc<Mutex<Observed>>) {
     for i in 0u64.. {
         let tool = if i % 3 == 2 { "multiply" } else { "add" };
         let text = format!(r#"call calc.{tool} {{"a":{i},"b":2}}"#);
-        if c
-            .post::<Value>(
-                &format!("/v1/sessions/{session}/messages"),
-                &json!({ "text": text }),
-            )
-            .await
-            .is_err()
+        if c.post::<Value>(
+            &format!("/v1/sessions/{session}/messages"),
+            &json!({ "text": text }),
+        )
+        .await
+        .is_err()
         {
             break;
         }
@@ -213,20 +217,30 @@ fn check_journal(path: &Path, observed: &Observed, kill: u64) {
             Some((decision, None)) => panic!(
                 "after kill {kill}: {session}/{id} reached the model but has no outcome (decision {decision})"
             ),
-            None => panic!("after kill {kill}: {session}/{id} reached the model but is not journaled"),
+            None => {
+                panic!("after kill {kill}: {session}/{id} reached the model but is not journaled")
+            }
         }
     }
     let mut approval = conn
-        .prepare("SELECT count(*) FROM approvals WHERE session = ?1 AND call_id = ?2 AND approved = 1")
+        .prepare(
+            "SELECT count(*) FROM approvals WHERE session = ?1 AND call_id = ?2 AND approved = 1",
+        )
         .unwrap();
     for (session, id) in &observed.approvals {
         let n: i64 = approval.query_row([session, id], |r| r.get(0)).unwrap();
-        assert_eq!(n, 1, "after kill {kill}: approval of {session}/{id} was answered but not journaled");
+        assert_eq!(
+            n, 1,
+            "after kill {kill}: approval of {session}/{id} was answered but not journaled"
+        );
         let decided: i64 = call
             .query_row([session, id], |r| r.get::<_, String>(0))
             .map(|_| 1)
             .unwrap_or(0);
-        assert_eq!(decided, 1, "after kill {kill}: approved {session}/{id} has no decision");
+        assert_eq!(
+            decided, 1,
+            "after kill {kill}: approved {session}/{id} has no decision"
+        );
     }
 }
 
@@ -265,7 +279,11 @@ async fn every_observed_effect_survives_sigkill() {
         "only {kills} of {target} kills fit in {budget:?} (raise AGENTD_CRASH_SECS on a slow machine)"
     );
     // The kills must have landed among real work, not only between runs.
-    assert!(o.outputs.len() as u64 >= target, "only {} outputs observed", o.outputs.len());
+    assert!(
+        o.outputs.len() as u64 >= target,
+        "only {} outputs observed",
+        o.outputs.len()
+    );
     assert!(!o.approvals.is_empty(), "no approval was observed");
 }
 
@@ -341,10 +359,17 @@ async fn remembered_answers_and_closed_histories_survive_a_restart() {
         .args(["history", &first])
         .output()
         .unwrap();
-    assert!(history.status.success(), "{}", String::from_utf8_lossy(&history.stderr));
+    assert!(
+        history.status.success(),
+        "{}",
+        String::from_utf8_lossy(&history.stderr)
+    );
     let items: Vec<Value> = serde_json::from_slice(&history.stdout).unwrap();
     let text = serde_json::to_string(&items).unwrap();
-    assert!(text.contains("calc.multiply") && text.contains("42"), "{text}");
+    assert!(
+        text.contains("calc.multiply") && text.contains("42"),
+        "{text}"
+    );
 
     let second = session(c.clone()).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
@@ -357,7 +382,10 @@ async fn remembered_answers_and_closed_histories_survive_a_restart() {
         .await
         .unwrap();
     let end = until(&mut rx, "tool_end").await;
-    assert_eq!(end["outcome"], "completed", "remembered across the restart: {end}");
+    assert_eq!(
+        end["outcome"], "completed",
+        "remembered across the restart: {end}"
+    );
     w.abort();
     child.kill().ok();
     child.wait().ok();

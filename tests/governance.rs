@@ -55,7 +55,9 @@ async fn arguments_that_do_not_match_the_schema_never_reach_policy_or_the_plugin
     let s = d.start_session("payer").await;
     let mut ev = d.watch(&s);
     d.send(&s, r#"call calc.multiply {"a":"5000","b":2}"#).await;
-    let end = ev.until_type("tool_end", &[("tool", "calc.multiply")]).await;
+    let end = ev
+        .until_type("tool_end", &[("tool", "calc.multiply")])
+        .await;
     assert_eq!(end["outcome"], "rejected");
     let output = end["output"].as_str().unwrap();
     assert!(
@@ -70,7 +72,10 @@ async fn arguments_that_do_not_match_the_schema_never_reach_policy_or_the_plugin
     let audit = audit(&d, &s).await;
     let c = call(&audit, id);
     assert!(
-        c["decision"].as_str().unwrap().starts_with("refused (arguments do not match"),
+        c["decision"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused (arguments do not match"),
         "{c}"
     );
     assert_eq!(c["outcome"], "rejected");
@@ -111,7 +116,9 @@ rules = [{ tool = "faulty.echo", action = "ask", when = { arg = "/amount", gt = 
     ]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("rule 1 `ask faulty.echo when /amount gt 100`: cannot tell (`/amount` is missing)"),
+        out.contains(
+            "rule 1 `ask faulty.echo when /amount gt 100`: cannot tell (`/amount` is missing)"
+        ),
         "{out}"
     );
     assert!(
@@ -130,7 +137,10 @@ rules = [{ tool = "faulty.echo", action = "ask", when = { arg = "/amount", gt = 
     let e: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(e["decision"], "refused");
     let (ok, _, err) = d.agentctl(&["policy", "explain", "payer", "calc.nope", "{}"]);
-    assert!(!ok && err.contains("agent `payer` has no tool `calc.nope`"), "{err}");
+    assert!(
+        !ok && err.contains("agent `payer` has no tool `calc.nope`"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -142,18 +152,29 @@ async fn on_timeout_approve_runs_the_call_and_the_journal_says_timeout() {
     let s = d.start_session("payer").await;
     let mut ev = d.watch(&s);
     d.send(&s, r#"call calc.multiply {"a":4,"b":5}"#).await;
-    let end = ev.until_type("tool_end", &[("tool", "calc.multiply")]).await;
-    assert_eq!((end["outcome"].as_str(), end["output"].as_str()), (Some("completed"), Some("20")));
+    let end = ev
+        .until_type("tool_end", &[("tool", "calc.multiply")])
+        .await;
+    assert_eq!(
+        (end["outcome"].as_str(), end["output"].as_str()),
+        (Some("completed"), Some("20"))
+    );
     let audit = audit(&d, &s).await;
     let a = &call(&audit, end["call_id"].as_str().unwrap())["approvals"][0];
-    assert_eq!((a["approved"].as_bool(), a["decided_by"].as_str()), (Some(true), Some("timeout")));
+    assert_eq!(
+        (a["approved"].as_bool(), a["decided_by"].as_str()),
+        (Some(true), Some("timeout"))
+    );
     assert!(a["latency_ms"].as_u64().unwrap() >= 300, "{a}");
 }
 
 #[tokio::test]
 async fn approvals_are_listed_daemon_wide_and_decided_with_a_reason() {
     let d = TestDaemon::start(&config(ASK_MULTIPLY)).await;
-    let (s1, s2) = (d.start_session("payer").await, d.start_session("payer").await);
+    let (s1, s2) = (
+        d.start_session("payer").await,
+        d.start_session("payer").await,
+    );
     let (mut e1, mut e2) = (d.watch(&s1), d.watch(&s2));
     d.send(&s1, r#"call calc.multiply {"a":2,"b":3}"#).await;
     d.send(&s2, r#"call calc.multiply {"a":7,"b":6}"#).await;
@@ -166,8 +187,14 @@ async fn approvals_are_listed_daemon_wide_and_decided_with_a_reason() {
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    for (line, s, args) in [(lines[0], &s1, r#"{"a":2,"b":3}"#), (lines[1], &s2, r#"{"a":7,"b":6}"#)] {
-        assert!(line.contains(s.as_str()) && line.contains("payer calc.multiply"), "{line}");
+    for (line, s, args) in [
+        (lines[0], &s1, r#"{"a":2,"b":3}"#),
+        (lines[1], &s2, r#"{"a":7,"b":6}"#),
+    ] {
+        assert!(
+            line.contains(s.as_str()) && line.contains("payer calc.multiply"),
+            "{line}"
+        );
         assert!(line.contains(&format!("args={args} waiting ")), "{line}");
     }
     let (ok, out, _) = d.agentctl(&["--json", "approvals"]);
@@ -178,7 +205,14 @@ async fn approvals_are_listed_daemon_wide_and_decided_with_a_reason() {
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The sim numbers calls per session: the id is pending in both, so name the session.
-    let (ok, _, err) = d.agentctl(&["approve", &c1, "--session", &s1, "--reason", "invoice checked"]);
+    let (ok, _, err) = d.agentctl(&[
+        "approve",
+        &c1,
+        "--session",
+        &s1,
+        "--reason",
+        "invoice checked",
+    ]);
     assert!(ok, "{err}");
     e1.until_type("tool_end", &[("outcome", "completed")]).await;
     let audit = audit(&d, &s1).await;
@@ -226,19 +260,31 @@ async fn an_answer_remembered_for_the_agent_lapses_with_its_policy_and_can_be_fo
     d.send(&s2, r#"call calc.multiply {"a":3,"b":3}"#).await;
     let end = ev2.until_type("tool_end", &[]).await;
     assert_eq!(end["outcome"], "completed");
-    assert!(!ev2.seen.iter().any(|e| e["type"] == "tool_approval_required"));
+    assert!(
+        !ev2.seen
+            .iter()
+            .any(|e| e["type"] == "tool_approval_required")
+    );
     let audit2 = audit(&d, &s2).await;
     let decision = call(&audit2, end["call_id"].as_str().unwrap())["decision"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(decision.starts_with("allow (remembered for agent payer: approved by uid:"), "{decision}");
+    assert!(
+        decision.starts_with("allow (remembered for agent payer: approved by uid:"),
+        "{decision}"
+    );
     let (ok, out, _) = d.agentctl(&["approvals", "remembered"]);
-    assert!(ok && out.starts_with("payer calc.multiply approve by uid:"), "{out}");
+    assert!(
+        ok && out.starts_with("payer calc.multiply approve by uid:"),
+        "{out}"
+    );
     assert!(!out.contains("stale"), "{out}");
 
     // The policy changes (a reload): the answer lapses and a person is asked again.
-    d.rewrite_config(&config(&format!("default = \"allow\"\n{ASK_MULTIPLY}\ntimeout = \"1h\"")));
+    d.rewrite_config(&config(&format!(
+        "default = \"allow\"\n{ASK_MULTIPLY}\ntimeout = \"1h\""
+    )));
     wait_until("the reload is applied", || async {
         let (_, out, _) = d.agentctl(&["approvals", "remembered"]);
         out.contains("stale")
@@ -276,11 +322,23 @@ async fn audits_filter_by_tool_and_time_and_closed_sessions_keep_their_history()
     ev.until_type("agent_end", &[]).await;
     let (ok, out, err) = d.agentctl(&["audit", "--tool", "calc.*", "--since", "1h"]);
     assert!(ok, "{err}");
-    assert!(out.contains("calc.add") && !out.contains("faulty.echo"), "{out}");
-    let (ok, out, _) = d.agentctl(&["audit", "--tool", "*.echo", "--since", "2999-01-01T00:00:00Z"]);
+    assert!(
+        out.contains("calc.add") && !out.contains("faulty.echo"),
+        "{out}"
+    );
+    let (ok, out, _) = d.agentctl(&[
+        "audit",
+        "--tool",
+        "*.echo",
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
     assert!(ok && out.trim().is_empty(), "{out}");
     let (ok, _, err) = d.agentctl(&["audit", "--tool", "calc"]);
-    assert!(!ok && err.contains("must be written `plugin.tool`"), "{err}");
+    assert!(
+        !ok && err.contains("must be written `plugin.tool`"),
+        "{err}"
+    );
 
     let (ok, _, err) = d.agentctl(&["session", "close", &s]);
     assert!(ok, "{err}");
@@ -299,9 +357,16 @@ async fn audits_filter_by_tool_and_time_and_closed_sessions_keep_their_history()
         .map(|i| serde_json::from_str(i["content"].as_str().unwrap()).unwrap())
         .collect();
     let roles: Vec<&str> = items.iter().map(|i| i["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "user", "assistant"], "{contents:#?}");
+    assert_eq!(
+        roles,
+        ["user", "assistant", "user", "assistant"],
+        "{contents:#?}"
+    );
     let text = serde_json::to_string(&contents).unwrap();
-    assert!(text.contains(r#"call calc.add {\"a\":1,\"b\":2}"#), "{text}");
+    assert!(
+        text.contains(r#"call calc.add {\"a\":1,\"b\":2}"#),
+        "{text}"
+    );
     assert!(text.contains("is 3"), "{text}");
     // `agentctl history` of the ended session reads the journal.
     let (ok, out, err) = d.agentctl(&["history", &s]);

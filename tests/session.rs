@@ -1479,7 +1479,10 @@ async fn a_tool_output_leaves_for_the_model_only_once_its_outcome_is_committed()
     // writer waits up to its 5 s busy timeout, so 1 s of silence is the
     // lock's doing, not a slow machine's).
     let early = tokio::time::timeout(Duration::from_secs(1), h.m.recv()).await;
-    assert!(early.is_err(), "output sent before its outcome was committed: {early:?}");
+    assert!(
+        early.is_err(),
+        "output sent before its outcome was committed: {early:?}"
+    );
     locker.execute_batch("COMMIT").unwrap();
     let ev = h.m.expect("conversation.item.create").await;
     let (call_id, output) = output_of(&ev);

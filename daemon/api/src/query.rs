@@ -341,7 +341,9 @@ mod tests {
         };
         assert_eq!(AuditQuery::parse(Some(&q.to_query_string())).unwrap(), q);
         assert_eq!(
-            AuditQuery::parse(Some("since=yesterday")).unwrap_err().to_string(),
+            AuditQuery::parse(Some("since=yesterday"))
+                .unwrap_err()
+                .to_string(),
             "since=`yesterday` is not a time in ms since the Unix epoch"
         );
     }

@@ -162,7 +162,9 @@ mod tests {
             r#"{"approve":true,"always":true,"remember":"agent","reason":"vendor is known","session":null}"#,
         );
         same::<Forget>(r#"{"agent":"billing","tool":"pay.transfer"}"#);
-        same::<Explain>(r#"{"agent":"billing","tool":"pay.transfer","arguments":{"amount":"5000"}}"#);
+        same::<Explain>(
+            r#"{"agent":"billing","tool":"pay.transfer","arguments":{"amount":"5000"}}"#,
+        );
         same::<CallTool>(r#"{"arguments":{"a":6,"b":7}}"#);
     }
 

@@ -96,7 +96,10 @@ mod tests {
             session: None,
         };
         let text = serde_json::to_string(&p).unwrap();
-        assert!(!text.contains("expires_ms") && !text.contains("session"), "{text}");
+        assert!(
+            !text.contains("expires_ms") && !text.contains("session"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<PendingApproval>(&text).unwrap(), p);
     }
 

@@ -557,7 +557,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
                     if a.approve { "approve" } else { "reject" },
                     a.decided_by,
                     format_time_ms(a.time_ms),
-                    if a.current { "" } else { " (stale: the agent's policy changed)" }
+                    if a.current {
+                        ""
+                    } else {
+                        " (stale: the agent's policy changed)"
+                    }
                 );
             }
         }
@@ -568,7 +572,10 @@ async fn run(args: Args) -> Result<(), ClientError> {
             if json {
                 return print_json(&f);
             }
-            println!("forgot {} remembered answers of agent {}", f.forgotten, f.agent);
+            println!(
+                "forgot {} remembered answers of agent {}",
+                f.forgotten, f.agent
+            );
         }
         Cmd::Policy(PolicyCmd::Explain {
             agent,
@@ -607,12 +614,16 @@ fn now_ms() -> u64 {
 fn parse_since(text: &str, now: u64) -> Result<u64, String> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        return t.parse().map_err(|_| format!("--since `{text}` is too large"));
+        return t
+            .parse()
+            .map_err(|_| format!("--since `{text}` is too large"));
     }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if !num.is_empty() && matches!(unit, "s" | "m" | "h" | "d") {
-        let n: u64 = num.parse().map_err(|_| format!("--since `{text}` is too large"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("--since `{text}` is too large"))?;
         let secs = match unit {
             "s" => 1,
             "m" => 60,
@@ -964,8 +975,14 @@ mod tests {
     #[test]
     fn since_takes_rfc3339_epoch_ms_and_ages() {
         let now = 1_764_072_000_000;
-        assert_eq!(parse_since("2025-11-25T12:00:00Z", now), Ok(1_764_072_000_000));
-        assert_eq!(parse_since("2025-11-25T12:00:00.250Z", now), Ok(1_764_072_000_250));
+        assert_eq!(
+            parse_since("2025-11-25T12:00:00Z", now),
+            Ok(1_764_072_000_000)
+        );
+        assert_eq!(
+            parse_since("2025-11-25T12:00:00.250Z", now),
+            Ok(1_764_072_000_250)
+        );
         assert_eq!(parse_since("1970-01-01T00:00:00+00:00", now), Ok(0));
         assert_eq!(parse_since("1764072000000", now), Ok(now));
         assert_eq!(parse_since("15m", now), Ok(now - 15 * 60_000));

@@ -249,7 +249,12 @@ mod tests {
             ),
             (Method::POST, "/v1/reload", None, Route::Reload),
             (Method::GET, "/v1/approvals", None, Route::ListApprovals),
-            (Method::GET, "/v1/approvals/remembered", None, Route::Remembered),
+            (
+                Method::GET,
+                "/v1/approvals/remembered",
+                None,
+                Route::Remembered,
+            ),
             (
                 Method::POST,
                 "/v1/approvals/remembered/forget",

@@ -26,8 +26,8 @@ use super::bindings::{self, CallContext, Level, Subject, ToolError};
 use super::error::CallError;
 use super::host::{CORE_INSTANCES_PER_CALL, EPOCH_TICK, MEMORIES_PER_CALL, TABLES_PER_CALL};
 use super::load::{GuardrailInfo, Plugin, ToolInfo};
-use super::schema::ArgumentSchema;
 use super::sandbox;
+use super::schema::ArgumentSchema;
 
 /// Who is calling, passed to the plugin.
 #[derive(Debug, Clone, Default)]

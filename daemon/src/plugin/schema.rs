@@ -185,11 +185,27 @@ mod tests {
     fn each_refusal_names_the_field() {
         let s = pay();
         let cases: &[(&str, &str, &str)] = &[
-            (r#"{"amount": "5000", "to": "bob"}"#, "/amount", "want number, but got string"),
-            (r#"{"amount": -1, "to": "bob"}"#, "/amount", "must be >=0, but got -1"),
+            (
+                r#"{"amount": "5000", "to": "bob"}"#,
+                "/amount",
+                "want number, but got string",
+            ),
+            (
+                r#"{"amount": -1, "to": "bob"}"#,
+                "/amount",
+                "must be >=0, but got -1",
+            ),
             (r#"{"to": "bob"}"#, "", "missing properties 'amount'"),
-            (r#"{"amount": 1, "to": "bob", "items": [1, "x"]}"#, "/items/1", "want integer"),
-            (r#"{"amount": 1, "to": "bob", "extra": 1}"#, "", "additionalProperties 'extra'"),
+            (
+                r#"{"amount": 1, "to": "bob", "items": [1, "x"]}"#,
+                "/items/1",
+                "want integer",
+            ),
+            (
+                r#"{"amount": 1, "to": "bob", "extra": 1}"#,
+                "",
+                "additionalProperties 'extra'",
+            ),
         ];
         for (args, field, says) in cases {
             let e = s.check(args).unwrap_err();
@@ -199,7 +215,9 @@ mod tests {
         let e = s.check(r#"{"amount": "#).unwrap_err();
         assert!(matches!(e, ArgumentError::NotJson(_)), "{e}");
         assert_eq!(
-            s.check(r#"{"amount": "5000", "to": "bob"}"#).unwrap_err().to_string(),
+            s.check(r#"{"amount": "5000", "to": "bob"}"#)
+                .unwrap_err()
+                .to_string(),
             "arguments do not match the tool's schema: `/amount`: want number, but got string"
         );
     }

@@ -105,6 +105,8 @@ pub struct Step {
     pub rule: usize,
     /// The rule as text, e.g. `ask pay.transfer when /amount gt 100`.
     pub text: String,
+    /// The rule's action.
+    pub action: Action,
     /// `matches`, `does not match`, or why it could not tell.
     pub verdict: Truth,
 }
@@ -145,7 +147,7 @@ impl Decision {
                 Truth::False => "does not match".to_string(),
                 Truth::Unknown(why) => format!(
                     "cannot tell ({why}): fails closed, the decision is at least `{}`",
-                    s.text.split(' ').next().unwrap_or("")
+                    s.action.as_str()
                 ),
             };
             lines.push(format!("rule {} `{}`: {verdict}", s.rule + 1, s.text));
@@ -185,6 +187,7 @@ impl ApprovalPolicy {
             steps.push(Step {
                 rule: i,
                 text: r.to_string(),
+                action: r.action,
                 verdict: verdict.clone(),
             });
             match verdict {
@@ -305,7 +308,13 @@ mod tests {
             (vec![ask_big()], Allow, json!({"amount": 5000}), Ask, false),
             (vec![ask_big()], Allow, json!({"amount": 5}), Allow, false),
             // A stricter default wins over the undecidable rule's action.
-            (vec![ask_big()], Deny, json!({"amount": "5000"}), Deny, false),
+            (
+                vec![ask_big()],
+                Deny,
+                json!({"amount": "5000"}),
+                Deny,
+                false,
+            ),
             // A later rule that decides: the stricter of the two.
             (
                 vec![ask_big(), rule("pay.*", Allow, None)],
@@ -352,7 +361,11 @@ mod tests {
         for (i, (rules, default, args, want, closed)) in cases.into_iter().enumerate() {
             let p = policy(default, rules);
             let d = p.decide("pay.transfer", &args);
-            assert_eq!((d.action, d.failed_closed), (want, closed), "case {i}: {args}");
+            assert_eq!(
+                (d.action, d.failed_closed),
+                (want, closed),
+                "case {i}: {args}"
+            );
         }
     }
 

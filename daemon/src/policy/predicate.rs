@@ -75,7 +75,10 @@ impl fmt::Display for Test {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predicate {
     /// Every test on the argument at `arg` (a JSON Pointer) holds.
-    Arg { arg: String, tests: Vec<Test> },
+    Arg {
+        arg: String,
+        tests: Vec<Test>,
+    },
     All(Vec<Predicate>),
     Any(Vec<Predicate>),
     Not(Box<Predicate>),
@@ -140,7 +143,11 @@ impl Test {
                     return mistyped(kind(want));
                 }
                 let same = json_eq(v, want);
-                truth(if matches!(self, Test::Eq(_)) { same } else { !same })
+                truth(if matches!(self, Test::Eq(_)) {
+                    same
+                } else {
+                    !same
+                })
             }
             Test::Gt(x) => number(&|n| n > *x),
             Test::Ge(x) => number(&|n| n >= *x),
@@ -270,20 +277,56 @@ mod tests {
             (amount_gt_100.clone(), json!({"amount": "5000"}), 'U'),
             (amount_gt_100.clone(), json!({}), 'U'),
             (amount_gt_100.clone(), json!({"amount": null}), 'U'),
-            (arg("/amount", vec![Test::Ge(100.0)]), json!({"amount": 100}), 'T'),
-            (arg("/amount", vec![Test::Lt(100.0)]), json!({"amount": 100}), 'F'),
-            (arg("/amount", vec![Test::Le(100.0)]), json!({"amount": 100.0}), 'T'),
+            (
+                arg("/amount", vec![Test::Ge(100.0)]),
+                json!({"amount": 100}),
+                'T',
+            ),
+            (
+                arg("/amount", vec![Test::Lt(100.0)]),
+                json!({"amount": 100}),
+                'F',
+            ),
+            (
+                arg("/amount", vec![Test::Le(100.0)]),
+                json!({"amount": 100.0}),
+                'T',
+            ),
             (
                 arg("/amount", vec![Test::Gt(0.0), Test::Lt(10.0)]),
                 json!({"amount": 5}),
                 'T',
             ),
-            (arg("/mode", vec![Test::Eq(json!("delete"))]), json!({"mode": "delete"}), 'T'),
-            (arg("/mode", vec![Test::Eq(json!("delete"))]), json!({"mode": "read"}), 'F'),
-            (arg("/mode", vec![Test::Eq(json!("delete"))]), json!({"mode": 1}), 'U'),
-            (arg("/n", vec![Test::Eq(json!(100))]), json!({"n": 100.0}), 'T'),
-            (arg("/n", vec![Test::Eq(json!(100))]), json!({"n": "100"}), 'U'),
-            (arg("/mode", vec![Test::Ne(json!("read"))]), json!({"mode": "delete"}), 'T'),
+            (
+                arg("/mode", vec![Test::Eq(json!("delete"))]),
+                json!({"mode": "delete"}),
+                'T',
+            ),
+            (
+                arg("/mode", vec![Test::Eq(json!("delete"))]),
+                json!({"mode": "read"}),
+                'F',
+            ),
+            (
+                arg("/mode", vec![Test::Eq(json!("delete"))]),
+                json!({"mode": 1}),
+                'U',
+            ),
+            (
+                arg("/n", vec![Test::Eq(json!(100))]),
+                json!({"n": 100.0}),
+                'T',
+            ),
+            (
+                arg("/n", vec![Test::Eq(json!(100))]),
+                json!({"n": "100"}),
+                'U',
+            ),
+            (
+                arg("/mode", vec![Test::Ne(json!("read"))]),
+                json!({"mode": "delete"}),
+                'T',
+            ),
             (arg("/mode", vec![Test::Ne(json!("read"))]), json!({}), 'U'),
             (
                 arg("/to", vec![Test::In(vec![json!("alice"), json!("bob")])]),
@@ -300,32 +343,64 @@ mod tests {
                 json!({"to": ["alice"]}),
                 'U',
             ),
-            (arg("/path", vec![Test::Matches(re("^/etc/"))]), json!({"path": "/etc/passwd"}), 'T'),
-            (arg("/path", vec![Test::Matches(re("^/etc/"))]), json!({"path": "/tmp/x"}), 'F'),
-            (arg("/path", vec![Test::Matches(re("^/etc/"))]), json!({"path": 7}), 'U'),
+            (
+                arg("/path", vec![Test::Matches(re("^/etc/"))]),
+                json!({"path": "/etc/passwd"}),
+                'T',
+            ),
+            (
+                arg("/path", vec![Test::Matches(re("^/etc/"))]),
+                json!({"path": "/tmp/x"}),
+                'F',
+            ),
+            (
+                arg("/path", vec![Test::Matches(re("^/etc/"))]),
+                json!({"path": 7}),
+                'U',
+            ),
             (arg("/x", vec![Test::Exists(true)]), json!({"x": null}), 'T'),
             (arg("/x", vec![Test::Exists(true)]), json!({}), 'F'),
             (arg("/x", vec![Test::Exists(false)]), json!({}), 'T'),
-            (arg("/a/0/b", vec![Test::Eq(json!(1))]), json!({"a": [{"b": 1}]}), 'T'),
-            (arg("/a~1b", vec![Test::Eq(json!(1))]), json!({"a/b": 1}), 'T'),
+            (
+                arg("/a/0/b", vec![Test::Eq(json!(1))]),
+                json!({"a": [{"b": 1}]}),
+                'T',
+            ),
+            (
+                arg("/a~1b", vec![Test::Eq(json!(1))]),
+                json!({"a/b": 1}),
+                'T',
+            ),
             // Combinators: false wins in `all`, true wins in `any`, unknown otherwise.
             (
-                Predicate::All(vec![amount_gt_100.clone(), arg("/x", vec![Test::Exists(true)])]),
+                Predicate::All(vec![
+                    amount_gt_100.clone(),
+                    arg("/x", vec![Test::Exists(true)]),
+                ]),
                 json!({"amount": "big"}),
                 'F',
             ),
             (
-                Predicate::All(vec![amount_gt_100.clone(), arg("/x", vec![Test::Exists(true)])]),
+                Predicate::All(vec![
+                    amount_gt_100.clone(),
+                    arg("/x", vec![Test::Exists(true)]),
+                ]),
                 json!({"amount": "big", "x": 1}),
                 'U',
             ),
             (
-                Predicate::Any(vec![amount_gt_100.clone(), arg("/x", vec![Test::Exists(true)])]),
+                Predicate::Any(vec![
+                    amount_gt_100.clone(),
+                    arg("/x", vec![Test::Exists(true)]),
+                ]),
                 json!({"amount": "big", "x": 1}),
                 'T',
             ),
             (
-                Predicate::Any(vec![amount_gt_100.clone(), arg("/x", vec![Test::Exists(true)])]),
+                Predicate::Any(vec![
+                    amount_gt_100.clone(),
+                    arg("/x", vec![Test::Exists(true)]),
+                ]),
                 json!({"amount": "big"}),
                 'U',
             ),
@@ -334,9 +409,21 @@ mod tests {
                 json!({"amount": 1}),
                 'F',
             ),
-            (Predicate::Not(Box::new(amount_gt_100.clone())), json!({"amount": 1}), 'T'),
-            (Predicate::Not(Box::new(amount_gt_100.clone())), json!({"amount": 500}), 'F'),
-            (Predicate::Not(Box::new(amount_gt_100.clone())), json!({"amount": "1"}), 'U'),
+            (
+                Predicate::Not(Box::new(amount_gt_100.clone())),
+                json!({"amount": 1}),
+                'T',
+            ),
+            (
+                Predicate::Not(Box::new(amount_gt_100.clone())),
+                json!({"amount": 500}),
+                'F',
+            ),
+            (
+                Predicate::Not(Box::new(amount_gt_100.clone())),
+                json!({"amount": "1"}),
+                'U',
+            ),
         ];
         for (p, args, want) in cases {
             let got = match p.eval(&args) {

@@ -138,7 +138,10 @@ pub enum Record {
         decided_by: String,
     },
     /// Remembered answers dropped: of `agent`, for `tool` or all its tools.
-    Forget { agent: String, tool: Option<String> },
+    Forget {
+        agent: String,
+        tool: Option<String>,
+    },
 }
 
 /// What `agentctl audit` asks for.
@@ -584,10 +587,18 @@ mod tests {
         let calls = j.audit(all(10)).await.unwrap();
         assert_eq!(calls.len(), 1);
         let c = &calls[0];
-        assert_eq!((c.decision.as_str(), c.plugin_hash.as_deref()), ("ask (policy)", None));
+        assert_eq!(
+            (c.decision.as_str(), c.plugin_hash.as_deref()),
+            ("ask (policy)", None)
+        );
         assert_eq!(c.approvals[0].decided_by, "uid:1000 (alice)");
-        assert_eq!((c.approvals[0].reason.as_deref(), c.approvals[0].latency_ms), (None, None));
-        j.record(call("s2", "c2", "allow (policy default)")).await.unwrap();
+        assert_eq!(
+            (c.approvals[0].reason.as_deref(), c.approvals[0].latency_ms),
+            (None, None)
+        );
+        j.record(call("s2", "c2", "allow (policy default)"))
+            .await
+            .unwrap();
         j.record(Record::Item {
             session: "s1".into(),
             item_id: "i1".into(),
@@ -614,7 +625,10 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99;")
             .unwrap();
         let err = Journal::open(&path).unwrap_err().to_string();
-        assert!(err.contains("schema version is 99, newer than this agentd's"), "{err}");
+        assert!(
+            err.contains("schema version is 99, newer than this agentd's"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -656,7 +670,11 @@ mod tests {
         })
         .await
         .unwrap();
-        let got = j.remembered("a", "pay.transfer", "h1").await.unwrap().unwrap();
+        let got = j
+            .remembered("a", "pay.transfer", "h1")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(got.approve && got.current);
         assert_eq!(j.remembered("a", "pay.transfer", "h2").await.unwrap(), None);
         assert_eq!(j.remembered("b", "pay.transfer", "h1").await.unwrap(), None);
@@ -702,7 +720,13 @@ mod tests {
         };
         let p = j.prune(tiny).await.unwrap();
         assert_eq!(p.sessions, 1);
-        let left: Vec<String> = j.audit(all(10)).await.unwrap().into_iter().map(|c| c.session).collect();
+        let left: Vec<String> = j
+            .audit(all(10))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.session)
+            .collect();
         assert_eq!(left, ["live"]);
         assert!(j.session("old").await.unwrap().is_none());
         assert!(j.session("live").await.unwrap().is_some());

@@ -220,9 +220,9 @@ fn prune(
         bytes_before: used_bytes(conn).map_err(err)?,
         ..Pruned::default()
     };
-    let cutoff = retention.max_age.map(|age| {
-        super::now_ms().saturating_sub(age.as_millis() as u64) as i64
-    });
+    let cutoff = retention
+        .max_age
+        .map(|age| super::now_ms().saturating_sub(age.as_millis() as u64) as i64);
     loop {
         let over_size = match retention.max_size {
             Some(max) => used_bytes(conn).map_err(err)? > max,

@@ -225,7 +225,8 @@ impl State {
         };
         let outcome = ReloadOutcome::new(trigger, result, &self.catalog.borrow());
         outcome.log();
-        self.journal.record_later(outcome.record(&self.catalog.borrow()));
+        self.journal
+            .record_later(outcome.record(&self.catalog.borrow()));
         self.last_reload = Some(outcome.clone());
         for w in waiters {
             let _ = w.send(outcome.clone());

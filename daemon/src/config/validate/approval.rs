@@ -168,7 +168,10 @@ impl Ctx<'_> {
                     let first = e.to_string();
                     let first = first.lines().last().unwrap_or("").trim();
                     let first = first.strip_prefix("error: ").unwrap_or(first);
-                    self.error(m, format!("matches: `{}` is not a valid regex: {first}", m.get_ref()));
+                    self.error(
+                        m,
+                        format!("matches: `{}` is not a valid regex: {first}", m.get_ref()),
+                    );
                     return None;
                 }
             }
@@ -272,9 +275,18 @@ when = { all = [{ arg = "/currency", ne = "EUR" }, { arg = "/memo", exists = tru
         .unwrap();
         let p = &c.agents["a"].approval;
         let d = |tool: &str, args| p.decide(tool, &args).action;
-        assert_eq!(d("files.read", json!({"path": "/etc/x", "mode": "read"})), Action::Deny);
-        assert_eq!(d("files.read", json!({"path": "/tmp/x", "mode": "read"})), Action::Allow);
-        assert_eq!(d("files.read", json!({"path": "/tmp/x", "mode": "write"})), Action::Deny);
+        assert_eq!(
+            d("files.read", json!({"path": "/etc/x", "mode": "read"})),
+            Action::Deny
+        );
+        assert_eq!(
+            d("files.read", json!({"path": "/tmp/x", "mode": "read"})),
+            Action::Allow
+        );
+        assert_eq!(
+            d("files.read", json!({"path": "/tmp/x", "mode": "write"})),
+            Action::Deny
+        );
         let pay = json!({"currency": "USD", "memo": "", "amount": 15, "to": "bob"});
         assert_eq!(d("pay.transfer", pay), Action::Ask);
         let pay = json!({"currency": "EUR", "memo": "", "amount": 15, "to": "bob"});

@@ -40,7 +40,10 @@ mod tests {
         let c = parse("[journal]\nmax_age = \"30d\"\nmax_size = \"1GiB\"\n").unwrap();
         assert_eq!(c.journal.max_age, Some(Duration::from_secs(30 * 86_400)));
         assert_eq!(c.journal.max_size, Some(1 << 30));
-        assert_eq!(parse("").unwrap().journal, crate::store::Retention::default());
+        assert_eq!(
+            parse("").unwrap().journal,
+            crate::store::Retention::default()
+        );
         assert_eq!(
             messages("[journal]\nmax_age = \"soon\"\nmax_size = \"0\"\nkeep = 1\n"),
             ["/etc/agentd/agents.toml:4:1: unknown field `keep`, expected `max_age` or `max_size`"]

@@ -9,13 +9,13 @@ use hyper::{Response, StatusCode};
 use super::session;
 use crate::control::errors::ApiError;
 use crate::control::reply::{self, Body};
+use crate::session::Answer;
+use crate::store::Record;
 use crate::supervisor::{LookupError, Supervisor};
 use agentd_api::Identity;
-use crate::session::Answer;
-use agentd_api::requests::{Decision, Remember};
-use crate::store::Record;
 use agentd_api::RememberedAnswer;
 use agentd_api::requests::Forget;
+use agentd_api::requests::{Decision, Remember};
 use agentd_api::responses::{Decided, Forgotten};
 
 pub async fn decide(

@@ -12,7 +12,8 @@ use crate::supervisor::Supervisor;
 
 pub async fn audit(daemon: &Supervisor, filter: AuditFilter) -> Result<Response<Body>, ApiError> {
     if let Some(p) = &filter.tool {
-        crate::policy::ToolPattern::parse(p).map_err(|e| ApiError::bad_request(format!("tool: {e}")))?;
+        crate::policy::ToolPattern::parse(p)
+            .map_err(|e| ApiError::bad_request(format!("tool: {e}")))?;
     }
     let calls = daemon.journal().audit(filter).await?;
     Ok(reply::json(StatusCode::OK, &calls))
@@ -23,6 +24,8 @@ pub async fn audit(daemon: &Supervisor, filter: AuditFilter) -> Result<Response<
 pub async fn journal_session(daemon: &Supervisor, id: &str) -> Result<Response<Body>, ApiError> {
     match daemon.journal().session(id).await? {
         Some(s) => Ok(reply::json(StatusCode::OK, &s)),
-        None => Err(ApiError::not_found(format!("the journal has no session `{id}`"))),
+        None => Err(ApiError::not_found(format!(
+            "the journal has no session `{id}`"
+        ))),
     }
 }

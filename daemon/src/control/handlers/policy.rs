@@ -73,7 +73,11 @@ pub async fn explain(daemon: &Supervisor, body: Explain) -> Result<Response<Body
             .remembered(agent.name(), &tool.qualified, &policy.fingerprint())
             .await?
     {
-        decision = if a.approve { Action::Allow } else { Action::Deny };
+        decision = if a.approve {
+            Action::Allow
+        } else {
+            Action::Deny
+        };
         lines.push(format!(
             "an answer remembered for agent {} settles the ask: {} by {}",
             agent.name(),

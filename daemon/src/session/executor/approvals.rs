@@ -85,7 +85,7 @@ impl Executor {
         let (decision, why) = if decision == Action::Ask {
             self.remembered(&agent, &tool)
                 .await
-                .map_or((decision, why), |(a, w)| (a, w))
+                .unwrap_or((decision, why))
         } else {
             (decision, why)
         };
@@ -151,7 +151,11 @@ impl Executor {
             .await
         {
             Ok(Some(a)) => Some((
-                if a.approve { Action::Allow } else { Action::Deny },
+                if a.approve {
+                    Action::Allow
+                } else {
+                    Action::Deny
+                },
                 format!(
                     "remembered for agent {}: {} by {}",
                     agent.name(),
@@ -273,7 +277,11 @@ impl Executor {
         }
     }
 
-    pub(super) async fn decide(&mut self, call_id: &str, answer: Answer) -> Result<(), SessionError> {
+    pub(super) async fn decide(
+        &mut self,
+        call_id: &str,
+        answer: Answer,
+    ) -> Result<(), SessionError> {
         let Some(p) = self.pending.remove(call_id) else {
             return Err(SessionError::UnknownCall {
                 session: self.ctx.session.to_string(),

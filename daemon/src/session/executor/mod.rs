@@ -240,7 +240,12 @@ impl Executor {
     /// resolves: the model never has an output whose outcome a crash could
     /// lose. The wait runs in a task of its own so the executor goes on
     /// deciding meanwhile; the writer batches the commit with its neighbours.
-    fn send_output_after(&self, committed: crate::store::Committed, call_id: String, output: String) {
+    fn send_output_after(
+        &self,
+        committed: crate::store::Committed,
+        call_id: String,
+        output: String,
+    ) {
         let to_model = self.ctx.to_model.clone();
         let session = self.ctx.session.clone();
         tokio::spawn(async move {
