@@ -27,9 +27,17 @@ tools = ["calc.*", "faulty.echo"]
 
 [agents.payer.approval]
 {approval}
+
+[plugins.blocklist]
+path = "{blocklist}"
+
+[agents.guarded]
+tools = ["calc.*"]
+input_guardrails = ["blocklist.blocklist"]
 "#,
         calc = plugin("calc").display(),
         faulty = fixture("faulty").display(),
+        blocklist = plugin("blocklist").display(),
     )
 }
 
@@ -373,6 +381,67 @@ async fn audits_filter_by_tool_and_time_and_closed_sessions_keep_their_history()
     assert!(ok, "{err}");
     let printed: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(printed, contents);
+}
+
+/// Guardrail trips and each start and reload (with the SHA-256 of the
+/// config serving) are in the journal.
+#[tokio::test]
+async fn guardrail_trips_and_reloads_are_journaled() {
+    let d = TestDaemon::start(&config(r#"default = "allow""#)).await;
+    let s = d.start_session("guarded").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, "this is forbidden").await;
+    ev.until_type("guardrail_tripped", &[("direction", "input")])
+        .await;
+    let journal: Value = d
+        .client()
+        .get(&format!("/v1/journal/sessions/{s}"))
+        .await
+        .unwrap();
+    let trips = journal["guardrail_trips"].as_array().unwrap();
+    assert_eq!(trips.len(), 1, "{journal}");
+    assert_eq!(
+        (
+            trips[0]["direction"].as_str(),
+            trips[0]["guardrails"].as_str(),
+            trips[0]["message"].as_str()
+        ),
+        (
+            Some("input"),
+            Some("blocklist.blocklist"),
+            Some("this is forbidden")
+        )
+    );
+
+    let hash = |path: &std::path::Path| {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(std::fs::read(path).unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let started = hash(&d.config);
+    d.rewrite_config(&config(r#"default = "ask""#));
+    let reloaded = hash(&d.config);
+    let path = d.dir.path().join("state").join("journal.sqlite3");
+    let rows = || {
+        let c = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut q = c
+            .prepare("SELECT outcome, config_hash FROM reloads ORDER BY rowid")
+            .unwrap();
+        q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+    wait_until("the reload is journaled", || async { rows().len() >= 2 }).await;
+    let rows = rows();
+    assert_eq!(rows[0], ("started".to_string(), started));
+    assert_eq!(rows[1], ("applied (watch)".to_string(), reloaded));
 }
 
 #[test]
