@@ -274,10 +274,20 @@ pub async fn prepare(old: &Catalog, host: &PluginHost) -> Result<Prepared, Vec<S
 /// Read and validate the config file off the reactor.
 async fn load(path: &Path) -> Result<Config, Vec<String>> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || Config::load(&path))
+    let config = tokio::task::spawn_blocking(move || Config::load(&path))
         .await
         .map_err(|e| vec![format!("config reader failed: {e}")])?
-        .map_err(|e| e.diagnostics.iter().map(ToString::to_string).collect())
+        .map_err(|e| {
+            e.diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        })?;
+    // Accepted, but worth a look (a shadowed approval rule).
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
