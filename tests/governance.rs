@@ -195,21 +195,31 @@ async fn approvals_are_listed_daemon_wide_and_decided_with_a_reason() {
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    for (line, s, args) in [
-        (lines[0], &s1, r#"{"a":2,"b":3}"#),
-        (lines[1], &s2, r#"{"a":7,"b":6}"#),
-    ] {
-        assert!(
-            line.contains(s.as_str()) && line.contains("payer calc.multiply"),
-            "{line}"
-        );
+    // Oldest first; the two calls race, so each is found by its session.
+    for (s, args) in [(&s1, r#"{"a":2,"b":3}"#), (&s2, r#"{"a":7,"b":6}"#)] {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(s.as_str()))
+            .unwrap_or_else(|| panic!("{s} is not listed: {out}"));
+        assert!(line.contains("payer calc.multiply"), "{line}");
         assert!(line.contains(&format!("args={args} waiting ")), "{line}");
     }
     let (ok, out, _) = d.agentctl(&["--json", "approvals"]);
     assert!(ok);
     let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(listed[0]["session"], s1.as_str());
-    assert!(listed[0]["since_ms"].as_u64().unwrap() > 0);
+    let since: Vec<u64> = listed
+        .iter()
+        .map(|p| p["since_ms"].as_u64().unwrap())
+        .collect();
+    assert!(since[0] > 0 && since[0] <= since[1], "{listed:?}");
+    let mut sessions: Vec<&str> = listed
+        .iter()
+        .map(|p| p["session"].as_str().unwrap())
+        .collect();
+    sessions.sort();
+    let mut want = [s1.as_str(), s2.as_str()];
+    want.sort();
+    assert_eq!(sessions, want);
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The sim numbers calls per session: the id is pending in both, so name the session.
@@ -315,6 +325,46 @@ async fn an_answer_remembered_for_the_agent_lapses_with_its_policy_and_can_be_fo
     let mut ev4 = d.watch(&s4);
     d.send(&s4, r#"call calc.multiply {"a":5,"b":5}"#).await;
     ev4.until_type("tool_approval_required", &[]).await;
+}
+
+#[tokio::test]
+async fn an_always_approval_settles_asks_but_never_loosens_a_deny() {
+    let d = TestDaemon::start(&config(
+        r#"rules = [
+  { tool = "calc.multiply", action = "deny", when = { arg = "/a", gt = 100 } },
+  { tool = "calc.multiply", action = "ask" },
+]"#,
+    ))
+    .await;
+    let s = d.start_session("payer").await;
+    let mut ev = d.watch(&s);
+    d.send(&s, r#"call calc.multiply {"a":2,"b":3}"#).await;
+    let id = ev.until_type("tool_approval_required", &[]).await["call_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, _, err) = d.agentctl(&["approve", &id, "--always"]);
+    assert!(ok, "{err}");
+    ev.until_type("tool_end", &[("output", "6")]).await;
+    ev.until_type("agent_end", &[]).await;
+    // Another ask of the tool: settled by the session's answer.
+    d.send(&s, r#"call calc.multiply {"a":3,"b":3}"#).await;
+    ev.until_type("tool_end", &[("output", "9")]).await;
+    ev.until_type("agent_end", &[]).await;
+    // What the policy denies stays denied.
+    d.send(&s, r#"call calc.multiply {"a":500,"b":3}"#).await;
+    let end = ev.until_type("tool_end", &[("outcome", "rejected")]).await;
+    let asks = ev
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "tool_approval_required")
+        .count();
+    assert_eq!(asks, 1, "only the first call was asked about");
+    let audit = audit(&d, &s).await;
+    assert_eq!(
+        call(&audit, end["call_id"].as_str().unwrap())["decision"],
+        "deny (policy rule 1)"
+    );
 }
 
 #[tokio::test]

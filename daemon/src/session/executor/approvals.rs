@@ -1,5 +1,7 @@
-//! Deciding calls: the session's `always` answers, the tool's own setting,
-//! then the agent's policy — journaled before anything is done about it —
+//! Deciding calls: the tool's schema, the tool's own setting or the agent's
+//! policy, then earlier answers (`always` in this session, or remembered
+//! for the agent) for what would be asked — journaled before anything is
+//! done about it —
 //! and the calls that wait for a person: asked (after `before_approval`
 //! guardrails), decided, or rejected when their deadline passes.
 
@@ -70,24 +72,27 @@ impl Executor {
                 return;
             }
         };
-        let (decision, why) = match (self.always.get(&tool.qualified), tool.approval) {
-            (Some(true), _) => (Action::Allow, "always approved in this session".to_string()),
-            (Some(false), _) => (Action::Deny, "always rejected in this session".to_string()),
-            (None, Some(true)) => (Action::Ask, "tool setting".to_string()),
-            (None, Some(false)) => (Action::Allow, "tool setting".to_string()),
-            (None, None) => {
+        let (decision, why) = match tool.approval {
+            Some(true) => (Action::Ask, "tool setting".to_string()),
+            Some(false) => (Action::Allow, "tool setting".to_string()),
+            None => {
                 let d = agent.config.approval.decide(&tool.qualified, &args);
                 (d.action, d.reason())
             }
         };
-        // An ask the agent's remembered answer covers is settled by it —
-        // only an ask: a remembered approval never loosens a deny.
-        let (decision, why) = if decision == Action::Ask {
-            self.remembered(&agent, &tool)
+        // Earlier answers settle what would be asked — only an ask: an
+        // `always` approval (this session's, or one remembered for the
+        // agent) never loosens a deny. An `always` rejection refuses anything.
+        let (decision, why) = match (self.always.get(&tool.qualified), decision) {
+            (Some(false), _) => (Action::Deny, "always rejected in this session".to_string()),
+            (Some(true), Action::Ask) => {
+                (Action::Allow, "always approved in this session".to_string())
+            }
+            (None, Action::Ask) => self
+                .remembered(&agent, &tool)
                 .await
-                .unwrap_or((decision, why))
-        } else {
-            (decision, why)
+                .unwrap_or((decision, why)),
+            _ => (decision, why),
         };
         let record = Record::ToolCall {
             session: self.ctx.session.to_string(),

@@ -1,8 +1,10 @@
 //! The tool executor: one task per session that owns every tool call from the
 //! moment the model asks for it until its output leaves for the model.
 //!
-//! For each call it decides (the session's `always` answers, then the tool's
-//! own `approval` setting, then the agent's policy), journals the decision
+//! For each call it checks the arguments against the tool's schema, decides
+//! (the tool's own `approval` setting or the agent's policy; an ask may be
+//! settled by an earlier `always` answer or one remembered for the agent),
+//! journals the decision
 //! *before* acting on it (a journal that cannot record is a reason to refuse
 //! the call), holds calls that wait for a person together with their
 //! deadlines, runs tool guardrails and the tool in tasks of their own, and
