@@ -129,6 +129,8 @@ async fn the_typed_client_reads_everything_the_daemon_writes() {
             &Decision {
                 approve: true,
                 always: false,
+                remember: None,
+                reason: Some("checked by hand".into()),
                 session: None,
             },
         )
@@ -158,13 +160,19 @@ async fn the_typed_client_reads_everything_the_daemon_writes() {
     let audit = c
         .audit(&AuditQuery {
             session: Some(s.clone()),
-            limit: None,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
     assert_eq!(audit[0].call_id, call_id);
-    assert_eq!(audit[0].decision, "ask (policy)");
+    assert_eq!(audit[0].decision, "ask (policy rule 1)");
     assert!(audit[0].approvals[0].approved);
+    assert_eq!(
+        audit[0].approvals[0].reason.as_deref(),
+        Some("checked by hand")
+    );
+    assert!(audit[0].approvals[0].latency_ms.is_some());
+    assert_eq!(audit[0].plugin_hash.as_ref().map(String::len), Some(64));
     assert_eq!(audit[0].outcome.as_deref(), Some("completed"));
 
     // The whole log so far — audio, raw model events, history items — reads
@@ -309,7 +317,7 @@ async fn routing_and_queries_answer_as_http_does() {
         ),
         (
             format!("/v1/audit?sesion={s}"),
-            "unknown query parameter `sesion`; expected session or limit",
+            "unknown query parameter `sesion`; expected session, tool, since or limit",
         ),
         (
             format!("/v1/sessions/{s}/events?follow=yes"),

@@ -200,7 +200,7 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
         .unwrap();
     let by_id = |id: &str| audit.iter().find(|c| c["call_id"] == id).cloned().unwrap();
     let approved = by_id(&call);
-    assert_eq!(approved["decision"], "ask (policy)");
+    assert_eq!(approved["decision"], "ask (policy rule 1)");
     assert_eq!(approved["approvals"][0]["approved"], true);
     assert_eq!(approved["outcome"], "completed");
     assert_eq!(approved["output"], "20");
@@ -209,11 +209,15 @@ async fn approval_runs_the_tool_and_rejection_tells_the_model() {
     assert_eq!(rejected["outcome"], "rejected");
     let (ok, out, err) = d.agentctl(&["audit", "--session", &s]);
     assert!(ok, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.contains(&format!("{call} calc.multiply")))
+        .unwrap_or_default();
     assert!(
-        out.contains(&format!(
-            "{call} calc.multiply decision=ask (policy) approved by {} outcome=completed output=20",
+        line.contains(&format!(
+            "{call} calc.multiply decision=ask (policy rule 1) approved by {} after ",
             whoami()
-        )),
+        )) && line.ends_with("ms outcome=completed output=20"),
         "{out}"
     );
 
@@ -352,13 +356,15 @@ async fn misbehaving_tools_are_tool_errors_and_the_session_goes_on() {
         "error: tool `calc.divide` failed: division by zero"
     );
 
+    // Arguments that do not match the tool's schema are refused by the host,
+    // naming the field, before the plugin is called.
     d.send(&s, r#"call calc.add {"a":"two"}"#).await;
     let end = ev.until_type("tool_end", &[("tool", "calc.add")]).await;
     assert!(
         end["output"]
             .as_str()
             .unwrap()
-            .contains("invalid arguments: field `a`"),
+            .contains("error: arguments do not match the tool's schema: missing properties 'b'; `/a`: want number, but got string"),
         "{end}"
     );
 

@@ -147,6 +147,16 @@ impl H {
     }
 
     async fn build(agent: &str, overrides: SettingsOverlay, resilience: Resilience) -> H {
+        let journal = Journal::in_memory().expect("journal");
+        H::build_on(agent, overrides, resilience, journal).await
+    }
+
+    async fn build_on(
+        agent: &str,
+        overrides: SettingsOverlay,
+        resilience: Resilience,
+        journal: Journal,
+    ) -> H {
         let mut puppet = Puppet::start().await;
         let endpoint = Endpoint {
             url: puppet.url(),
@@ -159,7 +169,7 @@ impl H {
         let options = session::SessionOptions {
             endpoint,
             overrides,
-            journal: Journal::in_memory().expect("journal"),
+            journal,
             notices: None,
         };
         let (s, m) = tokio::join!(
@@ -1333,13 +1343,18 @@ async fn tool_guardrails_refuse_calls_with_their_reason() {
     let mut h = H::new("main").await;
     h.m.expect("session.update").await;
     h.m.send(created("r1")).await;
+    // (A secret in an argument the tool's schema accepts: `calc.add` takes
+    // only numbers, and arguments that do not match never get this far.)
     h.m.send_all(call(
         "r1",
         "c1",
-        "calc_add",
-        r#"{"a":1,"b":2,"note":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
+        "faulty_echo",
+        r#"{"text":"sk-abcdefghijklmnopqrstuvwxyz"}"#,
     ))
     .await;
+    // `main` asks about echo; the guardrail judges the call before it runs.
+    h.next("tool_approval_required").await;
+    h.s.decide("c1", true, false, operator()).await.unwrap();
     let tripped = h.next("guardrail_tripped").await;
     assert_eq!(
         (
@@ -1433,4 +1448,51 @@ async fn usage_is_summed_per_session() {
         (42, 21, 21)
     );
     assert_eq!(status.responses, 2);
+}
+
+/// The outcome of a call is committed before its output leaves for the
+/// model: with the journal's file write-locked by someone else, the call
+/// ends (`tool_end`) but the model gets nothing until the lock is gone.
+#[tokio::test]
+async fn a_tool_output_leaves_for_the_model_only_once_its_outcome_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite3");
+    let journal = Journal::open(&path).expect("journal");
+    let mut h = H::build_on(
+        "main",
+        SettingsOverlay::default(),
+        Resilience::default(),
+        journal,
+    )
+    .await;
+    h.m.expect("session.update").await;
+    h.m.send(created("r1")).await;
+    // `slow` spins until its 300 ms deadline: time to take the lock once its
+    // decision is committed and it has started.
+    h.m.send_all(call("r1", "c1", "slow", "{}")).await;
+    h.next("tool_start").await;
+    let locker = rusqlite::Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let end = h.next("tool_end").await;
+    assert_eq!(end["outcome"], "failed");
+    // Nothing for the model while the outcome cannot be committed (the
+    // writer waits up to its 5 s busy timeout, so 1 s of silence is the
+    // lock's doing, not a slow machine's).
+    let early = tokio::time::timeout(Duration::from_secs(1), h.m.recv()).await;
+    assert!(
+        early.is_err(),
+        "output sent before its outcome was committed: {early:?}"
+    );
+    locker.execute_batch("COMMIT").unwrap();
+    let ev = h.m.expect("conversation.item.create").await;
+    let (call_id, output) = output_of(&ev);
+    assert_eq!(call_id, "c1");
+    let row: (String, String) = locker
+        .query_row(
+            "SELECT outcome, output FROM tool_calls WHERE call_id = 'c1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(row, ("failed".to_string(), output.to_string()));
 }

@@ -48,6 +48,8 @@ pub struct AgentTool {
     pub tool: String,
     pub description: String,
     pub parameters: serde_json::Value,
+    /// `parameters` compiled: every call's arguments are checked against it first.
+    pub arguments: Arc<crate::plugin::ArgumentSchema>,
     /// Per-tool approval from the agent's tool list, over the rules.
     pub approval: Option<bool>,
 }
@@ -413,6 +415,7 @@ impl Resolver<'_> {
                     qualified,
                     description: info.description.clone(),
                     parameters: info.parameters.clone(),
+                    arguments: info.arguments.clone(),
                     tool,
                     plugin: plugin.clone(),
                     approval: r.approval,

@@ -195,6 +195,37 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/approvals`: every call waiting for a person, daemon-wide.
+    pub async fn approvals(&self) -> Result<Vec<crate::PendingApproval>, ClientError> {
+        self.get("/v1/approvals").await
+    }
+
+    /// `GET /v1/approvals/remembered`: answers remembered per agent.
+    pub async fn remembered(&self) -> Result<Vec<crate::RememberedAnswer>, ClientError> {
+        self.get("/v1/approvals/remembered").await
+    }
+
+    /// `POST /v1/approvals/remembered/forget`.
+    pub async fn forget(
+        &self,
+        req: &crate::requests::Forget,
+    ) -> Result<crate::responses::Forgotten, ClientError> {
+        self.post("/v1/approvals/remembered/forget", req).await
+    }
+
+    /// `POST /v1/policy/explain`: which rule would decide a call, and why.
+    pub async fn explain(
+        &self,
+        req: &crate::requests::Explain,
+    ) -> Result<crate::responses::PolicyExplanation, ClientError> {
+        self.post("/v1/policy/explain", req).await
+    }
+
+    /// `GET /v1/journal/sessions/{id}`: a session and its final conversation, from the journal.
+    pub async fn journal_session(&self, id: &str) -> Result<crate::JournalSession, ClientError> {
+        self.get(&format!("/v1/journal/sessions/{id}")).await
+    }
+
     /// `GET /v1/audit`: tool calls from the journal, newest first.
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditCall>, ClientError> {
         let q = query.to_query_string();

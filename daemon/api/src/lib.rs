@@ -27,17 +27,23 @@ pub mod session;
 pub mod settings;
 pub mod time;
 
-pub use audit::{AuditApproval, AuditCall};
+pub use audit::{
+    AuditApproval, AuditCall, GuardrailTrip, JournalItem, JournalSession, RememberedAnswer,
+};
 pub use client::{Client, ClientError};
 pub use error::{ErrorBody, ErrorDetail};
 pub use events::{Direction, Envelope, EventsLost, SessionEvent, StreamItem, ToolOutcome};
 pub use identity::Identity;
 pub use input::InputPart;
 pub use query::{AuditQuery, EventsQuery, QueryError};
-pub use requests::{CallTool, Decision, Playback, SendAudio, SendMessage, SetAgent, StartSession};
+pub use requests::{
+    CallTool, Decision, Explain, Forget, Playback, Remember, SendAudio, SendMessage, SetAgent,
+    StartSession,
+};
 pub use responses::{
-    Accepted, AgentSet, AgentSummary, AgentToolSummary, Closed, Decided, PluginSummary,
-    ReloadReport, SessionStarted, SessionSummary, Status, ToolCallResult, ToolSummary,
+    Accepted, AgentSet, AgentSummary, AgentToolSummary, Closed, Decided, Forgotten, PluginSummary,
+    PolicyExplanation, ReloadReport, SessionStarted, SessionSummary, Status, ToolCallResult,
+    ToolSummary,
 };
 pub use session::{PendingApproval, SessionStatus, Usage};
 pub use settings::{Modality, SettingsError, SettingsOverlay};

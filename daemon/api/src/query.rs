@@ -90,17 +90,21 @@ impl EventsQuery {
     }
 }
 
-/// `GET /v1/audit?session=ID&limit=N`.
+/// `GET /v1/audit?session=ID&tool=GLOB&since=MS&limit=N`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only this session's calls.
     pub session: Option<String>,
+    /// Only calls of tools this pattern matches (`pay.*`, `*.read`).
+    pub tool: Option<String>,
+    /// Only calls decided at or after this time (ms since the Unix epoch).
+    pub since: Option<u64>,
     /// At most this many calls, newest first; see [`AuditQuery::limit_clamped`].
     pub limit: Option<u64>,
 }
 
 impl AuditQuery {
-    const KEYS: &'static str = "session or limit";
+    const KEYS: &'static str = "session, tool, since or limit";
 
     /// Parse the query string of the URI (without the `?`), if any. A
     /// `limit` too large for any integer is not an error: it is clamped.
@@ -112,6 +116,18 @@ impl AuditQuery {
                 "session" => {
                     seen.once("session")?;
                     q.session = Some(value.into_owned());
+                }
+                "tool" => {
+                    seen.once("tool")?;
+                    q.tool = Some(value.into_owned());
+                }
+                "since" => {
+                    seen.once("since")?;
+                    q.since = Some(value.parse().map_err(|_| QueryError::BadValue {
+                        key: "since",
+                        value: value.into_owned(),
+                        expected: "a time in ms since the Unix epoch",
+                    })?);
                 }
                 "limit" => {
                     seen.once("limit")?;
@@ -151,6 +167,12 @@ impl AuditQuery {
         }
         if let Some(session) = &self.session {
             s.append_pair("session", session);
+        }
+        if let Some(tool) = &self.tool {
+            s.append_pair("tool", tool);
+        }
+        if let Some(since) = self.since {
+            s.append_pair("since", &since.to_string());
         }
         s.finish()
     }
@@ -280,7 +302,7 @@ mod tests {
             ),
             (
                 AuditQuery::parse(Some("sesion=s1")).map(drop),
-                "unknown query parameter `sesion`; expected session or limit",
+                "unknown query parameter `sesion`; expected session, tool, since or limit",
             ),
             (
                 AuditQuery::parse(Some("%73ession=a&session=b")).map(drop),
@@ -307,9 +329,22 @@ mod tests {
         let q = AuditQuery {
             session: Some("s 1&limit=2+x".into()),
             limit: Some(50),
+            ..AuditQuery::default()
         };
         let text = q.to_query_string();
         assert_eq!(text, "limit=50&session=s+1%26limit%3D2%2Bx");
         assert_eq!(AuditQuery::parse(Some(&text)).unwrap(), q);
+        let q = AuditQuery {
+            tool: Some("pay.*".into()),
+            since: Some(1_764_072_000_000),
+            ..AuditQuery::default()
+        };
+        assert_eq!(AuditQuery::parse(Some(&q.to_query_string())).unwrap(), q);
+        assert_eq!(
+            AuditQuery::parse(Some("since=yesterday"))
+                .unwrap_err()
+                .to_string(),
+            "since=`yesterday` is not a time in ms since the Unix epoch"
+        );
     }
 }

@@ -73,6 +73,17 @@ pub struct SetAgent {
     pub agent: String,
 }
 
+/// How far an `always` answer reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Remember {
+    /// Later calls of the tool in this session (what `always` alone does).
+    Session,
+    /// Later calls of the tool by this agent in every session, across
+    /// restarts, until forgotten or the agent's approval policy changes.
+    Agent,
+}
+
 /// `POST /v1/approvals/{call_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,9 +93,39 @@ pub struct Decision {
     /// Apply the same answer to later calls of this tool in the session.
     #[serde(default)]
     pub always: bool,
+    /// With `always`: how far it reaches (default `session`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember: Option<Remember>,
+    /// Why, in the decider's words; journaled with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The session holding the call; searched for when absent.
     #[serde(default)]
     pub session: Option<String>,
+}
+
+/// `POST /v1/approvals/remembered/forget`: drop answers remembered for an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Forget {
+    /// The agent whose answers go.
+    pub agent: String,
+    /// Only this tool's (`plugin.tool`); every tool's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+}
+
+/// `POST /v1/policy/explain`: which rule would decide a call, without running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Explain {
+    /// The agent whose policy decides.
+    pub agent: String,
+    /// `plugin.tool`, or the name the model sees.
+    pub tool: String,
+    /// The arguments, as the model would send them.
+    #[serde(default = "empty_object")]
+    pub arguments: Value,
 }
 
 /// `POST /v1/tools/{plugin.tool}/call`: run a tool without a model.
@@ -117,6 +158,13 @@ mod tests {
         same::<Playback>(r#"{"item_id":"a1","played_ms":1200}"#);
         same::<SetAgent>(r#"{"agent":"billing"}"#);
         same::<Decision>(r#"{"approve":true,"always":false,"session":"s1"}"#);
+        same::<Decision>(
+            r#"{"approve":true,"always":true,"remember":"agent","reason":"vendor is known","session":null}"#,
+        );
+        same::<Forget>(r#"{"agent":"billing","tool":"pay.transfer"}"#);
+        same::<Explain>(
+            r#"{"agent":"billing","tool":"pay.transfer","arguments":{"amount":"5000"}}"#,
+        );
         same::<CallTool>(r#"{"arguments":{"a":6,"b":7}}"#);
     }
 

@@ -44,6 +44,33 @@ pub struct Decided {
     pub approved: bool,
 }
 
+/// Reply to `POST /v1/approvals/remembered/forget`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// The agent.
+    pub agent: String,
+    /// How many remembered answers were dropped.
+    pub forgotten: usize,
+}
+
+/// Reply to `POST /v1/policy/explain`: what would happen to a call, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyExplanation {
+    /// The agent.
+    pub agent: String,
+    /// `plugin.tool`.
+    pub tool: String,
+    /// `allow`, `ask`, `deny`, or `refused` (arguments do not match the schema).
+    pub decision: String,
+    /// The rule that decided (1-based, as `explain` prints it), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<usize>,
+    /// Whether a condition that could not be evaluated made it stricter.
+    pub failed_closed: bool,
+    /// The steps, one line each, as `agentctl policy explain` prints them.
+    pub lines: Vec<String>,
+}
+
 /// A tool as `agentctl plugins` and `status` show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolSummary {

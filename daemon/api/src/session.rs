@@ -30,9 +30,15 @@ pub struct PendingApproval {
     pub agent: String,
     /// The arguments as the model sent them (a JSON text).
     pub arguments: String,
-    /// Milliseconds since the Unix epoch when it will be rejected unanswered.
+    /// Milliseconds since the Unix epoch when its timeout settles it unanswered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_ms: Option<u64>,
+    /// Milliseconds since the Unix epoch since when it waits.
+    #[serde(default)]
+    pub since_ms: u64,
+    /// The session holding it (in the daemon-wide list, `GET /v1/approvals`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 /// A snapshot of a session for `agentctl sessions` and `session show`.
@@ -68,7 +74,7 @@ mod tests {
     use super::*;
 
     /// As `GET /v1/sessions/{id}` wrote it for a session waiting on an approval.
-    const STATUS: &str = r#"{"id":"s1-0a1b2c","agent":"concierge","model":"default","created_ms":1764072000000,"history_len":3,"pending_approvals":[{"call_id":"call_7","tool":"calc.multiply","agent":"concierge","arguments":"{\"a\":4,\"b\":5}","expires_ms":1764072060000}],"running_tools":0,"usage":{"total_tokens":42,"input_tokens":30,"output_tokens":12},"responses":1,"last_seq":17,"dropped_audio_bytes":0}"#;
+    const STATUS: &str = r#"{"id":"s1-0a1b2c","agent":"concierge","model":"default","created_ms":1764072000000,"history_len":3,"pending_approvals":[{"call_id":"call_7","tool":"calc.multiply","agent":"concierge","arguments":"{\"a\":4,\"b\":5}","expires_ms":1764072060000,"since_ms":1764072000500,"session":"s1-0a1b2c"}],"running_tools":0,"usage":{"total_tokens":42,"input_tokens":30,"output_tokens":12},"responses":1,"last_seq":17,"dropped_audio_bytes":0}"#;
 
     #[test]
     fn status_round_trips() {
@@ -86,9 +92,14 @@ mod tests {
             agent: "a".into(),
             arguments: "{}".into(),
             expires_ms: None,
+            since_ms: 1,
+            session: None,
         };
         let text = serde_json::to_string(&p).unwrap();
-        assert!(!text.contains("expires_ms"), "{text}");
+        assert!(
+            !text.contains("expires_ms") && !text.contains("session"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<PendingApproval>(&text).unwrap(), p);
     }
 

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use agentd_api::client::{Client, ClientError, default_socket_path};
 use agentd_api::events::{SessionEvent, StreamItem};
 use agentd_api::query::{AuditQuery, EventsQuery};
-use agentd_api::requests::{CallTool, Decision, SendMessage, SetAgent, StartSession};
+use agentd_api::requests::{
+    CallTool, Decision, Explain, Forget, Remember, SendMessage, SetAgent, StartSession,
+};
 use agentd_api::responses::{PluginSummary, ReloadReport};
 use agentd_api::{AuditCall, format_time_ms};
 use clap::{Parser, Subcommand};
@@ -70,7 +72,8 @@ enum Cmd {
         #[arg(long)]
         raw: bool,
     },
-    /// Print a session's conversation history
+    /// Print a session's conversation history (from the journal once the
+    /// daemon no longer holds the session, e.g. after a restart)
     History { session: String },
     /// Run tools directly, without a model
     #[command(subcommand)]
@@ -80,6 +83,13 @@ enum Cmd {
         /// Only this session's calls
         #[arg(long)]
         session: Option<String>,
+        /// Only calls of tools this pattern matches (`pay.*`, `*.read`)
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only calls since TIME: RFC 3339 (`2026-12-01T09:00:00Z`), ms since
+        /// the epoch, or an age (`90s`, `15m`, `2h`, `7d`)
+        #[arg(long)]
+        since: Option<String>,
         /// At most this many calls
         #[arg(long, default_value_t = 50)]
         limit: u64,
@@ -87,22 +97,71 @@ enum Cmd {
     /// Approve a tool call waiting for approval
     Approve {
         call_id: String,
-        /// Also approve later calls of the same tool in this session
-        #[arg(long)]
-        always: bool,
-        /// The session holding the call (found automatically when omitted)
-        #[arg(long)]
-        session: Option<String>,
+        #[command(flatten)]
+        how: DecideArgs,
     },
     /// Reject a tool call waiting for approval
     Reject {
         call_id: String,
-        /// Also reject later calls of the same tool in this session
+        #[command(flatten)]
+        how: DecideArgs,
+    },
+    /// List the calls waiting for approval, daemon-wide; or manage remembered answers
+    Approvals {
+        #[command(subcommand)]
+        command: Option<ApprovalsCmd>,
+    },
+    /// Inspect approval policies
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+}
+
+#[derive(clap::Args)]
+struct DecideArgs {
+    /// Also give this answer to later calls of the same tool in this session
+    #[arg(long)]
+    always: bool,
+    /// With --always: `agent` keeps the answer for the agent, in every session
+    /// and across restarts, until forgotten or its approval policy changes
+    #[arg(long, value_enum, requires = "always")]
+    remember: Option<RememberArg>,
+    /// Why, in your words; journaled with the decision
+    #[arg(long)]
+    reason: Option<String>,
+    /// The session holding the call (found automatically when omitted)
+    #[arg(long)]
+    session: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RememberArg {
+    Session,
+    Agent,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// List the answers remembered per agent
+    Remembered,
+    /// Drop the answers remembered for an agent (all its tools, or one)
+    Forget {
+        agent: String,
+        /// Only this tool's (`plugin.tool`)
         #[arg(long)]
-        always: bool,
-        /// The session holding the call (found automatically when omitted)
-        #[arg(long)]
-        session: Option<String>,
+        tool: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Say what would happen to a call, and which rule decides, without running it
+    Explain {
+        agent: String,
+        /// `plugin.tool` (or the name the model sees)
+        tool: String,
+        /// The arguments as JSON
+        #[arg(default_value = "{}")]
+        arguments: String,
     },
 }
 
@@ -264,7 +323,16 @@ fn audit_line(call: &AuditCall) -> String {
         .map(|a| {
             let verb = if a.approved { "approved" } else { "rejected" };
             let always = if a.always { " always" } else { "" };
-            format!("{verb}{always} by {}", a.reason)
+            let reason = a
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let latency = a
+                .latency_ms
+                .map(|l| format!(" after {l}ms"))
+                .unwrap_or_default();
+            format!("{verb}{always} by {}{reason}{latency}", a.decided_by)
         })
         .collect();
     format!(
@@ -420,9 +488,20 @@ async fn run(args: Args) -> Result<(), ClientError> {
             }
             println!("{}", r.output);
         }
-        Cmd::Audit { session, limit } => {
+        Cmd::Audit {
+            session,
+            tool,
+            since,
+            limit,
+        } => {
+            let since = match since {
+                Some(t) => Some(parse_since(&t, now_ms()).map_err(ClientError::Decode)?),
+                None => None,
+            };
             let query = AuditQuery {
                 session,
+                tool,
+                since,
                 limit: Some(limit),
             };
             let calls = c.audit(&query).await?;
@@ -434,21 +513,174 @@ async fn run(args: Args) -> Result<(), ClientError> {
             }
         }
         Cmd::Attach { session, raw } => attach(&c, &session, raw).await?,
-        Cmd::History { session } => {
-            print_json(&c.history(&session).await?)?;
+        Cmd::History { session } => match c.history(&session).await {
+            Ok(items) => print_json(&items)?,
+            // Ended, or not held by the daemon any more (a restart): the
+            // journal has the conversation's final form.
+            Err(ClientError::Api { status, code, .. })
+                if status == 404 || code == "session_ended" =>
+            {
+                let s = c.journal_session(&session).await?;
+                let items: Vec<Value> = s
+                    .items
+                    .iter()
+                    .map(|i| serde_json::from_str(&i.content).unwrap_or(Value::Null))
+                    .collect();
+                print_json(&items)?;
+            }
+            Err(e) => return Err(e),
+        },
+        Cmd::Approve { call_id, how } => decide(&c, json, call_id, true, how).await?,
+        Cmd::Reject { call_id, how } => decide(&c, json, call_id, false, how).await?,
+        Cmd::Approvals { command: None } => {
+            let pending = c.approvals().await?;
+            if json {
+                return print_json(&pending);
+            }
+            let now = now_ms();
+            for p in &pending {
+                println!("{}", pending_line(p, now));
+            }
         }
-        Cmd::Approve {
-            call_id,
-            always,
-            session,
-        } => decide(&c, json, call_id, true, always, session).await?,
-        Cmd::Reject {
-            call_id,
-            always,
-            session,
-        } => decide(&c, json, call_id, false, always, session).await?,
+        Cmd::Approvals {
+            command: Some(ApprovalsCmd::Remembered),
+        } => {
+            let answers = c.remembered().await?;
+            if json {
+                return print_json(&answers);
+            }
+            for a in &answers {
+                println!(
+                    "{} {} {} by {} at {}{}",
+                    a.agent,
+                    a.tool,
+                    if a.approve { "approve" } else { "reject" },
+                    a.decided_by,
+                    format_time_ms(a.time_ms),
+                    if a.current {
+                        ""
+                    } else {
+                        " (stale: the agent's policy changed)"
+                    }
+                );
+            }
+        }
+        Cmd::Approvals {
+            command: Some(ApprovalsCmd::Forget { agent, tool }),
+        } => {
+            let f = c.forget(&Forget { agent, tool }).await?;
+            if json {
+                return print_json(&f);
+            }
+            println!(
+                "forgot {} remembered answers of agent {}",
+                f.forgotten, f.agent
+            );
+        }
+        Cmd::Policy(PolicyCmd::Explain {
+            agent,
+            tool,
+            arguments,
+        }) => {
+            let arguments: Value = serde_json::from_str(&arguments)
+                .map_err(|e| ClientError::Decode(format!("arguments are not JSON: {e}")))?;
+            let e = c
+                .explain(&Explain {
+                    agent,
+                    tool,
+                    arguments,
+                })
+                .await?;
+            if json {
+                return print_json(&e);
+            }
+            println!("{} {}:", e.agent, e.tool);
+            for line in &e.lines {
+                println!("  {line}");
+            }
+        }
     }
     Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `--since`: RFC 3339 UTC (`2026-12-01T09:00:00Z`), ms since the epoch, or
+/// an age before `now` (`90s`, `15m`, `2h`, `7d`).
+fn parse_since(text: &str, now: u64) -> Result<u64, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t
+            .parse()
+            .map_err(|_| format!("--since `{text}` is too large"));
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if !num.is_empty() && matches!(unit, "s" | "m" | "h" | "d") {
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("--since `{text}` is too large"))?;
+        let secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            _ => 86_400,
+        };
+        return Ok(now.saturating_sub(n.saturating_mul(secs).saturating_mul(1000)));
+    }
+    parse_rfc3339(t).ok_or_else(|| {
+        format!("--since `{text}` is not a time: use 2026-12-01T09:00:00Z, ms since the epoch, or an age like 15m, 2h, 7d")
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or `+00:00`) as ms since the epoch.
+fn parse_rfc3339(t: &str) -> Option<u64> {
+    let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00"))?;
+    let (date, time) = t.split_once(['T', ' '])?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1..=12).contains(&mo) || !(1..=31).contains(&da) {
+        return None;
+    }
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut h = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (h.next()??, h.next()??, h.next()??);
+    if h.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let ms: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<3}")[..3].parse().ok()?
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + da - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let total = ((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + ms;
+    u64::try_from(total).ok()
+}
+
+/// One pending call as a line of text.
+fn pending_line(p: &agentd_api::PendingApproval, now: u64) -> String {
+    let waited = now.saturating_sub(p.since_ms) / 1000;
+    format!(
+        "{} {} {} {} args={} waiting {waited}s (since {})",
+        p.call_id,
+        p.session.as_deref().unwrap_or("-"),
+        p.agent,
+        p.tool,
+        short(&p.arguments, 120),
+        format_time_ms(p.since_ms)
+    )
 }
 
 async fn decide(
@@ -456,16 +688,20 @@ async fn decide(
     json: bool,
     call_id: String,
     approve: bool,
-    always: bool,
-    session: Option<String>,
+    how: DecideArgs,
 ) -> Result<(), ClientError> {
     let d = c
         .decide(
             &call_id,
             &Decision {
                 approve,
-                always,
-                session,
+                always: how.always,
+                remember: how.remember.map(|r| match r {
+                    RememberArg::Session => Remember::Session,
+                    RememberArg::Agent => Remember::Agent,
+                }),
+                reason: how.reason,
+                session: how.session,
             },
         )
         .await?;
@@ -518,15 +754,13 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
             ["/interrupt"] => c.interrupt(session).await.map(drop),
             [cmd @ ("/approve" | "/reject"), call_id, rest @ ..] => {
                 let always = rest == ["always"];
-                decide(
-                    c,
-                    false,
-                    call_id.to_string(),
-                    *cmd == "/approve",
+                let how = DecideArgs {
                     always,
-                    Some(session.to_string()),
-                )
-                .await
+                    remember: None,
+                    reason: None,
+                    session: Some(session.to_string()),
+                };
+                decide(c, false, call_id.to_string(), *cmd == "/approve", how).await
             }
             [cmd, ..] if cmd.starts_with('/') => {
                 eprintln!(
@@ -723,18 +957,38 @@ mod tests {
     }
 
     #[test]
-    fn audit_rows_print_as_they_always_have() {
+    fn audit_rows_print_with_who_why_and_how_long() {
         let calls: Vec<AuditCall> = serde_json::from_str(
-            r#"[{"session":"s1","call_id":"c1","agent":"a","tool":"calc.multiply","arguments":"{}","decision":"ask (policy)","decided_ms":1,"approvals":[{"approved":true,"always":true,"reason":"operator","time_ms":2}],"outcome":"completed","output":"20","ended_ms":3},{"session":"s1","call_id":"c2","agent":"a","tool":"calc.add","arguments":"{}","decision":"allow (policy)","decided_ms":1,"approvals":[],"outcome":null,"output":null,"ended_ms":null}]"#,
+            r#"[{"session":"s1","call_id":"c1","agent":"a","tool":"calc.multiply","arguments":"{}","decision":"ask (policy rule 1)","decided_ms":1,"approvals":[{"approved":true,"always":true,"decided_by":"uid:1000 (alice)","reason":"known vendor","latency_ms":1500,"time_ms":2}],"outcome":"completed","output":"20","ended_ms":3},{"session":"s1","call_id":"c2","agent":"a","tool":"calc.add","arguments":"{}","decision":"allow (policy)","decided_ms":1,"approvals":[],"outcome":null,"output":null,"ended_ms":null}]"#,
         )
         .unwrap();
         assert_eq!(
             audit_line(&calls[0]),
-            "s1 c1 calc.multiply decision=ask (policy) approved always by operator outcome=completed output=20"
+            "s1 c1 calc.multiply decision=ask (policy rule 1) approved always by uid:1000 (alice) (known vendor) after 1500ms outcome=completed output=20"
         );
         assert_eq!(
             audit_line(&calls[1]),
             "s1 c2 calc.add decision=allow (policy)  outcome=- output=-"
         );
+    }
+
+    #[test]
+    fn since_takes_rfc3339_epoch_ms_and_ages() {
+        let now = 1_764_072_000_000;
+        assert_eq!(
+            parse_since("2025-11-25T12:00:00Z", now),
+            Ok(1_764_072_000_000)
+        );
+        assert_eq!(
+            parse_since("2025-11-25T12:00:00.250Z", now),
+            Ok(1_764_072_000_250)
+        );
+        assert_eq!(parse_since("1970-01-01T00:00:00+00:00", now), Ok(0));
+        assert_eq!(parse_since("1764072000000", now), Ok(now));
+        assert_eq!(parse_since("15m", now), Ok(now - 15 * 60_000));
+        assert_eq!(parse_since("2d", now), Ok(now - 2 * 86_400_000));
+        let e = parse_since("yesterday", now).unwrap_err();
+        assert!(e.contains("is not a time"), "{e}");
+        assert!(parse_since("2025-13-01T00:00:00Z", now).is_err());
     }
 }

@@ -83,6 +83,9 @@ async fn run(config_path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    for w in &config.warnings {
+        tracing::warn!("config: {w}");
+    }
     // The daemon keeps compiled plugins on disk, so restarts skip compilation.
     let host = match PluginHost::with_options(HostOptions {
         cache_dir: Some(config.daemon.cache_dir.clone()),
@@ -113,6 +116,12 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Each start is journaled like a reload, with the hash of the config it serves.
+    journal.record_later(agentd::store::Record::Reload {
+        outcome: "started".into(),
+        config_hash: catalog.config.source_hash.clone(),
+        detail: config_path.display().to_string(),
+    });
     let daemon = match Supervisor::start(catalog, Arc::new(host), journal).await {
         Ok(d) => Arc::new(d),
         Err(e) => {
@@ -127,6 +136,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let pruning = daemon.spawn_journal_pruning();
     // Hot reload: SIGHUP always; file watching unless `[daemon] watch = false`.
     let hup = tokio::spawn(reload_on_sighup(daemon.clone()));
     let watcher = if daemon.catalog().config.daemon.watch {
@@ -159,6 +169,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
     tracing::info!("shutting down");
     systemd.notify("STOPPING=1");
     hup.abort();
+    pruning.abort();
     if let Some(w) = watcher {
         w.abort();
     }
@@ -212,6 +223,9 @@ async fn check(path: PathBuf) -> ExitCode {
     };
     match build_catalog(config, &host).await {
         Ok(c) => {
+            for w in &c.config.warnings {
+                eprintln!("warning: {w}");
+            }
             for f in &c.failed_plugins {
                 eprintln!("warning: {}", f.error);
             }

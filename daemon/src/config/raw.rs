@@ -25,6 +25,16 @@ pub struct RawConfig {
     pub agents: BTreeMap<S, RawAgent>,
     #[serde(default)]
     pub guardrails: RawGuardrails,
+    #[serde(default)]
+    pub journal: RawJournal,
+}
+
+/// `[journal]`: how much of the audit journal to keep.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournal {
+    pub max_age: Option<S>,
+    pub max_size: Option<S>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -276,6 +286,7 @@ pub struct RawSettings {
 pub struct RawApproval {
     pub default: Option<S>,
     pub timeout: Option<S>,
+    pub on_timeout: Option<S>,
     #[serde(default)]
     pub rules: Vec<Spanned<RawRule>>,
 }
@@ -285,18 +296,28 @@ pub struct RawApproval {
 pub struct RawRule {
     pub tool: S,
     pub action: S,
-    pub when: Option<RawCondition>,
+    pub when: Option<Spanned<RawWhen>>,
 }
 
+/// A `when` condition: `arg` with its tests, or one of `all`, `any`, `not`.
+/// Every part is spanned so each mistake is reported where it was written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCondition {
-    pub arg: S,
-    pub gt: Option<f64>,
-    pub ge: Option<f64>,
-    pub lt: Option<f64>,
-    pub le: Option<f64>,
-    pub eq: Option<serde_json::Value>,
+pub struct RawWhen {
+    pub arg: Option<S>,
+    pub eq: Option<Spanned<serde_json::Value>>,
+    pub ne: Option<Spanned<serde_json::Value>>,
+    pub gt: Option<Spanned<f64>>,
+    pub ge: Option<Spanned<f64>>,
+    pub lt: Option<Spanned<f64>>,
+    pub le: Option<Spanned<f64>>,
+    #[serde(rename = "in")]
+    pub one_of: Option<Spanned<Vec<serde_json::Value>>>,
+    pub matches: Option<S>,
+    pub exists: Option<Spanned<bool>>,
+    pub all: Option<Spanned<Vec<Spanned<RawWhen>>>>,
+    pub any: Option<Spanned<Vec<Spanned<RawWhen>>>>,
+    pub not: Option<Box<Spanned<RawWhen>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

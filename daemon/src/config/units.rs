@@ -28,7 +28,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size `{text}` is too large"))
 }
 
-/// Parse `"5s"`, `"200ms"`, `"2m"`, `"1h"`.
+/// Parse `"5s"`, `"200ms"`, `"2m"`, `"1h"`, `"30d"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -41,9 +41,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        "" => Err(format!("duration `{text}` needs a unit: ms, s, m or h")),
+        "d" => Ok(Duration::from_secs(n.saturating_mul(86_400))),
+        "" => Err(format!("duration `{text}` needs a unit: ms, s, m, h or d")),
         other => Err(format!(
-            "unknown duration unit `{other}` in `{text}`; use ms, s, m or h"
+            "unknown duration unit `{other}` in `{text}`; use ms, s, m, h or d"
         )),
     }
 }
@@ -72,8 +73,9 @@ mod tests {
         assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
+        assert_eq!(parse_duration("5d"), Ok(Duration::from_secs(5 * 86_400)));
         assert!(
-            parse_duration("5d")
+            parse_duration("5w")
                 .unwrap_err()
                 .contains("unknown duration unit")
         );

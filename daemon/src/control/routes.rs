@@ -34,9 +34,21 @@ pub enum Route {
         query: EventsQuery,
     },
     Decide(String),
+    /// Every pending call, daemon-wide.
+    ListApprovals,
+    /// Answers remembered per agent.
+    Remembered,
+    /// Drop remembered answers.
+    Forget,
+    /// Which rule would decide a call.
+    Explain,
+    /// A session's record and conversation from the journal.
+    JournalSession(String),
     /// At most `limit` calls (already clamped), newest first.
     Audit {
         session: Option<String>,
+        tool: Option<String>,
+        since_ms: Option<u64>,
         limit: usize,
     },
     /// Run a tool directly, without a model: `plugin.tool`.
@@ -86,13 +98,20 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
                 query: EventsQuery::parse(query)?,
             })
         }),
+        ["v1", "approvals"] => only(GET, &|| Ok(Route::ListApprovals)),
+        ["v1", "approvals", "remembered"] if *method == Method::GET => Ok(Route::Remembered),
+        ["v1", "approvals", "remembered", "forget"] => only(POST, &|| Ok(Route::Forget)),
         ["v1", "approvals", call_id] => only(POST, &|| Ok(Route::Decide(id(call_id)))),
+        ["v1", "policy", "explain"] => only(POST, &|| Ok(Route::Explain)),
+        ["v1", "journal", "sessions", s] => only(GET, &|| Ok(Route::JournalSession(id(s)))),
         ["v1", "tools", tool, "call"] => only(POST, &|| Ok(Route::CallTool(id(tool)))),
         ["v1", "audit"] => only(GET, &|| {
             let q = AuditQuery::parse(query)?;
             Ok(Route::Audit {
                 limit: q.limit_clamped(),
                 session: q.session,
+                tool: q.tool,
+                since_ms: q.since,
             })
         }),
         ["v1", "reload"] => only(POST, &|| Ok(Route::Reload)),
@@ -201,6 +220,8 @@ mod tests {
                 None,
                 Route::Audit {
                     session: None,
+                    tool: None,
+                    since_ms: None,
                     limit: 100,
                 },
             ),
@@ -210,6 +231,8 @@ mod tests {
                 Some("session=s1%2D0a%2B1&limit=5"),
                 Route::Audit {
                     session: Some("s1-0a+1".into()),
+                    tool: None,
+                    since_ms: None,
                     limit: 5,
                 },
             ),
@@ -219,10 +242,50 @@ mod tests {
                 Some("limit=100000000000000000000000"),
                 Route::Audit {
                     session: None,
+                    tool: None,
+                    since_ms: None,
                     limit: AUDIT_LIMIT_MAX,
                 },
             ),
             (Method::POST, "/v1/reload", None, Route::Reload),
+            (Method::GET, "/v1/approvals", None, Route::ListApprovals),
+            (
+                Method::GET,
+                "/v1/approvals/remembered",
+                None,
+                Route::Remembered,
+            ),
+            (
+                Method::POST,
+                "/v1/approvals/remembered/forget",
+                None,
+                Route::Forget,
+            ),
+            // A call id may be `remembered`: deciding it is a POST.
+            (
+                Method::POST,
+                "/v1/approvals/remembered",
+                None,
+                Route::Decide("remembered".into()),
+            ),
+            (Method::POST, "/v1/policy/explain", None, Route::Explain),
+            (
+                Method::GET,
+                "/v1/journal/sessions/s1",
+                None,
+                Route::JournalSession("s1".into()),
+            ),
+            (
+                Method::GET,
+                "/v1/audit",
+                Some("tool=pay.*&since=5"),
+                Route::Audit {
+                    session: None,
+                    tool: Some("pay.*".into()),
+                    since_ms: Some(5),
+                    limit: 100,
+                },
+            ),
         ];
         for (m, p, q, want) in cases {
             let got = parse(m, p, *q).unwrap_or_else(|e| panic!("{m} {p}: {e:?}"));
@@ -244,6 +307,9 @@ mod tests {
             (Method::GET, "/v1/sessions/s1/messages", &[Method::POST]),
             (Method::POST, "/v1/sessions/s1/events", &[Method::GET]),
             (Method::GET, "/v1/approvals/call_1", &[Method::POST]),
+            (Method::POST, "/v1/approvals", &[Method::GET]),
+            (Method::GET, "/v1/policy/explain", &[Method::POST]),
+            (Method::POST, "/v1/journal/sessions/s1", &[Method::GET]),
             (Method::GET, "/v1/tools/calc.add/call", &[Method::POST]),
             (Method::DELETE, "/v1/audit", &[Method::GET]),
             (Method::GET, "/v1/reload", &[Method::POST]),
@@ -280,7 +346,7 @@ mod tests {
             (
                 "/v1/audit",
                 Some("sesion=s1"),
-                "unknown query parameter `sesion`; expected session or limit",
+                "unknown query parameter `sesion`; expected session, tool, since or limit",
             ),
             (
                 "/v1/audit",

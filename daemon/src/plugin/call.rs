@@ -27,6 +27,7 @@ use super::error::CallError;
 use super::host::{CORE_INSTANCES_PER_CALL, EPOCH_TICK, MEMORIES_PER_CALL, TABLES_PER_CALL};
 use super::load::{GuardrailInfo, Plugin, ToolInfo};
 use super::sandbox;
+use super::schema::ArgumentSchema;
 
 /// Who is calling, passed to the plugin.
 #[derive(Debug, Clone, Default)]
@@ -251,10 +252,17 @@ impl Plugin {
                             s.name
                         ))
                     })?;
+                    let arguments = ArgumentSchema::compile(&parameters).map_err(|e| {
+                        CallError::Failed(format!(
+                            "tool `{}` has a parameters schema that does not compile: {e}",
+                            s.name
+                        ))
+                    })?;
                     Ok(ToolInfo {
                         name: s.name,
                         description: s.description,
                         parameters,
+                        arguments: Arc::new(arguments),
                     })
                 })
                 .collect()

@@ -27,6 +27,7 @@ use super::error::{CallError, LoadError};
 use super::host::PluginHost;
 use super::queue::CallQueue;
 use super::sandbox::OutputLimiter;
+use super::schema::ArgumentSchema;
 use crate::config::{PluginConfig, Sandbox};
 
 /// A tool a plugin exports.
@@ -36,6 +37,9 @@ pub struct ToolInfo {
     pub description: String,
     /// JSON Schema of the arguments.
     pub parameters: serde_json::Value,
+    /// `parameters`, compiled once at load; every call is checked against it.
+    #[serde(skip)]
+    pub arguments: Arc<ArgumentSchema>,
 }
 
 /// A guardrail a plugin exports.

@@ -14,6 +14,8 @@
 //! - [`sandbox`]: what each call may touch (deny by default, grants from the
 //!   config), in one place;
 //! - [`cache`]: compiled components on disk, who may own them, pruning;
+//! - [`schema`]: each tool's argument schema, compiled at load, checked on
+//!   every call before policy or the plugin sees it;
 //! - [`bindings`]: the host side of the WIT contract;
 //! - [`error`]: [`HostError`], [`LoadError`], [`CallError`].
 //!
@@ -33,6 +35,7 @@ pub mod host;
 pub mod load;
 pub mod queue;
 pub mod sandbox;
+pub mod schema;
 
 pub use cache::{CacheDirError, ComponentCache, Origin, PruneReport};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
@@ -40,3 +43,4 @@ pub use error::{CallError, HostError, LoadError};
 pub use host::{DEFAULT_TOOL_QUEUE, HostOptions, PluginHost};
 pub use load::{GuardrailInfo, Plugin, ToolInfo};
 pub use queue::QueueStatus;
+pub use schema::{ArgumentError, ArgumentSchema};

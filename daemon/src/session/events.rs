@@ -84,6 +84,9 @@ pub struct EventBus {
     session: Arc<str>,
     log: Mutex<Log>,
     live: broadcast::Sender<Arc<Envelope>>,
+    /// Where guardrail trips are journaled: every trip is published here,
+    /// whichever task noticed it, so this is the one place that sees them all.
+    journal: std::sync::OnceLock<crate::store::Journal>,
 }
 
 impl EventBus {
@@ -98,11 +101,31 @@ impl EventBus {
                 bytes: 0,
             }),
             live,
+            journal: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Journal the guardrail trips published from now on.
+    pub fn journal_trips(&self, journal: crate::store::Journal) {
+        let _ = self.journal.set(journal);
     }
 
     /// Append an event and send it to live subscribers; returns its sequence number.
     pub fn publish(&self, event: SessionEvent) -> u64 {
+        if let SessionEvent::GuardrailTripped {
+            direction,
+            guardrails,
+            message,
+        } = &event
+            && let Some(j) = self.journal.get()
+        {
+            j.record_later(crate::store::Record::GuardrailTrip {
+                session: self.session.to_string(),
+                direction: direction.as_str().to_string(),
+                guardrails: guardrails.join(","),
+                message: message.clone(),
+            });
+        }
         let time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

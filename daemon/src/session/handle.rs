@@ -98,9 +98,11 @@ impl SessionHandle {
         always: bool,
         decider: agentd_api::Identity,
     ) -> Result<(), SessionError> {
-        self.executor
-            .decide(call_id, approve, always, decider)
-            .await
+        let answer = super::executor::Answer {
+            always,
+            ..super::executor::Answer::once(approve, decider)
+        };
+        self.executor.decide(call_id, answer).await
     }
 
     /// The session's tool executor (where decisions go).

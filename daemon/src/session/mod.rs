@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use crate::realtime::client::ConnectError;
 use crate::realtime::endpoint::EndpointError;
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
-pub use executor::ExecutorHandle;
+pub use executor::{Answer, ExecutorHandle};
 pub use handle::SessionHandle;
 pub use task::{SessionOptions, start};
 

@@ -23,7 +23,7 @@ use crate::catalog::{Agent, Catalog};
 use crate::config::SettingsOverlay;
 use crate::plugin::{CallInfo, GuardrailSubject};
 use crate::realtime::client::{self, Endpoint, ModelCommand, ModelEvent};
-use crate::realtime::protocol::{ClientEvent, Usage};
+use crate::realtime::protocol::{ClientEvent, Item, Usage};
 use crate::store::{Journal, Record};
 
 /// How a session connects and where it records what it does.
@@ -61,6 +61,7 @@ pub async fn start(
     let conn = client::connect(&endpoint, session_config(&agent, &overrides, true)).await?;
     let id: Arc<str> = Arc::from(id);
     let bus = EventBus::new(id.clone());
+    bus.journal_trips(journal.clone());
     // The reference's first event: the (empty) history, once connected.
     bus.publish(SessionEvent::HistoryUpdated {
         item: serde_json::Value::Null,
@@ -233,6 +234,29 @@ impl Session {
         self.checks.shutdown().await;
         // Pending calls are reported as rejected before the session's end.
         self.executor.shutdown().await;
+        // The conversation in its final form, for `agentctl history` once
+        // the session is gone. Items without an id (never confirmed by the
+        // model) are numbered by position.
+        for (i, item) in self.history.items().iter().enumerate() {
+            let (role, kind) = match item {
+                Item::Message(m) => (
+                    serde_json::to_value(m.role)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    "message",
+                ),
+                Item::FunctionCall(_) => ("tool".to_string(), "function_call"),
+                Item::FunctionCallOutput(_) => ("tool".to_string(), "function_call_output"),
+            };
+            self.journal.record_later(Record::Item {
+                session: self.id.to_string(),
+                item_id: item.id().map_or_else(|| format!("#{i}"), str::to_string),
+                role,
+                kind: kind.to_string(),
+                content: serde_json::to_string(item).unwrap_or_default(),
+            });
+        }
         self.journal.record_later(Record::SessionEnded {
             session: self.id.to_string(),
             reason: reason.to_string(),

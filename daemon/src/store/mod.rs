@@ -55,6 +55,9 @@ pub enum StoreError {
 /// a read holds a snapshot (and its rows in memory) while it runs.
 pub const MAX_AUDIT_LIMIT: usize = 1000;
 
+/// How often the daemon prunes the journal to its `[journal]` retention.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long a connection waits for a lock held by the other one (e.g. during
 /// a WAL checkpoint) before the operation fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +74,8 @@ pub enum Record {
         session: String,
         reason: String,
     },
-    /// A tool call and what policy decided: `allow`, `ask`, `deny`, or why else.
+    /// A tool call and what was decided: `allow`, `ask`, `deny` and why, or
+    /// `refused (…)` when its arguments did not match the tool's schema.
     ToolCall {
         session: String,
         call_id: String,
@@ -79,14 +83,22 @@ pub enum Record {
         tool: String,
         arguments: String,
         decision: String,
+        /// Hex SHA-256 of the plugin component.
+        plugin_hash: String,
     },
-    /// A decision on a pending call: by a person, by `always`, or by the timeout.
+    /// A decision on a pending call: by a person, by a remembered answer, or
+    /// by the timeout.
     Approval {
         session: String,
         call_id: String,
         approved: bool,
         always: bool,
-        reason: String,
+        /// Who: `uid:1000 (alice)`, `token:ops`, `timeout`, `policy`.
+        decided_by: String,
+        /// The reason the person gave.
+        reason: Option<String>,
+        /// How long the call waited (ms).
+        latency_ms: u64,
     },
     /// How a call ended and what the model was told.
     ToolResult {
@@ -95,10 +107,97 @@ pub enum Record {
         outcome: String,
         output: String,
     },
+    /// A conversation item in its final form (written when the session ends).
+    Item {
+        session: String,
+        item_id: String,
+        role: String,
+        kind: String,
+        content: String,
+    },
+    /// Guardrails tripped.
+    GuardrailTrip {
+        session: String,
+        direction: String,
+        guardrails: String,
+        message: String,
+    },
+    /// A reload and the hash of the config serving after it.
+    Reload {
+        outcome: String,
+        config_hash: String,
+        detail: String,
+    },
+    /// An answer kept for an agent across sessions, while its policy is the
+    /// one with `policy_hash`.
+    Remember {
+        agent: String,
+        tool: String,
+        policy_hash: String,
+        approve: bool,
+        decided_by: String,
+    },
+    /// Remembered answers dropped: of `agent`, for `tool` or all its tools.
+    Forget {
+        agent: String,
+        tool: Option<String>,
+    },
+}
+
+/// What `agentctl audit` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub session: Option<String>,
+    /// A tool pattern (`pay.*`); matched like approval rules' patterns.
+    pub tool: Option<String>,
+    /// Calls decided at or after this time (ms since the epoch).
+    pub since_ms: Option<u64>,
+    /// Clamped to 1..=[`MAX_AUDIT_LIMIT`].
+    pub limit: usize,
+}
+
+/// How much of the journal to keep (`[journal]`); `None` keeps everything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Sessions that ended longer ago than this are pruned with their records.
+    pub max_age: Option<Duration>,
+    /// Beyond this many bytes of data, the oldest ended sessions are pruned.
+    pub max_size: Option<u64>,
+}
+
+/// What one pruning removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: usize,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
 }
 
 // Defined once, in the control API crate, because the API carries it.
-pub use agentd_api::audit::{AuditApproval, AuditCall};
+pub use agentd_api::audit::{
+    AuditApproval, AuditCall, GuardrailTrip, JournalItem, JournalSession, RememberedAnswer,
+};
+
+/// A record's commit, from [`Journal::submit`].
+pub struct Committed {
+    rx: oneshot::Receiver<Result<(), StoreError>>,
+    sent: bool,
+}
+
+impl Future for Committed {
+    type Output = Result<(), StoreError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if !self.sent {
+            return std::task::Poll::Ready(Err(StoreError::Closed));
+        }
+        std::pin::Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(StoreError::Closed)))
+    }
+}
 
 /// A handle to the journal; clone it freely.
 #[derive(Clone)]
@@ -229,6 +328,18 @@ impl Journal {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Hand a record to the writer now (so it keeps its place after every
+    /// record sent before it) and get a future that resolves once it is
+    /// committed. Dropping the future does not cancel the write.
+    pub fn submit(&self, record: Record) -> Committed {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .writes
+            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+            .is_ok();
+        Committed { rx, sent }
+    }
+
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
         if self
@@ -240,30 +351,89 @@ impl Journal {
         }
     }
 
-    /// Tool calls, newest first, optionally of one session; at most `limit`
-    /// of them, clamped to 1..=[`MAX_AUDIT_LIMIT`].
-    pub async fn audit(
+    /// Tool calls, newest first, as `filter` selects; at most `limit` of
+    /// them, clamped to 1..=[`MAX_AUDIT_LIMIT`].
+    pub async fn audit(&self, filter: AuditFilter) -> Result<Vec<AuditCall>, StoreError> {
+        let filter = AuditFilter {
+            limit: filter.limit.clamp(1, MAX_AUDIT_LIMIT),
+            ..filter
+        };
+        self.read(|reply| ReadOp::Audit { filter, reply }).await
+    }
+
+    /// A session's record and its conversation; `None` if the journal has
+    /// no such session.
+    pub async fn session(&self, session: &str) -> Result<Option<JournalSession>, StoreError> {
+        let session = session.to_string();
+        self.read(|reply| ReadOp::Session { session, reply }).await
+    }
+
+    /// The answer remembered for `agent`'s calls of `tool`, if it was given
+    /// under the policy whose fingerprint is `policy_hash`.
+    pub async fn remembered(
         &self,
-        session: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<AuditCall>, StoreError> {
-        let limit = limit.clamp(1, MAX_AUDIT_LIMIT);
-        // Everything handed to the writer before this read (`record_later`
-        // too) is committed first, so the answer includes it. The writer
-        // never waits for the read, only the read for that commit.
+        agent: &str,
+        tool: &str,
+        policy_hash: &str,
+    ) -> Result<Option<RememberedAnswer>, StoreError> {
+        let (agent, tool) = (agent.to_string(), tool.to_string());
+        let list = self
+            .read(|reply| ReadOp::Remembered {
+                agent: Some(agent),
+                tool: Some(tool),
+                reply,
+            })
+            .await?;
+        Ok(list
+            .into_iter()
+            .next()
+            .map(|(answer, hash)| RememberedAnswer {
+                current: hash == policy_hash,
+                ..answer
+            })
+            .filter(|a| a.current))
+    }
+
+    /// Every remembered answer (of one agent), with the fingerprint of the
+    /// policy it was given under.
+    pub async fn remembered_all(
+        &self,
+        agent: Option<&str>,
+    ) -> Result<Vec<(RememberedAnswer, String)>, StoreError> {
+        let agent = agent.map(str::to_string);
+        self.read(|reply| ReadOp::Remembered {
+            agent,
+            tool: None,
+            reply,
+        })
+        .await
+    }
+
+    /// Drop records of sessions past `retention`, on the writer thread in
+    /// small transactions (tool calls waiting on the writer get their turn
+    /// between them); resolves when done.
+    pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(WriteOp::Prune(retention, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Send a read once everything handed to the writer before it is
+    /// committed, so the answer includes it (`record_later` too). The
+    /// writer never waits for the read, only the read for that commit.
+    async fn read<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadOp,
+    ) -> Result<T, StoreError> {
         let (done, flushed) = oneshot::channel();
         self.writes
             .send(WriteOp::Flush(done))
             .map_err(|_| StoreError::Closed)?;
         flushed.await.map_err(|_| StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        self.reads
-            .send(ReadOp::Audit {
-                session: session.map(str::to_string),
-                limit,
-                reply,
-            })
-            .map_err(|_| StoreError::Closed)?;
+        self.reads.send(op(reply)).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -285,170 +455,4 @@ impl Journal {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use schema::SCHEMA_VERSION;
-    fn call(session: &str, call_id: &str, decision: &str) -> Record {
-        Record::ToolCall {
-            session: session.into(),
-            call_id: call_id.into(),
-            agent: "a".into(),
-            tool: "calc.add".into(),
-            arguments: "{}".into(),
-            decision: decision.into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn records_a_call_its_approvals_and_its_result() {
-        let j = Journal::in_memory().unwrap();
-        j.record(Record::SessionStarted {
-            session: "s1".into(),
-            agent: "a".into(),
-            model: "default".into(),
-        })
-        .await
-        .unwrap();
-        j.record(call("s1", "c1", "ask")).await.unwrap();
-        j.record(Record::Approval {
-            session: "s1".into(),
-            call_id: "c1".into(),
-            approved: true,
-            always: false,
-            reason: "operator".into(),
-        })
-        .await
-        .unwrap();
-        j.record_later(Record::ToolResult {
-            session: "s1".into(),
-            call_id: "c1".into(),
-            outcome: "completed".into(),
-            output: "5".into(),
-        });
-        j.record(call("s2", "c9", "allow")).await.unwrap();
-        let all = j.audit(None, 10).await.unwrap();
-        assert_eq!(all.len(), 2);
-        let s1 = j.audit(Some("s1"), 10).await.unwrap();
-        assert_eq!(s1.len(), 1);
-        let c = &s1[0];
-        assert_eq!(
-            (
-                c.decision.as_str(),
-                c.outcome.as_deref(),
-                c.output.as_deref()
-            ),
-            ("ask", Some("completed"), Some("5"))
-        );
-        assert_eq!(c.approvals.len(), 1);
-        assert!(c.approvals[0].approved);
-        assert_eq!(c.approvals[0].reason, "operator");
-    }
-
-    #[tokio::test]
-    async fn a_file_journal_survives_reopening_and_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state").join("journal.sqlite3");
-        {
-            let j = Journal::open(&path).unwrap();
-            j.record(call("s1", "c1", "allow")).await.unwrap();
-        }
-        assert_eq!(schema_version(&path), Some(SCHEMA_VERSION));
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let j = Journal::open(&path).unwrap();
-        assert_eq!(j.audit(Some("s1"), 10).await.unwrap().len(), 1);
-    }
-
-    #[test]
-    fn an_unopenable_path_is_a_clear_error() {
-        let err =
-            Journal::open(Path::new("/proc/agentd-cannot-be-here/journal.sqlite3")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("journal /proc/agentd-cannot-be-here/journal.sqlite3:"),
-            "{err}"
-        );
-    }
-
-    /// A generous bound for what must not wait at all, so a stuck journal
-    /// fails the test instead of hanging it.
-    async fn soon<T>(what: &str, f: impl Future<Output = T>) -> T {
-        tokio::time::timeout(Duration::from_secs(60), f)
-            .await
-            .unwrap_or_else(|_| panic!("{what} did not finish"))
-    }
-
-    #[tokio::test]
-    async fn an_open_read_does_not_hold_up_writes() {
-        let j = Journal::in_memory().unwrap();
-        j.record(call("s1", "c1", "allow")).await.unwrap();
-        let release = j.hold_reader().await;
-        // The reader is inside a read transaction (as during a large audit);
-        // a decision that must be journaled before it is acted on still commits.
-        soon(
-            "a record() while a read is open",
-            j.record(call("s1", "c2", "ask")),
-        )
-        .await
-        .unwrap();
-        soon("a second record()", j.record(call("s2", "c3", "deny")))
-            .await
-            .unwrap();
-        release.send(()).unwrap();
-        // Read-your-writes: the audit after the read sees every resolved record.
-        let calls = j.audit(None, 10).await.unwrap();
-        let ids: Vec<&str> = calls.iter().map(|c| c.call_id.as_str()).collect();
-        assert_eq!(ids, ["c3", "c2", "c1"]);
-    }
-
-    #[tokio::test]
-    async fn an_audit_sees_records_sent_before_it_without_waiting_for_their_commit() {
-        let j = Journal::in_memory().unwrap();
-        j.record(call("s1", "c1", "allow")).await.unwrap();
-        j.record_later(Record::ToolResult {
-            session: "s1".into(),
-            call_id: "c1".into(),
-            outcome: "completed".into(),
-            output: "5".into(),
-        });
-        let calls = j.audit(Some("s1"), 10).await.unwrap();
-        assert_eq!(calls[0].outcome.as_deref(), Some("completed"));
-    }
-
-    #[tokio::test]
-    async fn the_audit_limit_is_clamped() {
-        let j = Journal::in_memory().unwrap();
-        for i in 0..MAX_AUDIT_LIMIT + 5 {
-            j.record_later(call("s1", &format!("c{i}"), "allow"));
-        }
-        j.record(call("s1", "last", "allow")).await.unwrap();
-        assert_eq!(
-            j.audit(None, usize::MAX).await.unwrap().len(),
-            MAX_AUDIT_LIMIT
-        );
-        assert_eq!(j.audit(None, 0).await.unwrap().len(), 1);
-        assert_eq!(j.audit(None, 3).await.unwrap().len(), 3);
-    }
-
-    #[tokio::test]
-    async fn a_temporary_journal_is_removed_with_its_last_handle() {
-        let j = Journal::in_memory().unwrap();
-        let dir = j._scratch.as_ref().unwrap().0.clone();
-        j.record(call("s1", "c1", "allow")).await.unwrap();
-        assert!(dir.join("journal.sqlite3").is_file());
-        let copy = j.clone();
-        drop(j);
-        assert_eq!(copy.audit(None, 10).await.unwrap().len(), 1);
-        drop(copy);
-        // The threads close their connections, then the folder goes.
-        soon("removing the temporary journal", async {
-            while dir.exists() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
-    }
-}
+mod tests;

@@ -12,7 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
-use super::{Record, StoreError};
+use super::{Pruned, Record, Retention, StoreError};
 
 pub(super) type Ack = oneshot::Sender<Result<(), StoreError>>;
 
@@ -22,7 +22,13 @@ pub(super) enum WriteOp {
     Write(Record, u64, Option<Ack>),
     /// Answer once everything sent before is committed.
     Flush(oneshot::Sender<()>),
+    /// Prune past the retention, in small transactions.
+    Prune(Retention, oneshot::Sender<Result<Pruned, StoreError>>),
 }
+
+/// Sessions removed per pruning transaction: small, so records waiting on
+/// the writer are committed between two of them.
+const PRUNE_BATCH: i64 = 200;
 
 /// The writer thread's loop; ends when every handle is gone.
 pub(super) fn run(mut conn: Connection, ops: std_mpsc::Receiver<WriteOp>) {
@@ -33,6 +39,7 @@ pub(super) fn run(mut conn: Connection, ops: std_mpsc::Receiver<WriteOp>) {
             batch.push(op);
         }
         let mut writes = Vec::new();
+        let mut prunes = Vec::new();
         for op in batch {
             match op {
                 WriteOp::Write(record, time, ack) => writes.push((record, time, ack)),
@@ -40,9 +47,13 @@ pub(super) fn run(mut conn: Connection, ops: std_mpsc::Receiver<WriteOp>) {
                     commit(&mut conn, &mut writes);
                     let _ = done.send(());
                 }
+                WriteOp::Prune(retention, reply) => prunes.push((retention, reply)),
             }
         }
         commit(&mut conn, &mut writes);
+        for (retention, reply) in prunes {
+            let _ = reply.send(prune(&mut conn, retention, &ops));
+        }
     }
 }
 
@@ -98,11 +109,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, record: &Record, time: u64) -> rusqlite
             tool,
             arguments,
             decision,
+            plugin_hash,
         } => {
             tx.execute(
-                "INSERT OR REPLACE INTO tool_calls (session, call_id, agent, tool, arguments, decision, decided_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![session, call_id, agent, tool, arguments, decision, time],
+                "INSERT OR REPLACE INTO tool_calls (session, call_id, agent, tool, arguments, decision, decided_ms, plugin_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![session, call_id, agent, tool, arguments, decision, time, plugin_hash],
             )?;
         }
         Record::Approval {
@@ -110,11 +122,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, record: &Record, time: u64) -> rusqlite
             call_id,
             approved,
             always,
+            decided_by,
             reason,
+            latency_ms,
         } => {
             tx.execute(
-                "INSERT INTO approvals (session, call_id, approved, always, reason, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, call_id, approved, always, reason, time],
+                "INSERT INTO approvals (session, call_id, approved, always, decided_by, reason, latency_ms, time_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![session, call_id, approved, always, decided_by, reason, *latency_ms as i64, time],
             )?;
         }
         Record::ToolResult {
@@ -128,6 +143,135 @@ fn apply(tx: &rusqlite::Transaction<'_>, record: &Record, time: u64) -> rusqlite
                 params![session, call_id, outcome, output, time],
             )?;
         }
+        Record::Item {
+            session,
+            item_id,
+            role,
+            kind,
+            content,
+        } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO items (session, item_id, role, kind, content, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, item_id, role, kind, content, time],
+            )?;
+        }
+        Record::GuardrailTrip {
+            session,
+            direction,
+            guardrails,
+            message,
+        } => {
+            tx.execute(
+                "INSERT INTO guardrail_trips (session, direction, guardrails, message, time_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![session, direction, guardrails, message, time],
+            )?;
+        }
+        Record::Reload {
+            outcome,
+            config_hash,
+            detail,
+        } => {
+            tx.execute(
+                "INSERT INTO reloads (time_ms, outcome, config_hash, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![time, outcome, config_hash, detail],
+            )?;
+        }
+        Record::Remember {
+            agent,
+            tool,
+            policy_hash,
+            approve,
+            decided_by,
+        } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO remembered (agent, tool, policy_hash, approve, decided_by, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![agent, tool, policy_hash, approve, decided_by, time],
+            )?;
+        }
+        Record::Forget { agent, tool } => {
+            tx.execute(
+                "DELETE FROM remembered WHERE agent = ?1 AND (?2 IS NULL OR tool = ?2)",
+                params![agent, tool],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Bytes of data in the file (pages in use, not free ones).
+fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+    let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok(((pages - free).max(0) * size) as u64)
+}
+
+/// Remove ended sessions (oldest first) with their calls, approvals, items
+/// and trips: those ended before `max_age`, then more while the data is over
+/// `max_size`. Live sessions (no end) are never pruned. Between batches,
+/// records that arrived meanwhile are committed first.
+fn prune(
+    conn: &mut Connection,
+    retention: Retention,
+    ops: &std_mpsc::Receiver<WriteOp>,
+) -> Result<Pruned, StoreError> {
+    let err = |e: rusqlite::Error| StoreError::Write(format!("pruning: {e}"));
+    let mut pruned = Pruned {
+        bytes_before: used_bytes(conn).map_err(err)?,
+        ..Pruned::default()
+    };
+    let cutoff = retention
+        .max_age
+        .map(|age| super::now_ms().saturating_sub(age.as_millis() as u64) as i64);
+    loop {
+        let over_size = match retention.max_size {
+            Some(max) => used_bytes(conn).map_err(err)? > max,
+            None => false,
+        };
+        let tx = conn.transaction().map_err(err)?;
+        let ids: Vec<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id FROM sessions WHERE ended_ms IS NOT NULL
+                     AND (?1 OR (?2 IS NOT NULL AND ended_ms < ?2))
+                     ORDER BY ended_ms LIMIT ?3",
+                )
+                .map_err(err)?;
+            stmt.query_map(params![over_size, cutoff, PRUNE_BATCH], |r| r.get(0))
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?
+        };
+        if ids.is_empty() {
+            break;
+        }
+        for id in &ids {
+            for table in ["tool_calls", "approvals", "items", "guardrail_trips"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE session = ?1"), [id])
+                    .map_err(err)?;
+            }
+            tx.execute("DELETE FROM sessions WHERE id = ?1", [id])
+                .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        pruned.sessions += ids.len();
+        // Whatever waits gets committed before the next batch.
+        let mut waiting = Vec::new();
+        while let Ok(op) = ops.try_recv() {
+            match op {
+                WriteOp::Write(record, time, ack) => waiting.push((record, time, ack)),
+                WriteOp::Flush(done) => {
+                    commit(conn, &mut waiting);
+                    let _ = done.send(());
+                }
+                WriteOp::Prune(_, reply) => {
+                    // One pruning at a time; this one covers it.
+                    let _ = reply.send(Ok(Pruned::default()));
+                }
+            }
+        }
+        commit(conn, &mut waiting);
+    }
+    pruned.bytes_after = used_bytes(conn).map_err(err)?;
+    Ok(pruned)
 }

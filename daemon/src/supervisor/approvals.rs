@@ -69,6 +69,18 @@ impl ApprovalIndex {
         }
     }
 
+    /// The executors holding at least one pending call, one per session, so
+    /// the daemon-wide list asks only those (and none of the idle sessions).
+    pub fn holders(&self) -> Vec<ExecutorHandle> {
+        let mut seen = std::collections::HashSet::new();
+        self.by_call
+            .values()
+            .flatten()
+            .filter(|(s, _)| seen.insert(s.clone()))
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
     /// How many calls wait, daemon-wide.
     pub fn len(&self) -> usize {
         self.by_call.values().map(Vec::len).sum()

@@ -54,6 +54,8 @@ enum Command {
         call_id: String,
         reply: oneshot::Sender<Result<ExecutorHandle, LookupError>>,
     },
+    /// The executors holding pending calls.
+    Holders(oneshot::Sender<Vec<ExecutorHandle>>),
     Reload {
         trigger: Trigger,
         reply: Option<oneshot::Sender<ReloadOutcome>>,
@@ -115,7 +117,7 @@ impl Supervisor {
         let (catalog_tx, catalog_rx) = watch::channel(catalog);
         let (tx, rx) = mpsc::channel(256);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-        let state = task::State::new(catalog_tx, host, models, notices_tx);
+        let state = task::State::new(catalog_tx, host, models, notices_tx, journal.clone());
         tokio::spawn(state.run(rx, notices_rx));
         Ok(Supervisor {
             commands: tx,
@@ -214,6 +216,46 @@ impl Supervisor {
         })
         .await
         .unwrap_or_else(|| Err(LookupError::Unknown(call_id.to_string())))
+    }
+
+    /// Prune the journal to the serving config's `[journal]` retention now
+    /// and every [`crate::store::PRUNE_EVERY`]. The work runs on the
+    /// journal's writer thread, never on the reactor; a reload that changes
+    /// the retention applies from the next round.
+    pub fn spawn_journal_pruning(&self) -> tokio::task::JoinHandle<()> {
+        let journal = self.journal.clone();
+        let catalog = self.catalog.clone();
+        tokio::spawn(async move {
+            loop {
+                let retention = catalog.borrow().config.journal;
+                if retention != crate::store::Retention::default() {
+                    match journal.prune(retention).await {
+                        Ok(p) if p.sessions > 0 => tracing::info!(
+                            sessions = p.sessions,
+                            bytes_before = p.bytes_before,
+                            bytes_after = p.bytes_after,
+                            "journal pruned"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot prune the journal"),
+                    }
+                }
+                tokio::time::sleep(crate::store::PRUNE_EVERY).await;
+            }
+        })
+    }
+
+    /// Every call waiting for a person, daemon-wide, oldest first. The
+    /// index names the executors holding them; each is asked for its own
+    /// (outside the supervisor task, so a busy executor delays only this list).
+    pub async fn pending_approvals(&self) -> Vec<crate::session::PendingApproval> {
+        let holders = self.ask(Command::Holders).await.unwrap_or_default();
+        let mut all = Vec::new();
+        for status in futures_util::future::join_all(holders.iter().map(|h| h.status())).await {
+            all.extend(status.pending);
+        }
+        all.sort_by(|a, b| (a.since_ms, &a.call_id).cmp(&(b.since_ms, &b.call_id)));
+        all
     }
 
     /// Re-read the config and plugins; resolves once the outcome is known

@@ -13,6 +13,7 @@ use crate::plugin::PluginHost;
 use crate::realtime::endpoint::Endpoint;
 use crate::reload::{self, Prepared, ReloadOutcome, ReloadResult, Trigger};
 use crate::session::{Notice, SessionError};
+use crate::store::Journal;
 
 /// Callers waiting for one reload's outcome.
 type Waiters = Vec<oneshot::Sender<ReloadOutcome>>;
@@ -31,6 +32,8 @@ pub(super) struct State {
     queued: Option<(Trigger, Waiters)>,
     /// No new sessions are planned.
     draining: bool,
+    /// Where reloads are recorded.
+    journal: Journal,
 }
 
 impl State {
@@ -39,6 +42,7 @@ impl State {
         host: Arc<PluginHost>,
         models: ModelServers,
         notices: mpsc::UnboundedSender<Notice>,
+        journal: Journal,
     ) -> State {
         State {
             catalog,
@@ -51,6 +55,7 @@ impl State {
             reloading: None,
             queued: None,
             draining: false,
+            journal,
         }
     }
 
@@ -119,6 +124,9 @@ impl State {
             }
             Command::Pending { call_id, reply } => {
                 let _ = reply.send(self.approvals.find(&call_id));
+            }
+            Command::Holders(reply) => {
+                let _ = reply.send(self.approvals.holders());
             }
             Command::Reload { trigger, reply } => {
                 let waiters: Waiters = reply.into_iter().collect();
@@ -217,6 +225,8 @@ impl State {
         };
         let outcome = ReloadOutcome::new(trigger, result, &self.catalog.borrow());
         outcome.log();
+        self.journal
+            .record_later(outcome.record(&self.catalog.borrow()));
         self.last_reload = Some(outcome.clone());
         for w in waiters {
             let _ = w.send(outcome.clone());

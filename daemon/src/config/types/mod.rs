@@ -33,6 +33,13 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     pub agents: BTreeMap<String, AgentConfig>,
     pub guardrails: GuardrailSettings,
+    /// `[journal]`: how much of the journal to keep.
+    pub journal: crate::store::Retention,
+    /// What validation found questionable but accepted (`agentd check`
+    /// prints them and still succeeds; the daemon logs them).
+    pub warnings: Vec<super::Diagnostic>,
+    /// Hex SHA-256 of the file's text, as the journal records reloads.
+    pub source_hash: String,
 }
 
 impl Config {

@@ -1,6 +1,6 @@
 //! From the raw file to the validated [`Config`]: one file per section
 //! (`daemon`, `models`, `plugins`, `agents` with their `approval` and
-//! `realtime` settings, `guardrails`), each an `impl` block of [`Ctx`].
+//! `realtime` settings, `guardrails`, `journal`), each an `impl` block of [`Ctx`].
 //!
 //! [`Ctx`] carries the file's text (to turn byte spans into `file:line:col`),
 //! the folder relative paths resolve against, and the diagnostics so far.
@@ -14,6 +14,7 @@ mod agents;
 mod approval;
 mod daemon;
 mod guardrails;
+mod journal;
 mod models;
 mod plugins;
 mod realtime;
@@ -32,6 +33,8 @@ pub(super) struct Ctx<'a> {
     text: &'a str,
     base: PathBuf,
     diagnostics: Vec<Diagnostic>,
+    /// Problems that do not stop the config from loading (a shadowed rule).
+    warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Ctx<'a> {
@@ -42,6 +45,7 @@ impl<'a> Ctx<'a> {
             text,
             base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
             diagnostics: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -76,6 +80,14 @@ impl Ctx<'_> {
         });
     }
 
+    fn warn<T>(&mut self, s: &Spanned<T>, message: impl Into<String>) {
+        let location = Some(self.at(s));
+        self.warnings.push(Diagnostic {
+            location,
+            message: message.into(),
+        });
+    }
+
     fn path(&self, s: &Spanned<String>) -> PathBuf {
         self.base.join(s.get_ref())
     }
@@ -86,6 +98,7 @@ impl Ctx<'_> {
         let plugins = self.plugins(&raw.plugins);
         let agents = self.agents(&raw, &models);
         let guardrails = self.guardrails(&raw.guardrails);
+        let journal = self.journal(&raw.journal);
         if !self.diagnostics.is_empty() {
             return Err(ConfigError {
                 diagnostics: self.diagnostics,
@@ -98,6 +111,15 @@ impl Ctx<'_> {
             plugins,
             agents,
             guardrails,
+            journal,
+            warnings: self.warnings,
+            source_hash: {
+                use sha2::{Digest, Sha256};
+                Sha256::digest(self.text.as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            },
         })
     }
 }

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod audit;
+mod policy;
 mod reload;
 mod sessions;
 mod status;
@@ -54,7 +55,25 @@ pub async fn dispatch(
         Route::Decide(call_id) => {
             approvals::decide(daemon, who, call_id, read_json(req).await?).await
         }
-        Route::Audit { session, limit } => audit::audit(daemon, session.as_deref(), limit).await,
+        Route::Audit {
+            session,
+            tool,
+            since_ms,
+            limit,
+        } => {
+            let filter = crate::store::AuditFilter {
+                session,
+                tool,
+                since_ms,
+                limit,
+            };
+            audit::audit(daemon, filter).await
+        }
+        Route::ListApprovals => Ok(approvals::list(daemon).await),
+        Route::Remembered => approvals::remembered(daemon).await,
+        Route::Forget => approvals::forget(daemon, who, read_json(req).await?).await,
+        Route::Explain => policy::explain(daemon, read_json(req).await?).await,
+        Route::JournalSession(id) => audit::journal_session(daemon, &id).await,
         Route::CallTool(tool) => tools::call(daemon, &tool, read_json(req).await?).await,
         Route::Reload => reload::reload(daemon).await,
     }

@@ -1,6 +1,6 @@
 //! `POST /v1/tools/{plugin.tool}/call`: run a tool in its sandbox without a
 //! model, as `agentctl tool call` does for plugin authors. The call gets the
-//! same limits as a model's; its failure is the reply's `output`, not an
+//! same limits as a model's, after the same check of its arguments against the tool's schema; its failure is the reply's `output`, not an
 //! HTTP error.
 
 use hyper::{Response, StatusCode};
@@ -17,16 +17,28 @@ pub async fn call(
     body: CallTool,
 ) -> Result<Response<Body>, ApiError> {
     let catalog = daemon.catalog();
-    let (plugin, tool) = qualified
+    let (plugin, tool, schema) = qualified
         .split_once('.')
-        .and_then(|(p, t)| Some((catalog.plugins.get(p)?.clone(), t.to_string())))
-        .filter(|(p, t)| p.tools.iter().any(|x| x.name == *t))
+        .and_then(|(p, t)| {
+            let plugin = catalog.plugins.get(p)?.clone();
+            let schema = plugin.tools.iter().find(|x| x.name == t)?.arguments.clone();
+            Some((plugin, t.to_string(), schema))
+        })
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no tool `{qualified}` is loaded (see `agentctl plugins`)"
             ))
         })?;
     let arguments = body.arguments.to_string();
+    // The same check a model's call gets: a plugin author sees what the model would.
+    if let Err(e) = schema.check(&arguments) {
+        let reply = ToolCallResult {
+            ok: false,
+            output: format!("error: {e}"),
+            elapsed_us: 0,
+        };
+        return Ok(reply::json(StatusCode::OK, &reply));
+    }
     let info = crate::plugin::CallInfo {
         session_id: "agentctl".into(),
         agent: "agentctl".into(),

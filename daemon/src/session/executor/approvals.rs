@@ -1,5 +1,7 @@
-//! Deciding calls: the session's `always` answers, the tool's own setting,
-//! then the agent's policy — journaled before anything is done about it —
+//! Deciding calls: the tool's schema, the tool's own setting or the agent's
+//! policy, then earlier answers (`always` in this session, or remembered
+//! for the agent) for what would be asked — journaled before anything is
+//! done about it —
 //! and the calls that wait for a person: asked (after `before_approval`
 //! guardrails), decided, or rejected when their deadline passes.
 
@@ -8,10 +10,10 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Executor, ExecutorHandle, ToolCall, settle};
+use super::{Answer, Executor, ExecutorHandle, ToolCall, settle};
 use crate::catalog::{Agent, AgentGuardrail, AgentTool};
 use crate::plugin::GuardrailSubject;
-use crate::policy::Action;
+use crate::policy::{Action, OnTimeout};
 use crate::session::events::{Direction, SessionEvent, ToolOutcome};
 use crate::session::guardrails::{Trip, blocked_message, check_all, names};
 use crate::session::{Notice, REJECTION_MESSAGE, SessionError, now_ms};
@@ -25,6 +27,9 @@ pub(super) struct Pending {
     pub(super) agent: Arc<Agent>,
     pub(super) deadline: Option<Instant>,
     pub(super) expires_ms: Option<u64>,
+    /// When it started waiting, for the decision's latency and the listing.
+    pub(super) asked: Instant,
+    pub(super) since_ms: u64,
 }
 
 /// Tool guardrails that run before a person is asked.
@@ -44,18 +49,50 @@ impl Executor {
         agent: Arc<Agent>,
         settled: Option<oneshot::Sender<()>>,
     ) {
-        let (decision, why) = match (self.always.get(&tool.qualified), tool.approval) {
-            (Some(true), _) => (Action::Allow, "always approved in this session"),
-            (Some(false), _) => (Action::Deny, "always rejected in this session"),
-            (None, Some(true)) => (Action::Ask, "tool setting"),
-            (None, Some(false)) => (Action::Allow, "tool setting"),
-            (None, None) => (
-                agent
-                    .config
-                    .approval
-                    .decide(&tool.qualified, &call.arguments),
-                "policy",
-            ),
+        // Arguments first: a call whose arguments do not match the tool's
+        // schema never reaches policy or the plugin (and is journaled too).
+        let args = match tool.arguments.check(&call.arguments) {
+            Ok(args) => args,
+            Err(e) => {
+                tracing::info!(session = %self.ctx.session, tool = %tool.qualified, call_id = %call.call_id, error = %e, "tool call refused: bad arguments");
+                let record = Record::ToolCall {
+                    session: self.ctx.session.to_string(),
+                    call_id: call.call_id.clone(),
+                    agent: agent.name().to_string(),
+                    tool: tool.qualified.clone(),
+                    arguments: call.arguments.clone(),
+                    decision: format!("refused ({e})"),
+                    plugin_hash: tool.plugin.hash.clone(),
+                };
+                if self.journal_first(record, &call, &tool, &agent).await {
+                    let message = format!("error: {e}");
+                    self.answer(&agent, &tool, call, message, ToolOutcome::Rejected);
+                }
+                settle(settled);
+                return;
+            }
+        };
+        let (decision, why) = match tool.approval {
+            Some(true) => (Action::Ask, "tool setting".to_string()),
+            Some(false) => (Action::Allow, "tool setting".to_string()),
+            None => {
+                let d = agent.config.approval.decide(&tool.qualified, &args);
+                (d.action, d.reason())
+            }
+        };
+        // Earlier answers settle what would be asked — only an ask: an
+        // `always` approval (this session's, or one remembered for the
+        // agent) never loosens a deny. An `always` rejection refuses anything.
+        let (decision, why) = match (self.always.get(&tool.qualified), decision) {
+            (Some(false), _) => (Action::Deny, "always rejected in this session".to_string()),
+            (Some(true), Action::Ask) => {
+                (Action::Allow, "always approved in this session".to_string())
+            }
+            (None, Action::Ask) => self
+                .remembered(&agent, &tool)
+                .await
+                .unwrap_or((decision, why)),
+            _ => (decision, why),
         };
         let record = Record::ToolCall {
             session: self.ctx.session.to_string(),
@@ -64,6 +101,7 @@ impl Executor {
             tool: tool.qualified.clone(),
             arguments: call.arguments.clone(),
             decision: format!("{} ({why})", decision.as_str()),
+            plugin_hash: tool.plugin.hash.clone(),
         };
         if !self.journal_first(record, &call, &tool, &agent).await {
             settle(settled);
@@ -102,6 +140,38 @@ impl Executor {
                         }
                     });
                 }
+            }
+        }
+    }
+
+    /// The answer remembered for `agent`'s calls of `tool` under its current
+    /// policy, as a decision and its reason. A journal that cannot be read
+    /// means asking a person, as if nothing were remembered.
+    async fn remembered(&self, agent: &Agent, tool: &AgentTool) -> Option<(Action, String)> {
+        let hash = agent.config.approval.fingerprint();
+        match self
+            .ctx
+            .journal
+            .remembered(agent.name(), &tool.qualified, &hash)
+            .await
+        {
+            Ok(Some(a)) => Some((
+                if a.approve {
+                    Action::Allow
+                } else {
+                    Action::Deny
+                },
+                format!(
+                    "remembered for agent {}: {} by {}",
+                    agent.name(),
+                    if a.approve { "approved" } else { "rejected" },
+                    a.decided_by
+                ),
+            )),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(session = %self.ctx.session, error = %e, "cannot read remembered approvals; asking");
+                None
             }
         }
     }
@@ -155,6 +225,8 @@ impl Executor {
                 agent,
                 deadline: timeout.map(|t| Instant::now() + t),
                 expires_ms: timeout.map(|t| now_ms() + t.as_millis() as u64),
+                asked: Instant::now(),
+                since_ms: now_ms(),
             },
         );
     }
@@ -189,16 +261,23 @@ impl Executor {
                 call_id: id.clone(),
                 session: self.ctx.session.clone(),
             });
-            tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, call_id = %id, "approval timed out; rejected");
+            let approve = p.agent.config.approval.on_timeout == OnTimeout::Approve;
+            tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, call_id = %id, approve, "approval timed out");
             let record = Record::Approval {
                 session: self.ctx.session.to_string(),
                 call_id: id.clone(),
-                approved: false,
+                approved: approve,
                 always: false,
-                reason: Identity::Timeout.to_string(),
+                decided_by: Identity::Timeout.to_string(),
+                reason: None,
+                latency_ms: p.asked.elapsed().as_millis() as u64,
             };
             if self.journal_first(record, &p.call, &p.tool, &p.agent).await {
-                self.reject(p.call, &p.tool, &p.agent);
+                if approve {
+                    self.run_tool(p.call, p.tool, p.agent, true, None);
+                } else {
+                    self.reject(p.call, &p.tool, &p.agent);
+                }
             }
         }
     }
@@ -206,9 +285,7 @@ impl Executor {
     pub(super) async fn decide(
         &mut self,
         call_id: &str,
-        approve: bool,
-        always: bool,
-        decider: Identity,
+        answer: Answer,
     ) -> Result<(), SessionError> {
         let Some(p) = self.pending.remove(call_id) else {
             return Err(SessionError::UnknownCall {
@@ -220,16 +297,41 @@ impl Executor {
             call_id: call_id.to_string(),
             session: self.ctx.session.clone(),
         });
-        tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, %call_id, approve, always, %decider, "approval decided");
+        let Answer {
+            approve,
+            always,
+            remember_for_agent,
+            reason,
+            decider,
+        } = answer;
+        let always = always || remember_for_agent;
+        let latency_ms = p.asked.elapsed().as_millis() as u64;
+        tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, %call_id, approve, always, remember_for_agent, %decider, latency_ms, "approval decided");
         let record = Record::Approval {
             session: self.ctx.session.to_string(),
             call_id: call_id.to_string(),
             approved: approve,
             always,
-            reason: decider.to_string(),
+            decided_by: decider.to_string(),
+            reason,
+            latency_ms,
         };
         if !self.journal_first(record, &p.call, &p.tool, &p.agent).await {
             return Ok(());
+        }
+        if remember_for_agent {
+            let remember = Record::Remember {
+                agent: p.agent.name().to_string(),
+                tool: p.tool.qualified.clone(),
+                policy_hash: p.agent.config.approval.fingerprint(),
+                approve,
+                decided_by: decider.to_string(),
+            };
+            // This call's decision is journaled; if the answer cannot be
+            // kept for later sessions they will ask again, which is safe.
+            if let Err(e) = self.ctx.journal.record(remember).await {
+                tracing::error!(session = %self.ctx.session, %call_id, error = %e, "cannot remember the answer for the agent");
+            }
         }
         if always {
             self.always.insert(p.tool.qualified.clone(), approve);

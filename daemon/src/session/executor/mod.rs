@@ -1,8 +1,10 @@
 //! The tool executor: one task per session that owns every tool call from the
 //! moment the model asks for it until its output leaves for the model.
 //!
-//! For each call it decides (the session's `always` answers, then the tool's
-//! own `approval` setting, then the agent's policy), journals the decision
+//! For each call it checks the arguments against the tool's schema, decides
+//! (the tool's own `approval` setting or the agent's policy; an ask may be
+//! settled by an earlier `always` answer or one remembered for the agent),
+//! journals the decision
 //! *before* acting on it (a journal that cannot record is a reason to refuse
 //! the call), holds calls that wait for a person together with their
 //! deadlines, runs tool guardrails and the tool in tasks of their own, and
@@ -53,9 +55,7 @@ enum Command {
     Call(Box<NewCall>),
     Decide {
         call_id: String,
-        approve: bool,
-        always: bool,
-        decider: Identity,
+        answer: Answer,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
     Status(oneshot::Sender<ExecutorStatus>),
@@ -67,6 +67,33 @@ struct NewCall {
     tool: AgentTool,
     agent: Arc<Agent>,
     settled: Option<oneshot::Sender<()>>,
+}
+
+/// A person's answer to a pending call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub approve: bool,
+    /// Apply it to later calls of the same tool in this session.
+    pub always: bool,
+    /// Also remember it for the agent, across sessions and restarts, while
+    /// its approval policy stays the same (implies `always`).
+    pub remember_for_agent: bool,
+    /// The decider's reason, journaled with the decision.
+    pub reason: Option<String>,
+    pub decider: Identity,
+}
+
+impl Answer {
+    /// A plain approve or reject for this call only.
+    pub fn once(approve: bool, decider: Identity) -> Answer {
+        Answer {
+            approve,
+            always: false,
+            remember_for_agent: false,
+            reason: None,
+            decider,
+        }
+    }
 }
 
 /// How the session and the control API reach a session's executor.
@@ -99,22 +126,14 @@ impl ExecutorHandle {
         &self.session
     }
 
-    /// Approve or reject a pending call on behalf of `decider`; `always`
-    /// applies to later calls of the same tool in this session.
-    pub async fn decide(
-        &self,
-        call_id: &str,
-        approve: bool,
-        always: bool,
-        decider: Identity,
-    ) -> Result<(), SessionError> {
+    /// Approve or reject a pending call with `answer` (who decided, how far
+    /// it reaches, why).
+    pub async fn decide(&self, call_id: &str, answer: Answer) -> Result<(), SessionError> {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Decide {
                 call_id: call_id.to_string(),
-                approve,
-                always,
-                decider,
+                answer,
                 reply,
             })
             .map_err(|_| self.ended())?;
@@ -219,12 +238,30 @@ impl Executor {
         }
     }
 
-    fn send_output(&self, call_id: &str, output: String) {
-        // If the connection task is gone, its Closed event ends the session.
-        let _ = self.ctx.to_model.send(ModelCommand::ToolOutput {
-            call_id: call_id.to_string(),
-            output,
-            start_response: true,
+    /// Send a call's output once `committed` (its outcome's journal write)
+    /// resolves: the model never has an output whose outcome a crash could
+    /// lose. The wait runs in a task of its own so the executor goes on
+    /// deciding meanwhile; the writer batches the commit with its neighbours.
+    fn send_output_after(
+        &self,
+        committed: crate::store::Committed,
+        call_id: String,
+        output: String,
+    ) {
+        let to_model = self.ctx.to_model.clone();
+        let session = self.ctx.session.clone();
+        tokio::spawn(async move {
+            if let Err(e) = committed.await {
+                // The tool has run; withholding its output would only stall
+                // the conversation. The error is the operator's to see.
+                tracing::error!(%session, %call_id, error = %e, "journal write of a tool outcome failed");
+            }
+            // If the connection task is gone, its Closed event ends the session.
+            let _ = to_model.send(ModelCommand::ToolOutput {
+                call_id,
+                output,
+                start_response: true,
+            });
         });
     }
 
@@ -241,8 +278,8 @@ impl Executor {
                         let NewCall { call, tool, agent, settled } = *c;
                         self.on_call(call, tool, agent, settled).await
                     }
-                    Some(Command::Decide { call_id, approve, always, decider, reply }) => {
-                        let result = self.decide(&call_id, approve, always, decider).await;
+                    Some(Command::Decide { call_id, answer, reply }) => {
+                        let result = self.decide(&call_id, answer).await;
                         let _ = reply.send(result);
                     }
                     Some(Command::Status(reply)) => {
@@ -290,6 +327,8 @@ impl Executor {
                 agent: p.agent.name().to_string(),
                 arguments: p.call.arguments.clone(),
                 expires_ms: p.expires_ms,
+                since_ms: p.since_ms,
+                session: Some(self.ctx.session.to_string()),
             })
             .collect();
         pending.sort_by(|a, b| a.call_id.cmp(&b.call_id));
@@ -314,13 +353,14 @@ impl Executor {
                 call_id: p.call.call_id.clone(),
                 session: self.ctx.session.clone(),
             });
-            self.end(
+            // Not waited for: the model connection is closing, nothing is sent.
+            drop(self.end(
                 &p.agent,
                 &p.tool,
                 p.call,
                 "session closed before the call was approved".into(),
                 ToolOutcome::Rejected,
-            );
+            ));
         }
     }
 
@@ -336,11 +376,12 @@ impl Executor {
         outcome: ToolOutcome,
     ) {
         let call_id = call.call_id.clone();
-        self.end(agent, tool, call, output.clone(), outcome);
-        self.send_output(&call_id, output);
+        let committed = self.end(agent, tool, call, output.clone(), outcome);
+        self.send_output_after(committed, call_id, output);
     }
 
-    /// Report a call's end to subscribers and the journal.
+    /// Report a call's end to subscribers and the journal; the returned
+    /// future resolves once the outcome is committed.
     fn end(
         &self,
         agent: &Agent,
@@ -348,8 +389,8 @@ impl Executor {
         call: ToolCall,
         output: String,
         outcome: ToolOutcome,
-    ) {
-        self.ctx.journal.record_later(Record::ToolResult {
+    ) -> crate::store::Committed {
+        let committed = self.ctx.journal.submit(Record::ToolResult {
             session: self.ctx.session.to_string(),
             call_id: call.call_id.clone(),
             outcome: outcome.as_str().to_string(),
@@ -363,6 +404,7 @@ impl Executor {
             output,
             outcome,
         });
+        committed
     }
 
     /// Journal a decision before acting on it. A journal that cannot record

@@ -335,14 +335,20 @@ mod tests {
         let (c, start) = parsed("tool_calls");
         assert_eq!(tools(&c, start), ["peer.add as Some(\"add\")"]);
         assert_eq!(
-            c.agents[start].approval.decide("peer.add", "{}"),
+            c.agents[start]
+                .approval
+                .decide("peer.add", &serde_json::json!({}))
+                .action,
             Action::Allow
         );
 
         let (c, start) = parsed("approval");
         assert_eq!(tools(&c, start), ["peer.add as Some(\"add\")"]);
         assert_eq!(
-            c.agents[start].approval.decide("peer.add", "{}"),
+            c.agents[start]
+                .approval
+                .decide("peer.add", &serde_json::json!({}))
+                .action,
             Action::Ask
         );
 
