@@ -259,11 +259,7 @@ async fn always_approve_skips_later_questions_for_that_tool() {
         })
         .await;
     assert_eq!(end["outcome"], "completed");
-    let asks = ev
-        .seen
-        .iter()
-        .filter(|e| e["type"] == "tool_approval_required")
-        .count();
+    let asks = ev.count("tool_approval_required");
     assert_eq!(asks, 1, "the second call must not ask again");
 }
 

@@ -254,10 +254,7 @@ async fn an_answer_remembered_for_the_agent_lapses_with_its_policy_and_can_be_fo
     let s = d.start_session("payer").await;
     let mut ev = d.watch(&s);
     d.send(&s, r#"call calc.multiply {"a":2,"b":3}"#).await;
-    let id = ev.until_type("tool_approval_required", &[]).await["call_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = ev.approval_asked().await;
     let (ok, _, err) = d.agentctl(&["approve", &id, "--always", "--remember", "agent"]);
     assert!(ok, "{err}");
     ev.until_type("tool_end", &[("outcome", "completed")]).await;
@@ -339,10 +336,7 @@ async fn an_always_approval_settles_asks_but_never_loosens_a_deny() {
     let s = d.start_session("payer").await;
     let mut ev = d.watch(&s);
     d.send(&s, r#"call calc.multiply {"a":2,"b":3}"#).await;
-    let id = ev.until_type("tool_approval_required", &[]).await["call_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = ev.approval_asked().await;
     let (ok, _, err) = d.agentctl(&["approve", &id, "--always"]);
     assert!(ok, "{err}");
     ev.until_type("tool_end", &[("output", "6")]).await;
@@ -354,11 +348,7 @@ async fn an_always_approval_settles_asks_but_never_loosens_a_deny() {
     // What the policy denies stays denied.
     d.send(&s, r#"call calc.multiply {"a":500,"b":3}"#).await;
     let end = ev.until_type("tool_end", &[("outcome", "rejected")]).await;
-    let asks = ev
-        .seen
-        .iter()
-        .filter(|e| e["type"] == "tool_approval_required")
-        .count();
+    let asks = ev.count("tool_approval_required");
     assert_eq!(asks, 1, "only the first call was asked about");
     let audit = audit(&d, &s).await;
     assert_eq!(

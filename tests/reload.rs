@@ -577,11 +577,7 @@ async fn reload_of_before_approval_reaches_live_sessions() {
     ev.until_type("tool_end", &[("outcome", "rejected")]).await;
 
     reload_changes_agent_a(&d, &with(true));
-    let asked_before = ev
-        .seen
-        .iter()
-        .filter(|e| e["type"] == "tool_approval_required")
-        .count();
+    let asked_before = ev.count("tool_approval_required");
     d.send(&s, &format!("call faulty.echo {SECRET_ARGS}")).await;
     ev.until_type("guardrail_tripped", &[("direction", "tool_call")])
         .await;
@@ -592,11 +588,7 @@ async fn reload_of_before_approval_reaches_live_sessions() {
             .is_some_and(|o| o.starts_with("Tool call blocked by guardrail")),
         "{end}"
     );
-    let asked_after = ev
-        .seen
-        .iter()
-        .filter(|e| e["type"] == "tool_approval_required")
-        .count();
+    let asked_after = ev.count("tool_approval_required");
     assert_eq!(
         asked_before, asked_after,
         "a person was asked before the guardrail ran"

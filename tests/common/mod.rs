@@ -278,6 +278,19 @@ impl Events {
         self.until_type(kind, fields).await
     }
 
+    /// Wait for the next call that asks for approval; its call id.
+    pub async fn approval_asked(&mut self) -> String {
+        self.until_type("tool_approval_required", &[]).await["call_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// How many events of type `kind` were seen.
+    pub fn count(&self, kind: &str) -> usize {
+        self.seen.iter().filter(|e| e["type"] == kind).count()
+    }
+
     /// Types of the non-raw events seen, in order.
     pub fn types(&self) -> Vec<String> {
         self.seen

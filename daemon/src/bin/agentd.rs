@@ -83,9 +83,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    for w in &config.warnings {
-        tracing::warn!("config: {w}");
-    }
+    config.log_warnings();
     // The daemon keeps compiled plugins on disk, so restarts skip compilation.
     let host = match PluginHost::with_options(HostOptions {
         cache_dir: Some(config.daemon.cache_dir.clone()),

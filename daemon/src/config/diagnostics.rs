@@ -86,6 +86,11 @@ impl fmt::Display for ConfigError {
 }
 
 impl ConfigError {
+    /// Each diagnostic as one line (`file:line:col: message`).
+    pub fn messages(&self) -> Vec<String> {
+        self.diagnostics.iter().map(ToString::to_string).collect()
+    }
+
     pub(super) fn single(location: Option<Location>, message: impl Into<String>) -> Self {
         ConfigError {
             diagnostics: vec![Diagnostic {

@@ -64,6 +64,14 @@ impl Config {
         };
         ctx.validate(raw)
     }
+
+    /// Log what validation accepted but found worth a look (a shadowed
+    /// approval rule), as start-up and every reload do.
+    pub fn log_warnings(&self) {
+        for w in &self.warnings {
+            tracing::warn!("config: {w}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(super) fn messages(text: &str) -> Vec<String> {
 pub(super) fn messages_at(path: &Path, text: &str) -> Vec<String> {
     match Config::parse(path, text) {
         Ok(_) => panic!("config should be refused:\n{text}"),
-        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+        Err(e) => e.messages(),
     }
 }
 

@@ -261,12 +261,7 @@ pub async fn prepare(old: &Catalog, host: &PluginHost) -> Result<Prepared, Vec<S
     }
     let catalog = Catalog::build_from(config, host, Some(old))
         .await
-        .map_err(|e| {
-            e.diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        })?;
+        .map_err(|e| e.messages())?;
     let changes = diff(old, &catalog);
     Ok(Prepared { catalog, changes })
 }
@@ -277,16 +272,8 @@ async fn load(path: &Path) -> Result<Config, Vec<String>> {
     let config = tokio::task::spawn_blocking(move || Config::load(&path))
         .await
         .map_err(|e| vec![format!("config reader failed: {e}")])?
-        .map_err(|e| {
-            e.diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        })?;
-    // Accepted, but worth a look (a shadowed approval rule).
-    for w in &config.warnings {
-        tracing::warn!("config: {w}");
-    }
+        .map_err(|e| e.messages())?;
+    config.log_warnings();
     Ok(config)
 }
 
