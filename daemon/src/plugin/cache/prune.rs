@@ -211,6 +211,12 @@ mod tests {
         v
     }
 
+    /// Held by every test that reaches the removal log line. tracing caches
+    /// whether a call site is enabled: a test on another thread that reaches
+    /// it first, with no subscriber, while [`logs`] installs its own, can
+    /// leave it cached as disabled and the captured log empty (seen in CI).
+    static LOG_SITE: Mutex<()> = Mutex::new(());
+
     /// Log lines written while `f` runs on this thread.
     fn logs<T>(f: impl FnOnce() -> T) -> (T, String) {
         #[derive(Clone)]
@@ -230,7 +236,10 @@ mod tests {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        let out = tracing::subscriber::with_default(subscriber, f);
+        let out = tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let text = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
         (out, text)
     }
@@ -253,6 +262,7 @@ mod tests {
 
     #[test]
     fn old_unused_artifacts_go_and_everything_else_stays() {
+        let _site = LOG_SITE.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let (old_used, old_unused, young_unused) = (hash(1), hash(2), hash(3));
@@ -299,6 +309,7 @@ mod tests {
 
     #[test]
     fn over_the_size_bound_the_oldest_unused_go_first_and_in_use_ones_never() {
+        let _site = LOG_SITE.lock().unwrap_or_else(|e| e.into_inner());
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         let (used, a, b, c) = (hash(1), hash(2), hash(3), hash(4));
