@@ -165,12 +165,14 @@ impl H {
             tracing: Some(json!("auto")),
             resilience,
             ca_file: None,
+            media: Default::default(),
         };
         let options = session::SessionOptions {
             endpoint,
             overrides,
             journal,
             notices: None,
+            call: None,
         };
         let (s, m) = tokio::join!(
             // No supervisor here: the catalog never changes.

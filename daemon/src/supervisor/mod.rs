@@ -63,6 +63,20 @@ enum Command {
     LastReload(oneshot::Sender<Option<ReloadOutcome>>),
     /// Take no new sessions from now on (see [`Supervisor::drain`]).
     Drain(oneshot::Sender<()>),
+    /// The loopback url of the server the daemon runs for model `model`.
+    LocalUrl {
+        model: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
+}
+
+/// How a session that drives a call connects: by sideband, to this url.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    /// The realtime WebSocket url with `?call_id=` in place of `?model=`.
+    pub sideband_url: String,
+    pub media: crate::realtime::conversation::Media,
+    pub status: agentd_api::session::CallStatus,
 }
 
 /// A session, planned: started outside the supervisor task (connecting to a
@@ -98,6 +112,8 @@ pub struct Supervisor {
     catalog: watch::Receiver<Arc<Catalog>>,
     journal: Journal,
     started_ms: u64,
+    /// Phone and browser calls (the `calls` module owns their records).
+    calls: Arc<crate::calls::Calls>,
 }
 
 impl Supervisor {
@@ -123,6 +139,7 @@ impl Supervisor {
             commands: tx,
             catalog: catalog_rx,
             journal,
+            calls: Arc::default(),
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -145,6 +162,11 @@ impl Supervisor {
         self.catalog.clone()
     }
 
+    /// The daemon's calls.
+    pub fn calls(&self) -> Arc<crate::calls::Calls> {
+        self.calls.clone()
+    }
+
     /// The journal every session records into.
     pub fn journal(&self) -> &Journal {
         &self.journal
@@ -161,6 +183,28 @@ impl Supervisor {
         agent: Option<&str>,
         overrides: SettingsOverlay,
     ) -> Result<SessionHandle, SessionError> {
+        self.start_session_with(agent, overrides, None).await
+    }
+
+    /// The loopback url of the server the daemon runs for model `model`
+    /// (the offline model or a scenario), if it runs one.
+    pub async fn local_url(&self, model: &str) -> Option<String> {
+        self.ask(|reply| Command::LocalUrl {
+            model: model.to_string(),
+            reply,
+        })
+        .await
+        .flatten()
+    }
+
+    /// Start a session, attached by sideband to a call when `call` is given
+    /// (a draining daemon refuses either).
+    pub async fn start_session_with(
+        &self,
+        agent: Option<&str>,
+        overrides: SettingsOverlay,
+        call: Option<CallSetup>,
+    ) -> Result<SessionHandle, SessionError> {
         let stopping = || SessionError::Ended("(the daemon is stopping)".into());
         let plan = self
             .ask(|reply| Command::Plan {
@@ -169,15 +213,24 @@ impl Supervisor {
             })
             .await
             .ok_or_else(stopping)??;
+        let mut endpoint = plan.endpoint;
+        let status = call.map(|c| {
+            endpoint.url = c.sideband_url;
+            endpoint.media = c.media;
+            let mut status = c.status;
+            status.session = Some(plan.id.clone());
+            status
+        });
         let handle = session::start(
             &plan.id,
             plan.catalog,
             &plan.agent,
             session::SessionOptions {
-                endpoint: plan.endpoint,
+                endpoint,
                 overrides,
                 journal: self.journal.clone(),
                 notices: Some(plan.notices),
+                call: status,
             },
         )
         .await?;
