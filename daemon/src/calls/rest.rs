@@ -43,7 +43,19 @@ pub async fn post(
     body: Vec<u8>,
     ca_file: Option<&Path>,
 ) -> Result<Reply, RestError> {
-    tokio::time::timeout(TIMEOUT, exchange(url, key, content_type, body, ca_file))
+    post_with(url, key, content_type, body, ca_file, &[]).await
+}
+
+/// [`post`] with extra headers.
+pub async fn post_with(
+    url: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+    ca_file: Option<&Path>,
+    headers: &[(&str, String)],
+) -> Result<Reply, RestError> {
+    tokio::time::timeout(TIMEOUT, exchange(url, key, content_type, body, ca_file, headers))
         .await
         .unwrap_or_else(|_| {
             Err(RestError {
@@ -59,6 +71,7 @@ async fn exchange(
     content_type: &str,
     body: Vec<u8>,
     ca_file: Option<&Path>,
+    headers: &[(&str, String)],
 ) -> Result<Reply, RestError> {
     let fail = |reason: String| RestError {
         url: url.to_string(),
@@ -97,6 +110,9 @@ async fn exchange(
         .header("user-agent", concat!("agentd/", env!("CARGO_PKG_VERSION")));
     if let Some(key) = key {
         req = req.header("authorization", format!("Bearer {key}"));
+    }
+    for (name, value) in headers {
+        req = req.header(*name, value.as_str());
     }
     let req = req
         .body(Full::new(Bytes::from(body)))

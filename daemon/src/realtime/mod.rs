@@ -11,13 +11,15 @@
 //! - [`model`]: what a session and its connection say to each other;
 //! - [`endpoint`]: where a connection goes, built from a model's config;
 //! - [`client`]: the same connection under its earlier path;
-//! - [`sim`]: the built-in offline model on loopback;
+//! - [`sim`]: the built-in offline model on loopback, with its call routes and
+//!   sidebands in [`sim_calls`];
 //! - [`scenario`]: the offline model playing a scripted exchange;
 //! - [`tls`]: the stream under the WebSocket (rustls for `wss://`).
 
 pub mod client;
 pub mod connection;
 pub mod conversation;
+pub mod sim_calls;
 pub mod endpoint;
 pub mod model;
 pub mod protocol;
