@@ -173,6 +173,7 @@ impl H {
             journal,
             notices: None,
             call: None,
+            call_hooks: None,
         };
         let (s, m) = tokio::join!(
             // No supervisor here: the catalog never changes.

@@ -37,6 +37,8 @@ pub struct SessionOptions {
     pub notices: Option<Notices>,
     /// The call this session drives over a sideband, if any.
     pub call: Option<agentd_api::session::CallStatus>,
+    /// How its built-in call tools act on that call.
+    pub call_hooks: Option<super::CallHooks>,
 }
 
 /// Connect to the model and start the session's task (and its executor).
@@ -54,6 +56,7 @@ pub async fn start(
         journal,
         notices,
         call,
+        call_hooks,
     } = options;
     let media = endpoint.media;
     let current = catalog.borrow_and_update().clone();
@@ -86,6 +89,7 @@ pub async fn start(
         journal: journal.clone(),
         to_model: conn.commands.clone(),
         notices: notices.clone(),
+        call: call_hooks,
     });
     let session = Session {
         id: id.clone(),

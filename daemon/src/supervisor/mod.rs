@@ -162,6 +162,31 @@ impl Supervisor {
         self.catalog.clone()
     }
 
+    /// How the call tools of the session driving `call` act on it: through
+    /// the `calls` module, recorded as done by the agent.
+    fn call_hooks(&self, call: &agentd_api::session::CallStatus) -> session::CallHooks {
+        let me = self.clone();
+        let call_id = call.call_id.clone();
+        let by = format!("agent {}", call.agent.as_deref().unwrap_or("?"));
+        Arc::new(move |action| {
+            let (me, call_id, by) = (me.clone(), call_id.clone(), by.clone());
+            Box::pin(async move {
+                match action {
+                    session::CallAction::Transfer { target_uri } => {
+                        crate::calls::transfer(&me, &call_id, &target_uri, &by)
+                            .await
+                            .map(|_| format!("The call was transferred to {target_uri}."))
+                            .map_err(|e| e.to_string())
+                    }
+                    session::CallAction::HangUp => crate::calls::hang_up(&me, &call_id, &by)
+                        .await
+                        .map(|_| "The call was hung up.".to_string())
+                        .map_err(|e| e.to_string()),
+                }
+            })
+        })
+    }
+
     /// The daemon's calls.
     pub fn calls(&self) -> Arc<crate::calls::Calls> {
         self.calls.clone()
@@ -221,6 +246,7 @@ impl Supervisor {
             status.session = Some(plan.id.clone());
             status
         });
+        let call_hooks = status.as_ref().map(|s| self.call_hooks(s));
         let handle = session::start(
             &plan.id,
             plan.catalog,
@@ -231,6 +257,7 @@ impl Supervisor {
                 journal: self.journal.clone(),
                 notices: Some(plan.notices),
                 call: status,
+                call_hooks,
             },
         )
         .await?;
