@@ -235,14 +235,22 @@ async fn control_for(daemon: &Supervisor, call_id: &str) -> Result<(CallStatus, 
 }
 
 /// Hang call `call_id` up, recording who did.
-pub async fn hang_up(daemon: &Supervisor, call_id: &str, by: &str) -> Result<CallStatus, CallError> {
+/// `close`: close its session too (an operator's request; an agent's call
+/// tool ends its session itself, after its outcome is recorded).
+pub async fn hang_up(daemon: &Supervisor, call_id: &str, by: &str, close: bool) -> Result<CallStatus, CallError> {
     let (c, control) = control_for(daemon, call_id).await?;
     control.hangup(call_id).await?;
-    finish(daemon, &c, &format!("hung up by {by}")).await
+    finish(daemon, &c, &format!("hung up by {by}"), close).await
 }
 
 /// Transfer call `call_id` to `target` (an allowed URI), recording it.
-pub async fn transfer(daemon: &Supervisor, call_id: &str, target: &str, by: &str) -> Result<CallStatus, CallError> {
+pub async fn transfer(
+    daemon: &Supervisor,
+    call_id: &str,
+    target: &str,
+    by: &str,
+    close: bool,
+) -> Result<CallStatus, CallError> {
     let catalog = daemon.catalog();
     let sip = catalog.config.sip.as_ref().ok_or(CallError::NoSip)?;
     if !sip.may_transfer_to(target) {
@@ -251,17 +259,18 @@ pub async fn transfer(daemon: &Supervisor, call_id: &str, target: &str, by: &str
     let (c, control) = control_for(daemon, call_id).await?;
     control.refer(call_id, target).await?;
     tracing::info!(call = %call_id, %target, %by, "call transferred");
-    finish(daemon, &c, &format!("transferred to {target}")).await
+    finish(daemon, &c, &format!("transferred to {target}"), close).await
 }
 
 /// Record a call's final outcome and close its session.
-async fn finish(daemon: &Supervisor, c: &CallStatus, outcome: &str) -> Result<CallStatus, CallError> {
+async fn finish(daemon: &Supervisor, c: &CallStatus, outcome: &str, close: bool) -> Result<CallStatus, CallError> {
     let calls = daemon.calls();
     let updated = calls
         .set_outcome(&c.call_id, outcome, None)
         .ok_or_else(|| CallError::UnknownCall(c.call_id.clone()))?;
     journal(daemon.journal(), &updated, true);
-    if let Some(s) = &c.session
+    if close
+        && let Some(s) = &c.session
         && let Some(h) = daemon.session(s).await
     {
         // The provider ends the sideband too; closing it here does not wait for that.

@@ -173,12 +173,12 @@ impl Supervisor {
             Box::pin(async move {
                 match action {
                     session::CallAction::Transfer { target_uri } => {
-                        crate::calls::transfer(&me, &call_id, &target_uri, &by)
+                        crate::calls::transfer(&me, &call_id, &target_uri, &by, false)
                             .await
                             .map(|_| format!("The call was transferred to {target_uri}."))
                             .map_err(|e| e.to_string())
                     }
-                    session::CallAction::HangUp => crate::calls::hang_up(&me, &call_id, &by)
+                    session::CallAction::HangUp => crate::calls::hang_up(&me, &call_id, &by, false)
                         .await
                         .map(|_| "The call was hung up.".to_string())
                         .map_err(|e| e.to_string()),

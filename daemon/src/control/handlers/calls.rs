@@ -83,7 +83,7 @@ pub async fn attach(
 }
 
 pub async fn hang_up(daemon: &Supervisor, who: &Identity, call_id: &str) -> Result<Response<Body>, ApiError> {
-    let c = calls::hang_up(daemon, call_id, &who.to_string()).await?;
+    let c = calls::hang_up(daemon, call_id, &who.to_string(), true).await?;
     Ok(reply::json(StatusCode::OK, &c))
 }
 
@@ -100,7 +100,7 @@ pub async fn transfer(
     call_id: &str,
     body: Transfer,
 ) -> Result<Response<Body>, ApiError> {
-    let c = calls::transfer(daemon, call_id, &body.target_uri, &who.to_string()).await?;
+    let c = calls::transfer(daemon, call_id, &body.target_uri, &who.to_string(), true).await?;
     Ok(reply::json(StatusCode::OK, &c))
 }
 

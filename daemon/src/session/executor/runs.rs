@@ -119,7 +119,14 @@ impl Executor {
         match done {
             Ok((id, run)) => {
                 if let Some(r) = self.in_flight.remove(&id) {
+                    // A call tool that worked ended the call (transferred or
+                    // hung up): once its outcome is out, the sideband goes too,
+                    // and the session with it.
+                    let ended_call = matches!(r.tool.runs, ToolImpl::Call(_)) && run.result.is_ok();
                     self.finish(r, run);
+                    if ended_call {
+                        let _ = self.ctx.to_model.send(crate::realtime::client::ModelCommand::Close);
+                    }
                 }
                 Ok(())
             }
