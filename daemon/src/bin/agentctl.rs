@@ -287,7 +287,10 @@ async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), Client
         }
         CallCmd::Simulate { to, from, say } => {
             let v: Value = c
-                .post("/v1/calls/simulate", &serde_json::json!({"to": to, "from": from, "say": say}))
+                .post(
+                    "/v1/calls/simulate",
+                    &serde_json::json!({"to": to, "from": from, "say": say}),
+                )
                 .await?;
             if json {
                 return print_json(&v);
@@ -304,7 +307,11 @@ async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), Client
             return Ok(());
         }
         CallCmd::Hangup { call_id } => {
-            c.post(&format!("/v1/calls/{call_id}/hangup"), &serde_json::json!({})).await?
+            c.post(
+                &format!("/v1/calls/{call_id}/hangup"),
+                &serde_json::json!({}),
+            )
+            .await?
         }
         CallCmd::Transfer { call_id, target } => {
             c.post(

@@ -53,7 +53,10 @@ pub enum ControlError {
 impl CallControl {
     /// Call control for `model`; `local_url` is the loopback realtime url of
     /// the daemon's own server for a sim model.
-    pub fn for_model(model: &ModelConfig, local_url: Option<&str>) -> Result<CallControl, ControlError> {
+    pub fn for_model(
+        model: &ModelConfig,
+        local_url: Option<&str>,
+    ) -> Result<CallControl, ControlError> {
         let api_base = match (&model.api_base, local_url) {
             (Some(b), _) => b.clone(),
             (None, Some(local)) => crate::config::api_base_from_url(local),
@@ -73,9 +76,21 @@ impl CallControl {
         })
     }
 
-    async fn post(&self, path: &str, content_type: &str, body: Vec<u8>) -> Result<Reply, ControlError> {
+    async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Reply, ControlError> {
         let url = format!("{}{path}", self.api_base);
-        let reply = rest::post(&url, self.api_key.as_deref(), content_type, body, self.ca_file.as_deref()).await?;
+        let reply = rest::post(
+            &url,
+            self.api_key.as_deref(),
+            content_type,
+            body,
+            self.ca_file.as_deref(),
+        )
+        .await?;
         if !(200..300).contains(&reply.status) {
             let text = String::from_utf8_lossy(&reply.body);
             return Err(ControlError::Refused {
@@ -88,32 +103,47 @@ impl CallControl {
     }
 
     async fn post_json(&self, path: &str, body: &Value) -> Result<Reply, ControlError> {
-        self.post(path, "application/json", body.to_string().into_bytes()).await
+        self.post(path, "application/json", body.to_string().into_bytes())
+            .await
     }
 
     pub async fn accept(&self, call_id: &str, session: &Value) -> Result<(), ControlError> {
-        self.post_json(&format!("/realtime/calls/{call_id}/accept"), session).await.map(drop)
+        self.post_json(&format!("/realtime/calls/{call_id}/accept"), session)
+            .await
+            .map(drop)
     }
 
     pub async fn reject(&self, call_id: &str, status_code: u16) -> Result<(), ControlError> {
-        self.post_json(&format!("/realtime/calls/{call_id}/reject"), &json!({"status_code": status_code}))
-            .await
-            .map(drop)
+        self.post_json(
+            &format!("/realtime/calls/{call_id}/reject"),
+            &json!({"status_code": status_code}),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn refer(&self, call_id: &str, target_uri: &str) -> Result<(), ControlError> {
-        self.post_json(&format!("/realtime/calls/{call_id}/refer"), &json!({"target_uri": target_uri}))
-            .await
-            .map(drop)
+        self.post_json(
+            &format!("/realtime/calls/{call_id}/refer"),
+            &json!({"target_uri": target_uri}),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn hangup(&self, call_id: &str) -> Result<(), ControlError> {
-        self.post_json(&format!("/realtime/calls/{call_id}/hangup"), &json!({})).await.map(drop)
+        self.post_json(&format!("/realtime/calls/{call_id}/hangup"), &json!({}))
+            .await
+            .map(drop)
     }
 
     /// Relay a browser's SDP offer with the session settings; the SDP
     /// answer and the call id (the last segment of `Location`).
-    pub async fn create_call(&self, sdp: &str, session: &Value) -> Result<(String, String), ControlError> {
+    pub async fn create_call(
+        &self,
+        sdp: &str,
+        session: &Value,
+    ) -> Result<(String, String), ControlError> {
         let session_text = session.to_string();
         let (content_type, body) = rest::multipart(&[
             ("sdp", "application/sdp", sdp),
@@ -135,7 +165,11 @@ impl CallControl {
     }
 
     /// An ephemeral key for `session` that lapses after `seconds`.
-    pub async fn client_secret(&self, session: &Value, seconds: u64) -> Result<Value, ControlError> {
+    pub async fn client_secret(
+        &self,
+        session: &Value,
+        seconds: u64,
+    ) -> Result<Value, ControlError> {
         let body = json!({"session": session, "expires_after": {"anchor": "created_at", "seconds": seconds}});
         let reply = self.post_json("/realtime/client_secrets", &body).await?;
         let v: Value = serde_json::from_slice(&reply.body).map_err(|e| ControlError::Refused {

@@ -64,7 +64,9 @@ impl Calls {
     pub fn first_delivery(&self, id: &str) -> bool {
         let mut inner = self.lock();
         let now = Instant::now();
-        inner.seen.retain(|_, at| now.duration_since(*at) < SEEN_FOR);
+        inner
+            .seen
+            .retain(|_, at| now.duration_since(*at) < SEEN_FOR);
         inner.seen.insert(id.to_string(), now).is_none()
     }
 
@@ -88,7 +90,12 @@ impl Calls {
         true
     }
 
-    fn set_outcome(&self, call_id: &str, outcome: &str, session: Option<&str>) -> Option<CallStatus> {
+    fn set_outcome(
+        &self,
+        call_id: &str,
+        outcome: &str,
+        session: Option<&str>,
+    ) -> Option<CallStatus> {
         let mut inner = self.lock();
         let c = inner.calls.get_mut(call_id)?;
         c.outcome = outcome.to_string();
@@ -116,8 +123,12 @@ fn journal(journal: &Journal, c: &CallStatus, ended: bool) {
 /// The `session` object `agent` would send on `media`, as the provider's
 /// accept, call and client-secret bodies take it: always `type` and `model`.
 pub fn accept_settings(agent: &Agent, media: Media) -> Value {
-    let settings = for_media(session_config(agent, &SettingsOverlay::default(), true), media);
-    let mut v = serde_json::to_value(&settings).unwrap_or_else(|_| Value::Object(Default::default()));
+    let settings = for_media(
+        session_config(agent, &SettingsOverlay::default(), true),
+        media,
+    );
+    let mut v =
+        serde_json::to_value(&settings).unwrap_or_else(|_| Value::Object(Default::default()));
     if let Some(o) = v.as_object_mut() {
         o.insert("type".into(), Value::from("realtime"));
         o.insert("model".into(), Value::from(agent.model.model.clone()));
@@ -130,7 +141,10 @@ pub fn accept_settings(agent: &Agent, media: Media) -> Value {
 /// The sideband url for `call_id`: the model's realtime url with
 /// `?call_id=` in place of its query.
 pub fn sideband_url(realtime_url: &str, call_id: &str) -> String {
-    let base = realtime_url.split(['?', '#']).next().unwrap_or(realtime_url);
+    let base = realtime_url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(realtime_url);
     format!("{base}?call_id={call_id}")
 }
 
@@ -201,7 +215,14 @@ fn watch_end(daemon: Supervisor, call_id: String, handle: crate::session::Sessio
         let (_, mut rx) = handle.bus.subscribe(u64::MAX);
         while !handle.is_closed() {
             match rx.recv().await {
-                Ok(ev) if matches!(ev.event, agentd_api::events::SessionEvent::SessionClosed { .. }) => break,
+                Ok(ev)
+                    if matches!(
+                        ev.event,
+                        agentd_api::events::SessionEvent::SessionClosed { .. }
+                    ) =>
+                {
+                    break;
+                }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
@@ -219,7 +240,10 @@ fn watch_end(daemon: Supervisor, call_id: String, handle: crate::session::Sessio
 }
 
 /// The control for call `call_id` (from the agent that answered it).
-async fn control_for(daemon: &Supervisor, call_id: &str) -> Result<(CallStatus, CallControl), CallError> {
+async fn control_for(
+    daemon: &Supervisor,
+    call_id: &str,
+) -> Result<(CallStatus, CallControl), CallError> {
     let c = daemon
         .calls()
         .get(call_id)
@@ -237,7 +261,12 @@ async fn control_for(daemon: &Supervisor, call_id: &str) -> Result<(CallStatus, 
 /// Hang call `call_id` up, recording who did.
 /// `close`: close its session too (an operator's request; an agent's call
 /// tool ends its session itself, after its outcome is recorded).
-pub async fn hang_up(daemon: &Supervisor, call_id: &str, by: &str, close: bool) -> Result<CallStatus, CallError> {
+pub async fn hang_up(
+    daemon: &Supervisor,
+    call_id: &str,
+    by: &str,
+    close: bool,
+) -> Result<CallStatus, CallError> {
     let (c, control) = control_for(daemon, call_id).await?;
     control.hangup(call_id).await?;
     finish(daemon, &c, &format!("hung up by {by}"), close).await
@@ -263,7 +292,12 @@ pub async fn transfer(
 }
 
 /// Record a call's final outcome and close its session.
-async fn finish(daemon: &Supervisor, c: &CallStatus, outcome: &str, close: bool) -> Result<CallStatus, CallError> {
+async fn finish(
+    daemon: &Supervisor,
+    c: &CallStatus,
+    outcome: &str,
+    close: bool,
+) -> Result<CallStatus, CallError> {
     let calls = daemon.calls();
     let updated = calls
         .set_outcome(&c.call_id, outcome, None)

@@ -55,14 +55,17 @@ pub async fn post_with(
     ca_file: Option<&Path>,
     headers: &[(&str, String)],
 ) -> Result<Reply, RestError> {
-    tokio::time::timeout(TIMEOUT, exchange(url, key, content_type, body, ca_file, headers))
-        .await
-        .unwrap_or_else(|_| {
-            Err(RestError {
-                url: url.to_string(),
-                reason: format!("no reply within {TIMEOUT:?}"),
-            })
+    tokio::time::timeout(
+        TIMEOUT,
+        exchange(url, key, content_type, body, ca_file, headers),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(RestError {
+            url: url.to_string(),
+            reason: format!("no reply within {TIMEOUT:?}"),
         })
+    })
 }
 
 async fn exchange(
@@ -83,11 +86,15 @@ async fn exchange(
         Some("http") => false,
         _ => return Err(fail("the url must be http:// or https://".into())),
     };
-    let host = uri.host().ok_or_else(|| fail("the url has no host".into()))?.to_string();
+    let host = uri
+        .host()
+        .ok_or_else(|| fail("the url has no host".into()))?
+        .to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let tcp = tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    let tcp =
+        tokio::net::TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
     let stream = if https {
         let config = tls::client_config(ca_file).map_err(|e| fail(e.to_string()))?;
         tls::Stream::tls(tcp, &host, config)
@@ -102,7 +109,10 @@ async fn exchange(
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or(host);
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or(host);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut req = Request::post(path)
         .header("host", authority)
@@ -114,10 +124,13 @@ async fn exchange(
     for (name, value) in headers {
         req = req.header(*name, value.as_str());
     }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|_| fail("the request could not be built (a header value is not allowed)".into()))?;
-    let resp = sender.send_request(req).await.map_err(|e| fail(e.to_string()))?;
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|_| {
+        fail("the request could not be built (a header value is not allowed)".into())
+    })?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     let status = resp.status().as_u16();
     let location = resp
         .headers()

@@ -24,7 +24,9 @@ pub fn user_part(header: &str) -> String {
 pub fn sip_header<'a>(headers: &'a Value, name: &str) -> Option<&'a str> {
     headers.as_array()?.iter().find_map(|h| {
         let n = h.get("name")?.as_str()?;
-        n.eq_ignore_ascii_case(name).then(|| h.get("value")?.as_str()).flatten()
+        n.eq_ignore_ascii_case(name)
+            .then(|| h.get("value")?.as_str())
+            .flatten()
     })
 }
 
@@ -37,7 +39,10 @@ mod tests {
         for (h, want) in [
             ("sip:+18005550100@sip.api.openai.com", "+18005550100"),
             ("<sip:+18005550100@x.example>;tag=1", "+18005550100"),
-            ("\"Alice\" <sips:+15551234@pbx.example;transport=tls>", "+15551234"),
+            (
+                "\"Alice\" <sips:+15551234@pbx.example;transport=tls>",
+                "+15551234",
+            ),
             ("tel:+15551234;ext=7", "+15551234"),
             ("+15551234", "+15551234"),
         ] {

@@ -19,7 +19,9 @@ pub enum SignatureError {
     Missing(&'static str),
     #[error("webhook-timestamp `{0}` is not Unix seconds")]
     BadTimestamp(String),
-    #[error("webhook-timestamp {timestamp} is {skew} s from now (at most {TOLERANCE_SECS} s allowed): stale or replayed")]
+    #[error(
+        "webhook-timestamp {timestamp} is {skew} s from now (at most {TOLERANCE_SECS} s allowed): stale or replayed"
+    )]
     Stale { timestamp: u64, skew: u64 },
     #[error("no `v1,` signature in webhook-signature matches the body")]
     Mismatch,
@@ -29,16 +31,26 @@ pub enum SignatureError {
 
 /// The key bytes of a `whsec_…` secret.
 pub fn secret_key(secret: &str) -> Result<Vec<u8>, SignatureError> {
-    let b64 = secret.trim().strip_prefix("whsec_").unwrap_or(secret.trim());
+    let b64 = secret
+        .trim()
+        .strip_prefix("whsec_")
+        .unwrap_or(secret.trim());
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| SignatureError::BadSecret)
-        .and_then(|k| if k.is_empty() { Err(SignatureError::BadSecret) } else { Ok(k) })
+        .and_then(|k| {
+            if k.is_empty() {
+                Err(SignatureError::BadSecret)
+            } else {
+                Ok(k)
+            }
+        })
 }
 
 /// The `v1,<base64>` signature of a delivery.
 pub fn sign(key: &[u8], id: &str, timestamp: u64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     format!(
@@ -65,9 +77,13 @@ pub fn verify(
         .map_err(|_| SignatureError::BadTimestamp(ts_text.to_string()))?;
     let skew = now.abs_diff(ts);
     if skew > TOLERANCE_SECS {
-        return Err(SignatureError::Stale { timestamp: ts, skew });
+        return Err(SignatureError::Stale {
+            timestamp: ts,
+            skew,
+        });
     }
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SignatureError::BadSecret)?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SignatureError::BadSecret)?;
     mac.update(format!("{id}.{ts}.").as_bytes());
     mac.update(body);
     for entry in signature.split(' ') {
@@ -96,7 +112,10 @@ mod tests {
         let body = br#"{"type":"realtime.call.incoming"}"#;
         let good = sign(&key, "wh_1", 1000, body);
         let both = format!("v1,AAAA {good}");
-        assert_eq!(verify(&key, Some("wh_1"), Some("1000"), Some(&both), body, 1100), Ok(()));
+        assert_eq!(
+            verify(&key, Some("wh_1"), Some("1000"), Some(&both), body, 1100),
+            Ok(())
+        );
         assert_eq!(
             verify(&key, Some("wh_1"), Some("1000"), Some(&good), b"{}", 1000),
             Err(SignatureError::Mismatch)
@@ -106,7 +125,14 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert!(matches!(
-            verify(&key, Some("wh_1"), Some("1000"), Some(&good), body, 1000 + 301),
+            verify(
+                &key,
+                Some("wh_1"),
+                Some("1000"),
+                Some(&good),
+                body,
+                1000 + 301
+            ),
             Err(SignatureError::Stale { .. })
         ));
         assert_eq!(

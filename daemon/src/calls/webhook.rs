@@ -29,22 +29,35 @@ pub struct Delivery<'a> {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Handle one delivery: the status and JSON body to answer.
 pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value) {
     let catalog = daemon.catalog();
     let Some(sip) = catalog.config.sip.clone() else {
-        return (StatusCode::NOT_FOUND, json!({"error": {"code": "not_found", "message": "phone calls are off"}}));
+        return (
+            StatusCode::NOT_FOUND,
+            json!({"error": {"code": "not_found", "message": "phone calls are off"}}),
+        );
     };
     let refuse = |why: String| {
         tracing::warn!(webhook_id = d.id.unwrap_or("-"), reason = %why, "webhook refused");
-        (StatusCode::UNAUTHORIZED, json!({"error": {"code": "bad_signature", "message": why}}))
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "bad_signature", "message": why}}),
+        )
     };
     let secret = match std::env::var(&sip.webhook_secret_env) {
         Ok(s) => s,
-        Err(_) => return refuse(format!("the webhook secret (${}) is not set: every webhook is refused", sip.webhook_secret_env)),
+        Err(_) => {
+            return refuse(format!(
+                "the webhook secret (${}) is not set: every webhook is refused",
+                sip.webhook_secret_env
+            ));
+        }
     };
     let key = match secret_key(&secret) {
         Ok(k) => k,
@@ -63,19 +76,31 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(webhook_id = %id, error = %e, "signed webhook is not JSON");
-            return (StatusCode::BAD_REQUEST, json!({"error": {"code": "bad_request", "message": format!("body: {e}")}}));
+            return (
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"code": "bad_request", "message": format!("body: {e}")}}),
+            );
         }
     };
     if event["type"] != "realtime.call.incoming" {
         tracing::info!(webhook_id = %id, kind = %event["type"], "webhook event not handled");
         return (StatusCode::OK, json!({"ignored": event["type"]}));
     }
-    let Some(call_id) = event["data"]["call_id"].as_str().filter(|c| !c.is_empty()).map(str::to_string) else {
-        return (StatusCode::BAD_REQUEST, json!({"error": {"code": "bad_request", "message": "data.call_id is missing"}}));
+    let Some(call_id) = event["data"]["call_id"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"code": "bad_request", "message": "data.call_id is missing"}}),
+        );
     };
     let headers = &event["data"]["sip_headers"];
     let callee = sip_header(headers, "To").map(user_part).unwrap_or_default();
-    let caller = sip_header(headers, "From").map(user_part).unwrap_or_default();
+    let caller = sip_header(headers, "From")
+        .map(user_part)
+        .unwrap_or_default();
     let mut status = CallStatus {
         channel: "sip".into(),
         call_id: call_id.clone(),
@@ -85,7 +110,10 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         session: None,
         outcome: String::new(),
     };
-    let agent = sip.route(&callee, &caller).and_then(|a| catalog.agents.get(a)).cloned();
+    let agent = sip
+        .route(&callee, &caller)
+        .and_then(|a| catalog.agents.get(a))
+        .cloned();
     let live = live_sip_calls(daemon).await;
     let refusal = if daemon.counts().await.draining {
         Some("the daemon is draining")
@@ -102,14 +130,20 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         .map(|a| a.model.clone())
         .or_else(|| catalog.config.models.get(&sip.model).cloned());
     let Some(model) = model else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": {"code": "no_model", "message": "the [sip] model is gone"}}));
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": {"code": "no_model", "message": "the [sip] model is gone"}}),
+        );
     };
     let local = daemon.local_url(&model.name).await;
     let control = match CallControl::for_model(&model, local.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(call = %call_id, error = %e, "cannot control calls");
-            return (StatusCode::INTERNAL_SERVER_ERROR, json!({"error": {"code": "call_control", "message": e.to_string()}}));
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": {"code": "call_control", "message": e.to_string()}}),
+            );
         }
     };
     if let Some(why) = refusal {
@@ -119,9 +153,15 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         journal(daemon.journal(), &status, true);
         if let Err(e) = control.reject(&call_id, sip.reject_status).await {
             tracing::warn!(call = %call_id, error = %e, "reject failed");
-            return (StatusCode::BAD_GATEWAY, json!({"error": {"code": "call_control", "message": e.to_string()}}));
+            return (
+                StatusCode::BAD_GATEWAY,
+                json!({"error": {"code": "call_control", "message": e.to_string()}}),
+            );
         }
-        return (StatusCode::OK, json!({"call_id": call_id, "outcome": status.outcome, "reason": why}));
+        return (
+            StatusCode::OK,
+            json!({"call_id": call_id, "outcome": status.outcome, "reason": why}),
+        );
     }
     let Some(agent) = agent else {
         return (StatusCode::INTERNAL_SERVER_ERROR, json!({}));
@@ -137,7 +177,10 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
     if let Err(e) = control.accept(&call_id, &settings).await {
         tracing::warn!(call = %call_id, error = %e, "accept failed");
         calls.set_outcome(&call_id, "accept failed", None);
-        return (StatusCode::BAD_GATEWAY, json!({"error": {"code": "call_control", "message": e.to_string()}}));
+        return (
+            StatusCode::BAD_GATEWAY,
+            json!({"error": {"code": "call_control", "message": e.to_string()}}),
+        );
     }
     tracing::info!(call = %call_id, %caller, %callee, agent = %agent.name(), "call accepted");
     journal(daemon.journal(), &status, false);
@@ -147,7 +190,11 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         if let Err(e) = super::attach(&daemon2, &agent, &url, status, Media::Sip).await {
             tracing::warn!(call = %call_id, error = %e, "sideband did not attach; hanging up");
             let _ = control.hangup(&call_id).await;
-            if let Some(c) = daemon2.calls().set_outcome(&call_id, "hung up by agentd (no sideband)", None) {
+            if let Some(c) =
+                daemon2
+                    .calls()
+                    .set_outcome(&call_id, "hung up by agentd (no sideband)", None)
+            {
                 journal(daemon2.journal(), &c, true);
             }
         }

@@ -25,7 +25,11 @@ fn agent(daemon: &Supervisor, name: Option<&str>) -> Result<std::sync::Arc<Agent
             .ok_or_else(|| CallError::UnknownAgent("(none configured)".into()))?
             .to_string(),
     };
-    catalog.agents.get(&name).cloned().ok_or(CallError::UnknownAgent(name))
+    catalog
+        .agents
+        .get(&name)
+        .cloned()
+        .ok_or(CallError::UnknownAgent(name))
 }
 
 /// What a relayed offer produced.
@@ -36,7 +40,11 @@ pub struct Answer {
 }
 
 /// Relay `sdp` for agent `name`, then attach a sideband to the new call.
-pub async fn offer(daemon: &Supervisor, name: Option<&str>, sdp: &str) -> Result<Answer, CallError> {
+pub async fn offer(
+    daemon: &Supervisor,
+    name: Option<&str>,
+    sdp: &str,
+) -> Result<Answer, CallError> {
     if daemon.counts().await.draining {
         return Err(crate::session::SessionError::Draining.into());
     }
@@ -64,11 +72,16 @@ pub async fn offer(daemon: &Supervisor, name: Option<&str>, sdp: &str) -> Result
 }
 
 /// An ephemeral key with agent `name`'s settings.
-pub async fn client_secret(daemon: &Supervisor, name: Option<&str>) -> Result<serde_json::Value, CallError> {
+pub async fn client_secret(
+    daemon: &Supervisor,
+    name: Option<&str>,
+) -> Result<serde_json::Value, CallError> {
     let agent = agent(daemon, name)?;
     let (control, _) = model_of(daemon, &agent).await?;
     let settings = accept_settings(&agent, Media::WebRtc);
-    Ok(control.client_secret(&settings, CLIENT_SECRET_SECONDS).await?)
+    Ok(control
+        .client_secret(&settings, CLIENT_SECRET_SECONDS)
+        .await?)
 }
 
 /// Attach a sideband session of agent `name` to a call a client started.

@@ -57,11 +57,18 @@ pub enum Route {
     /// Phone and browser calls, with how each ended.
     ListCalls,
     /// A browser's SDP offer for an agent (WebRTC signalling).
-    CallOffer { agent: Option<String> },
+    CallOffer {
+        agent: Option<String>,
+    },
     /// An ephemeral key with an agent's settings, for a browser that calls the provider itself.
-    ClientSecret { agent: Option<String> },
+    ClientSecret {
+        agent: Option<String>,
+    },
     /// Attach a sideband session to a call a client started (once per call id).
-    AttachCall { call_id: String, agent: Option<String> },
+    AttachCall {
+        call_id: String,
+        agent: Option<String>,
+    },
     /// Hang a call up.
     HangUp(String),
     /// Transfer a call (SIP REFER) to an allowed target.

@@ -53,7 +53,8 @@ async fn refuse(stream: tokio::net::UnixStream, why: String) {
         let why = why.clone();
         async move {
             Ok::<_, Infallible>(
-                super::errors::ApiError::new(hyper::StatusCode::FORBIDDEN, "forbidden", why).response(),
+                super::errors::ApiError::new(hyper::StatusCode::FORBIDDEN, "forbidden", why)
+                    .response(),
             )
         }
     });
@@ -150,8 +151,14 @@ pub async fn serve(
                     "control connection from another user refused"
                 );
                 let why = match &group {
-                    Some((name, _)) => format!("uid {} may not use this socket: only agentd's user (uid {me}), root and members of group `{name}` may", cred.uid()),
-                    None => format!("uid {} may not use this socket: only agentd's user (uid {me}) and root may ([daemon] socket_group lets a group in)", cred.uid()),
+                    Some((name, _)) => format!(
+                        "uid {} may not use this socket: only agentd's user (uid {me}), root and members of group `{name}` may",
+                        cred.uid()
+                    ),
+                    None => format!(
+                        "uid {} may not use this socket: only agentd's user (uid {me}) and root may ([daemon] socket_group lets a group in)",
+                        cred.uid()
+                    ),
                 };
                 tokio::spawn(refuse(stream, why));
                 continue;

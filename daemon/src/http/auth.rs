@@ -21,7 +21,10 @@ pub fn token<'a>(config: &'a HttpConfig, header: Option<&str>) -> Option<&'a Tok
     let mut found = None;
     for t in &config.tokens {
         let have = Sha256::digest(t.secret.as_bytes());
-        let diff = want.iter().zip(have.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        let diff = want
+            .iter()
+            .zip(have.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff == 0 {
             found = Some(t);
         }
@@ -101,12 +104,21 @@ mod tests {
         assert_eq!(ops.map(|t| t.name.as_str()), Some("ops"));
         assert!(token(&c, Some("Bearer nope")).is_none());
         assert!(token(&c, Some("ops-secret-0123456789")).is_none());
-        assert_eq!(decide(&c, Access::Operate, ops, None), Ok(Identity::Token("ops".into())));
-        assert_eq!(decide(&c, Access::Read, wall, None), Ok(Identity::Token("wall".into())));
+        assert_eq!(
+            decide(&c, Access::Operate, ops, None),
+            Ok(Identity::Token("ops".into()))
+        );
+        assert_eq!(
+            decide(&c, Access::Read, wall, None),
+            Ok(Identity::Token("wall".into()))
+        );
         let r = decide(&c, Access::Operate, wall, None).unwrap_err();
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert!(r.message.contains("viewer"), "{}", r.message);
-        assert_eq!(decide(&c, Access::Read, None, None).unwrap_err().status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            decide(&c, Access::Read, None, None).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(
             decide(&c, Access::Signalling, None, Some("https://app.example")),
             Ok(Identity::Origin("https://app.example".into()))

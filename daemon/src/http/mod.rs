@@ -34,7 +34,10 @@ const MAX_CONNECTIONS: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] tls::ServerTlsError),
 }
@@ -55,12 +58,16 @@ impl Listener {
 
 /// Bind `[daemon.http] listen` and load its TLS files.
 pub async fn bind(config: &HttpConfig) -> Result<Listener, ListenError> {
-    let tcp = TcpListener::bind(config.listen).await.map_err(|source| ListenError::Bind {
-        addr: config.listen.to_string(),
-        source,
-    })?;
+    let tcp = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ListenError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
     let tls = match &config.tls {
-        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(cert, key)?)),
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            cert, key,
+        )?)),
         None => None,
     };
     Ok(Listener {
@@ -109,20 +116,28 @@ pub async fn serve(
                 async move { Ok::<_, Infallible>(router::handle(ctx, peer.ip(), req).await) }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
             let result = match tls {
-                Some(acceptor) => match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), service).await,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), service).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                },
-                None => builder.serve_connection(TokioIo::new(stream), service).await,
+                }
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");

@@ -39,7 +39,10 @@ fn allow_origin(resp: &mut Response<Body>, origin: Option<&str>) {
         let h = resp.headers_mut();
         h.insert("access-control-allow-origin", v);
         h.insert("vary", HeaderValue::from_static("Origin"));
-        h.insert("access-control-expose-headers", HeaderValue::from_static("Location"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("Location"),
+        );
     }
 }
 
@@ -49,7 +52,10 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("more than {} requests a minute from {peer}; retry in {wait} s", ctx.config.rate_limit),
+            format!(
+                "more than {} requests a minute from {peer}; retry in {wait} s",
+                ctx.config.rate_limit
+            ),
         )
         .response();
         if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
@@ -62,7 +68,10 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("request bodies are limited to {} bytes ([daemon.http] max_body)", ctx.config.max_body),
+            format!(
+                "request bodies are limited to {} bytes ([daemon.http] max_body)",
+                ctx.config.max_body
+            ),
         )
         .response();
     }
@@ -71,7 +80,8 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
         && req.uri().path() == sip.webhook_path
     {
         if req.method() != Method::POST {
-            return ApiError::method_not_allowed(req.method(), &sip.webhook_path, &[Method::POST]).response();
+            return ApiError::method_not_allowed(req.method(), &sip.webhook_path, &[Method::POST])
+                .response();
         }
         return deliver(&ctx, req).await;
     }
@@ -93,7 +103,8 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
             let unauthorized = r.status == StatusCode::UNAUTHORIZED;
             let mut resp = ApiError::new(r.status, r.code, r.message).response();
             if unauthorized {
-                resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             return resp;
         }
@@ -112,12 +123,23 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
 
 async fn deliver(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
     let owned = |n: &str| header(&req, n).map(str::to_string);
-    let (id, ts, sig) = (owned("webhook-id"), owned("webhook-timestamp"), owned("webhook-signature"));
-    let body = match Limited::new(req.into_body(), ctx.config.max_body).collect().await {
+    let (id, ts, sig) = (
+        owned("webhook-id"),
+        owned("webhook-timestamp"),
+        owned("webhook-signature"),
+    );
+    let body = match Limited::new(req.into_body(), ctx.config.max_body)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body: {e}"))
-                .response();
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body: {e}"),
+            )
+            .response();
         }
     };
     let (status, reply) = webhook::handle(
@@ -136,15 +158,25 @@ async fn deliver(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
 fn preflight(config: &HttpConfig, origin: Option<&str>) -> Response<Body> {
     let allowed = origin.filter(|o| config.allow_origins.iter().any(|a| a == o));
     let mut resp = reply::bytes(
-        if allowed.is_some() { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN },
+        if allowed.is_some() {
+            StatusCode::NO_CONTENT
+        } else {
+            StatusCode::FORBIDDEN
+        },
         "text/plain",
         Vec::new(),
     );
     if allowed.is_some() {
         allow_origin(&mut resp, allowed);
         let h = resp.headers_mut();
-        h.insert("access-control-allow-methods", HeaderValue::from_static("POST"));
-        h.insert("access-control-allow-headers", HeaderValue::from_static("content-type, authorization"));
+        h.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("POST"),
+        );
+        h.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static("content-type, authorization"),
+        );
         h.insert("access-control-max-age", HeaderValue::from_static("600"));
     }
     resp

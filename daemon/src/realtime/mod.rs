@@ -19,12 +19,12 @@
 pub mod client;
 pub mod connection;
 pub mod conversation;
-pub mod sim_calls;
 pub mod endpoint;
 pub mod model;
 pub mod protocol;
 pub mod scenario;
 pub mod sim;
+pub mod sim_calls;
 pub mod tls;
 
 pub use connection::{ConnectError, ModelConnection, connect};

@@ -97,7 +97,10 @@ pub enum ModelEvent {
     },
     InputAudioTimeoutTriggered,
     /// A keypad digit pressed on a SIP call.
-    Dtmf { digit: String, received_at: Option<u64> },
+    Dtmf {
+        digit: String,
+        received_at: Option<u64>,
+    },
     TurnStarted {
         response_id: String,
     },

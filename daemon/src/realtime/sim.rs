@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::sim_calls::{SimCalls, Sideband};
+use super::sim_calls::{Sideband, SimCalls};
 
 /// A running offline model.
 pub struct SimServer {
@@ -90,7 +90,9 @@ async fn serve(stream: TcpStream, calls: Arc<SimCalls>) {
 type Reply = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
 fn plain(status: hyper::StatusCode, text: &str) -> Reply {
-    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(text.to_string())));
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+        text.to_string(),
+    )));
     *r.status_mut() = status;
     r
 }
@@ -104,7 +106,11 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
     if !upgrade {
         return calls.handle(req).await;
     }
-    let Some(key) = req.headers().get("sec-websocket-key").map(|k| derive_accept_key(k.as_bytes())) else {
+    let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
         return plain(hyper::StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key");
     };
     let query = req.uri().query().unwrap_or("").to_string();
@@ -112,7 +118,12 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
     let sideband = match &call_id {
         Some(id) => match calls.sideband(id) {
             Some(s) => Some(s),
-            None => return plain(hyper::StatusCode::NOT_FOUND, "no live call with that call_id"),
+            None => {
+                return plain(
+                    hyper::StatusCode::NOT_FOUND,
+                    "no live call with that call_id",
+                );
+            }
         },
         None => None,
     };
@@ -141,8 +152,14 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
     });
     let mut r = plain(hyper::StatusCode::SWITCHING_PROTOCOLS, "");
     let h = r.headers_mut();
-    h.insert("upgrade", hyper::header::HeaderValue::from_static("websocket"));
-    h.insert("connection", hyper::header::HeaderValue::from_static("Upgrade"));
+    h.insert(
+        "upgrade",
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        "connection",
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&key) {
         h.insert("sec-websocket-accept", v);
     }
@@ -215,7 +232,10 @@ impl SimConnection {
         self.configured
             && self.queue.is_empty()
             && self.active_response.is_none()
-            && self.items.last().is_none_or(|i| i["type"] != "function_call")
+            && self
+                .items
+                .last()
+                .is_none_or(|i| i["type"] != "function_call")
     }
 
     /// The caller's next utterance, as the provider reports speech on a call.
@@ -234,7 +254,11 @@ impl SimConnection {
                 .collect();
         }
         let id = self.id("item");
-        let previous = self.items.last().map(|i| i["id"].clone()).unwrap_or(Value::Null);
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
         let mut out = vec![
             json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": id}),
             json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 800, "item_id": id}),
@@ -246,8 +270,10 @@ impl SimConnection {
         if let Some(last) = self.items.last_mut() {
             last["content"][0]["transcript"] = json!(line);
         }
-        out.push(json!({"type": "conversation.item.input_audio_transcription.completed",
-                        "item_id": id, "content_index": 0, "transcript": line}));
+        out.push(
+            json!({"type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": id, "content_index": 0, "transcript": line}),
+        );
         if self.active_response.is_none() {
             self.respond();
         }

@@ -74,7 +74,9 @@ pub struct Sideband {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -82,12 +84,18 @@ type Reply = Response<Full<Bytes>>;
 fn reply(status: StatusCode, body: Value) -> Reply {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn error(status: StatusCode, message: &str) -> Reply {
-    reply(status, json!({"error": {"type": "invalid_request_error", "message": message}}))
+    reply(
+        status,
+        json!({"error": {"type": "invalid_request_error", "message": message}}),
+    )
 }
 
 impl SimCalls {
@@ -95,7 +103,13 @@ impl SimCalls {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_call(&self, channel: &'static str, from: Option<String>, to: Option<String>, say: Vec<String>) -> String {
+    fn new_call(
+        &self,
+        channel: &'static str,
+        from: Option<String>,
+        to: Option<String>,
+        say: Vec<String>,
+    ) -> String {
         let mut s = self.lock();
         s.next += 1;
         let id = format!("rtc_sim_{:04}", s.next);
@@ -169,7 +183,9 @@ impl SimCalls {
         };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (&method, segments.as_slice()) {
-            (&Method::POST, ["v1", "realtime", "calls", id, action]) => self.control(id, action, &auth, &body),
+            (&Method::POST, ["v1", "realtime", "calls", id, action]) => {
+                self.control(id, action, &auth, &body)
+            }
             (&Method::POST, ["v1", "realtime", "calls"]) => self.offer(&auth, &content_type, &body),
             (&Method::POST, ["v1", "realtime", "client_secrets"]) => self.client_secret(&body),
             (&Method::POST, ["v1", "sim", "calls"]) => self.simulate(&body).await,
@@ -177,7 +193,10 @@ impl SimCalls {
                 Some(c) => reply(StatusCode::OK, json!(c)),
                 None => error(StatusCode::NOT_FOUND, "no such call"),
             },
-            _ => error(StatusCode::NOT_FOUND, &format!("the sim serves no {method} {path}")),
+            _ => error(
+                StatusCode::NOT_FOUND,
+                &format!("the sim serves no {method} {path}"),
+            ),
         }
     }
 
@@ -191,7 +210,10 @@ impl SimCalls {
         match action {
             "accept" => {
                 if v["type"] != "realtime" || !v["model"].is_string() {
-                    return error(StatusCode::BAD_REQUEST, "accept needs `type: realtime` and `model`");
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "accept needs `type: realtime` and `model`",
+                    );
                 }
                 c.accepts.push(v.clone());
                 if c.state != "incoming" {
@@ -239,7 +261,10 @@ impl SimCalls {
         } else if content_type.starts_with("application/sdp") {
             (text.into_owned(), Value::Null)
         } else {
-            return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send multipart sdp + session, or application/sdp");
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send multipart sdp + session, or application/sdp",
+            );
         };
         if !sdp.starts_with("v=") {
             return error(StatusCode::BAD_REQUEST, "the sdp part is not an SDP offer");
@@ -254,7 +279,10 @@ impl SimCalls {
         let mut r = Response::new(Full::new(Bytes::from_static(SDP_ANSWER.as_bytes())));
         *r.status_mut() = StatusCode::CREATED;
         let h = r.headers_mut();
-        h.insert("content-type", hyper::header::HeaderValue::from_static("application/sdp"));
+        h.insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static("application/sdp"),
+        );
         if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("/v1/realtime/calls/{id}")) {
             h.insert("location", v);
         }
@@ -269,7 +297,10 @@ impl SimCalls {
         let key = format!("ek_sim_{:04}", s.next);
         let expires_at = now() + seconds;
         s.secrets.insert(key.clone(), expires_at);
-        reply(StatusCode::OK, json!({"value": key, "expires_at": expires_at, "session": v["session"]}))
+        reply(
+            StatusCode::OK,
+            json!({"value": key, "expires_at": expires_at, "session": v["session"]}),
+        )
     }
 
     /// Make a SIP call and deliver its signed webhook (unless `deliver` is false).
@@ -278,7 +309,11 @@ impl SimCalls {
             Ok(v) => v,
             Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
         };
-        let (Some(to), Some(url), Some(secret)) = (v["to"].as_str(), v["webhook_url"].as_str(), v["secret"].as_str()) else {
+        let (Some(to), Some(url), Some(secret)) = (
+            v["to"].as_str(),
+            v["webhook_url"].as_str(),
+            v["secret"].as_str(),
+        ) else {
             return error(StatusCode::BAD_REQUEST, "needs to, webhook_url and secret");
         };
         let from = v["from"].as_str().unwrap_or("+15555550123").to_string();
@@ -304,7 +339,8 @@ impl SimCalls {
         let body = event.to_string();
         let webhook_id = format!("wh_{call_id}");
         let timestamp = now();
-        let signature = crate::calls::signature::sign(&key, &webhook_id, timestamp, body.as_bytes());
+        let signature =
+            crate::calls::signature::sign(&key, &webhook_id, timestamp, body.as_bytes());
         let mut out = json!({
             "call_id": call_id,
             "webhook": {"id": webhook_id, "timestamp": timestamp, "signature": signature, "body": body, "url": url},
@@ -316,7 +352,16 @@ impl SimCalls {
                 ("webhook-signature", signature.clone()),
             ];
             let ca = v["ca_file"].as_str().map(std::path::PathBuf::from);
-            match crate::calls::rest::post_with(url, None, "application/json", body.into_bytes(), ca.as_deref(), &headers).await {
+            match crate::calls::rest::post_with(
+                url,
+                None,
+                "application/json",
+                body.into_bytes(),
+                ca.as_deref(),
+                &headers,
+            )
+            .await
+            {
                 Ok(r) => out["webhook_status"] = json!(r.status),
                 Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("webhook delivery: {e}")),
             }
@@ -339,7 +384,10 @@ fn multipart_fields(body: &str, boundary: &str) -> BTreeMap<String, String> {
         else {
             continue;
         };
-        out.insert(name.to_string(), value.strip_suffix("\r\n").unwrap_or(value).to_string());
+        out.insert(
+            name.to_string(),
+            value.strip_suffix("\r\n").unwrap_or(value).to_string(),
+        );
     }
     out
 }
@@ -348,7 +396,10 @@ fn multipart_fields(body: &str, boundary: &str) -> BTreeMap<String, String> {
 mod tests {
     #[test]
     fn multipart_fields_are_read_back() {
-        let (ct, body) = crate::calls::rest::multipart(&[("sdp", "application/sdp", "v=0\r\nx"), ("session", "application/json", "{}")]);
+        let (ct, body) = crate::calls::rest::multipart(&[
+            ("sdp", "application/sdp", "v=0\r\nx"),
+            ("session", "application/json", "{}"),
+        ]);
         let boundary = ct.split("boundary=").nth(1).unwrap();
         let f = super::multipart_fields(&String::from_utf8(body).unwrap(), boundary);
         assert_eq!(f["sdp"], "v=0\r\nx");

@@ -386,7 +386,10 @@ impl Session {
 
     /// The settings the model gets after the first, as this session's media allows.
     fn settings(&self) -> crate::realtime::protocol::SessionConfig {
-        for_media(session_config(&self.agent, &self.overrides, false), self.media)
+        for_media(
+            session_config(&self.agent, &self.overrides, false),
+            self.media,
+        )
     }
 
     pub(super) fn send_session_update(&self) {

@@ -21,10 +21,11 @@ pub use agents::{AgentConfig, HandoffConfig, ToolRef};
 pub use daemon::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
 pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
 pub use http::{DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token};
+pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider, api_base_from_url};
 pub use sip::{
-    DEFAULT_MAX_CALLS, DEFAULT_REJECT_STATUS, DEFAULT_WEBHOOK_PATH, SipConfig, SipRoute, wildcard_match,
+    DEFAULT_MAX_CALLS, DEFAULT_REJECT_STATUS, DEFAULT_WEBHOOK_PATH, SipConfig, SipRoute,
+    wildcard_match,
 };
-pub use models::{DEFAULT_MODEL, api_base_from_url, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider};
 // Defined once, in the control API crate, because the API carries them.
 pub use agentd_api::settings::{Modality, SettingsOverlay};
 pub use plugins::{DirGrant, HostPort, MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};

@@ -64,4 +64,3 @@ pub fn api_base_from_url(url: &str) -> String {
     };
     format!("{scheme}://{host}/{base}")
 }
-

@@ -51,9 +51,7 @@ impl SipConfig {
 
     /// Whether `call.transfer` may refer a call to `uri`.
     pub fn may_transfer_to(&self, uri: &str) -> bool {
-        self.transfer_targets
-            .iter()
-            .any(|p| wildcard_match(p, uri))
+        self.transfer_targets.iter().any(|p| wildcard_match(p, uri))
     }
 }
 

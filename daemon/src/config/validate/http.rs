@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::Ctx;
 use crate::config::raw;
-use crate::config::{DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token, parse_size};
+use crate::config::{
+    DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token, parse_size,
+};
 
 impl Ctx<'_> {
     /// `[daemon.http]`, when written.
@@ -53,11 +55,19 @@ impl Ctx<'_> {
         for t in &raw.tokens {
             let name = t.get_ref().name.get_ref();
             if !crate::config::is_valid_name(name) {
-                self.error(&t.get_ref().name, format!("token name `{name}` must be 1-64 characters of a-z, A-Z, 0-9, `_` or `-`"));
+                self.error(
+                    &t.get_ref().name,
+                    format!(
+                        "token name `{name}` must be 1-64 characters of a-z, A-Z, 0-9, `_` or `-`"
+                    ),
+                );
                 continue;
             }
             if tokens.iter().any(|x| &x.name == name) {
-                self.error(&t.get_ref().name, format!("token `{name}` is declared twice"));
+                self.error(
+                    &t.get_ref().name,
+                    format!("token `{name}` is declared twice"),
+                );
                 continue;
             }
             let role = match t.get_ref().role.as_ref().map(|r| r.get_ref().as_str()) {
@@ -65,7 +75,10 @@ impl Ctx<'_> {
                 Some("operator") => Role::Operator,
                 Some(other) => {
                     let r = t.get_ref().role.as_ref().unwrap_or(&t.get_ref().name);
-                    self.error(r, format!("unknown role `{other}`; expected `operator` or `viewer`"));
+                    self.error(
+                        r,
+                        format!("unknown role `{other}`; expected `operator` or `viewer`"),
+                    );
                     continue;
                 }
             };
@@ -108,7 +121,11 @@ impl Ctx<'_> {
             listen: addr,
             tls,
             tokens,
-            allow_origins: raw.allow_origins.iter().map(|o| o.get_ref().clone()).collect(),
+            allow_origins: raw
+                .allow_origins
+                .iter()
+                .map(|o| o.get_ref().clone())
+                .collect(),
             max_body,
             rate_limit,
         })
@@ -120,7 +137,13 @@ impl Ctx<'_> {
         match group_id(g.get_ref()) {
             Some(gid) => Some((g.get_ref().clone(), gid)),
             None => {
-                self.error(g, format!("socket_group: no group named `{}` on this system", g.get_ref()));
+                self.error(
+                    g,
+                    format!(
+                        "socket_group: no group named `{}` on this system",
+                        g.get_ref()
+                    ),
+                );
                 None
             }
         }
@@ -141,7 +164,10 @@ fn read_token(path: &std::path::Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let secret = text.trim();
     if secret.len() < 16 {
-        return Err(format!("{} must hold a token of at least 16 characters", path.display()));
+        return Err(format!(
+            "{} must hold a token of at least 16 characters",
+            path.display()
+        ));
     }
     Ok(secret.to_string())
 }
@@ -155,7 +181,13 @@ fn group_id(name: &str) -> Option<u32> {
     let mut found: *mut libc::group = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call and `buf` outlives it.
     let rc = unsafe {
-        libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut found)
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
     };
     (rc == 0 && !found.is_null()).then_some(grp.gr_gid)
 }
@@ -189,6 +221,11 @@ mod tests {
         assert_eq!(m.len(), 1, "{m:?}");
         assert!(m[0].contains("readable by every user"), "{m:?}");
         let m = messages("[daemon.http]\nlisten = \"nowhere\"\n");
-        assert_eq!(m, ["/etc/agentd/agents.toml:2:10: listen `nowhere` is not an address:port (like \"127.0.0.1:8080\")"]);
+        assert_eq!(
+            m,
+            [
+                "/etc/agentd/agents.toml:2:10: listen `nowhere` is not an address:port (like \"127.0.0.1:8080\")"
+            ]
+        );
     }
 }

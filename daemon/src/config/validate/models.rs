@@ -130,14 +130,20 @@ impl Ctx<'_> {
         let defaults = self.overlay(name, &m.defaults);
         let api_base = match (&provider, &m.api_base) {
             (Provider::Sim, Some(b)) => {
-                self.error(b, "the sim provider serves its REST routes on loopback and takes no `api_base`");
+                self.error(
+                    b,
+                    "the sim provider serves its REST routes on loopback and takes no `api_base`",
+                );
                 None
             }
             (Provider::Sim, None) => None,
             (Provider::OpenAi, Some(b)) => {
                 let v = b.get_ref();
                 if !(v.starts_with("http://") || v.starts_with("https://")) {
-                    self.error(b, format!("api_base `{v}` must start with http:// or https://"));
+                    self.error(
+                        b,
+                        format!("api_base `{v}` must start with http:// or https://"),
+                    );
                 }
                 Some(v.trim_end_matches('/').to_string())
             }

@@ -23,19 +23,31 @@ impl Ctx<'_> {
         agents: &BTreeMap<String, AgentConfig>,
     ) -> Option<SipConfig> {
         let s = raw.get_ref();
-        let model = s.model.as_ref().map_or(DEFAULT_MODEL.to_string(), |m| m.get_ref().clone());
+        let model = s
+            .model
+            .as_ref()
+            .map_or(DEFAULT_MODEL.to_string(), |m| m.get_ref().clone());
         if !models.contains_key(&model) {
-            let at = s.model.as_ref().map_or_else(|| self.at(raw), |m| self.at(m));
+            let at = s
+                .model
+                .as_ref()
+                .map_or_else(|| self.at(raw), |m| self.at(m));
             self.diagnostics.push(crate::config::Diagnostic {
                 location: Some(at),
                 message: format!("[sip] model: no model named `{model}` under [models]"),
             });
         }
-        let webhook_path = s.webhook_path.as_ref().map_or(DEFAULT_WEBHOOK_PATH.to_string(), |p| p.get_ref().clone());
+        let webhook_path = s
+            .webhook_path
+            .as_ref()
+            .map_or(DEFAULT_WEBHOOK_PATH.to_string(), |p| p.get_ref().clone());
         if let Some(p) = &s.webhook_path
             && (!p.get_ref().starts_with('/') || p.get_ref().starts_with("/v1/"))
         {
-            self.error(p, "webhook_path must start with `/` and not with `/v1/` (the API's routes)");
+            self.error(
+                p,
+                "webhook_path must start with `/` and not with `/v1/` (the API's routes)",
+            );
         }
         let webhook_secret_env = match &s.webhook_secret_env {
             Some(v) => v.get_ref().clone(),
@@ -54,8 +66,15 @@ impl Ctx<'_> {
                             format!("agent `{agent}` uses model `{}`, but [sip] calls are served by model `{model}`", a.model),
                         );
                     }
-                    if let TurnDetection::ServerVad { threshold, prefix_padding_ms, silence_duration_ms, .. } = &a.realtime.turn_detection
-                        && (threshold.is_some() || prefix_padding_ms.is_some() || silence_duration_ms.is_some())
+                    if let TurnDetection::ServerVad {
+                        threshold,
+                        prefix_padding_ms,
+                        silence_duration_ms,
+                        ..
+                    } = &a.realtime.turn_detection
+                        && (threshold.is_some()
+                            || prefix_padding_ms.is_some()
+                            || silence_duration_ms.is_some())
                     {
                         self.warn(
                             &route.agent,
@@ -97,7 +116,11 @@ impl Ctx<'_> {
             routes,
             max_calls,
             reject_status,
-            transfer_targets: s.transfer_targets.iter().map(|t| t.get_ref().clone()).collect(),
+            transfer_targets: s
+                .transfer_targets
+                .iter()
+                .map(|t| t.get_ref().clone())
+                .collect(),
         })
     }
 }
@@ -113,10 +136,17 @@ mod tests {
         )
         .unwrap();
         let sip = c.sip.as_ref().unwrap();
-        assert_eq!((sip.max_calls, sip.reject_status, sip.webhook_path.as_str()), (100, 603, "/webhooks/openai"));
+        assert_eq!(
+            (sip.max_calls, sip.reject_status, sip.webhook_path.as_str()),
+            (100, 603, "/webhooks/openai")
+        );
         assert_eq!(sip.route("+18001", "x"), Some("a"));
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].message.contains("refuses server_vad"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].message.contains("refuses server_vad"),
+            "{:?}",
+            c.warnings
+        );
         let m = messages("[sip]\nroutes = [{ agent = \"nobody\" }]\nreject_status = 200\n");
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(m[0].contains("no agent named `nobody`"), "{m:?}");

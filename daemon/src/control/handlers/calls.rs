@@ -55,9 +55,15 @@ pub async fn offer(
     let sdp = std::str::from_utf8(&body)
         .ok()
         .filter(|s| s.starts_with("v="))
-        .ok_or_else(|| ApiError::bad_request("the body must be an SDP offer (application/sdp, starting `v=`)"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("the body must be an SDP offer (application/sdp, starting `v=`)")
+        })?;
     let answer = calls::webrtc::offer(daemon, agent.as_deref(), sdp).await?;
-    let mut resp = reply::bytes(StatusCode::CREATED, "application/sdp", answer.sdp.into_bytes());
+    let mut resp = reply::bytes(
+        StatusCode::CREATED,
+        "application/sdp",
+        answer.sdp.into_bytes(),
+    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("/v1/calls/{}", answer.call_id)) {
         resp.headers_mut().insert(hyper::header::LOCATION, v);
     }
@@ -67,7 +73,10 @@ pub async fn offer(
     Ok(resp)
 }
 
-pub async fn client_secret(daemon: &Supervisor, agent: Option<String>) -> Result<Response<Body>, ApiError> {
+pub async fn client_secret(
+    daemon: &Supervisor,
+    agent: Option<String>,
+) -> Result<Response<Body>, ApiError> {
     let secret = calls::webrtc::client_secret(daemon, agent.as_deref()).await?;
     Ok(reply::json(StatusCode::OK, &secret))
 }
@@ -78,11 +87,20 @@ pub async fn attach(
     call_id: String,
     agent: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
-    let session = calls::webrtc::attach_existing(daemon, &call_id, agent.as_deref(), &who.to_string()).await?;
-    Ok(reply::json(StatusCode::CREATED, &json!({"call_id": call_id, "session": session})))
+    let session =
+        calls::webrtc::attach_existing(daemon, &call_id, agent.as_deref(), &who.to_string())
+            .await?;
+    Ok(reply::json(
+        StatusCode::CREATED,
+        &json!({"call_id": call_id, "session": session}),
+    ))
 }
 
-pub async fn hang_up(daemon: &Supervisor, who: &Identity, call_id: &str) -> Result<Response<Body>, ApiError> {
+pub async fn hang_up(
+    daemon: &Supervisor,
+    who: &Identity,
+    call_id: &str,
+) -> Result<Response<Body>, ApiError> {
     let c = calls::hang_up(daemon, call_id, &who.to_string(), true).await?;
     Ok(reply::json(StatusCode::OK, &c))
 }
@@ -127,17 +145,20 @@ pub async fn simulate(daemon: &Supervisor, body: Simulate) -> Result<Response<Bo
     let catalog = daemon.catalog();
     let sip = catalog.config.sip.as_ref().ok_or(CallError::NoSip)?;
     let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "cannot_simulate", m);
-    let http = catalog
-        .config
-        .daemon
-        .http
-        .as_ref()
-        .ok_or_else(|| conflict("simulated calls ring the webhook on [daemon.http] listen, which is not set".into()))?;
+    let http = catalog.config.daemon.http.as_ref().ok_or_else(|| {
+        conflict(
+            "simulated calls ring the webhook on [daemon.http] listen, which is not set".into(),
+        )
+    })?;
     let local = daemon.local_url(&sip.model).await.ok_or_else(|| {
         conflict(format!("[sip] model `{}` is not the offline model: only `provider = \"sim\"` can simulate calls", sip.model))
     })?;
-    let secret = std::env::var(&sip.webhook_secret_env)
-        .map_err(|_| conflict(format!("the webhook secret (${}) is not set in agentd's environment", sip.webhook_secret_env)))?;
+    let secret = std::env::var(&sip.webhook_secret_env).map_err(|_| {
+        conflict(format!(
+            "the webhook secret (${}) is not set in agentd's environment",
+            sip.webhook_secret_env
+        ))
+    })?;
     let mut addr = http.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -151,13 +172,28 @@ pub async fn simulate(daemon: &Supervisor, body: Simulate) -> Result<Response<Bo
         "ca_file": http.tls.as_ref().map(|(cert, _)| cert.display().to_string()),
         "deliver": body.deliver,
     });
-    let reply = calls::rest::post(&format!("{sim}/sim/calls"), None, "application/json", request.to_string().into_bytes(), None)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "sim", e.to_string()))?;
-    let mut out: Value = serde_json::from_slice(&reply.body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "sim", format!("the offline model's reply: {e}")))?;
+    let reply = calls::rest::post(
+        &format!("{sim}/sim/calls"),
+        None,
+        "application/json",
+        request.to_string().into_bytes(),
+        None,
+    )
+    .await
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "sim", e.to_string()))?;
+    let mut out: Value = serde_json::from_slice(&reply.body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "sim",
+            format!("the offline model's reply: {e}"),
+        )
+    })?;
     if reply.status >= 300 {
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "sim", out.to_string()));
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "sim",
+            out.to_string(),
+        ));
     }
     out["sim"] = json!(sim);
     if body.deliver

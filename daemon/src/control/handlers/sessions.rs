@@ -102,7 +102,9 @@ pub async fn send_audio(
         return Err(ApiError::new(
             hyper::StatusCode::CONFLICT,
             "call_session",
-            format!("session `{id}` drives a call: its audio travels on the call's media path, not through agentd"),
+            format!(
+                "session `{id}` drives a call: its audio travels on the call's media path, not through agentd"
+            ),
         ));
     }
     handle.send_audio(body.audio, body.commit).await?;

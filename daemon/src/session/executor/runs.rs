@@ -125,7 +125,10 @@ impl Executor {
                     let ended_call = matches!(r.tool.runs, ToolImpl::Call(_)) && run.result.is_ok();
                     self.finish(r, run);
                     if ended_call {
-                        let _ = self.ctx.to_model.send(crate::realtime::client::ModelCommand::Close);
+                        let _ = self
+                            .ctx
+                            .to_model
+                            .send(crate::realtime::client::ModelCommand::Close);
                     }
                 }
                 Ok(())
@@ -180,7 +183,8 @@ async fn run_call_tool(
         CallTool::HangUp => crate::session::CallAction::HangUp,
         CallTool::Transfer => {
             // The schema check has already required a string `target_uri`.
-            let v: serde_json::Value = serde_json::from_str(arguments).map_err(|e| e.to_string())?;
+            let v: serde_json::Value =
+                serde_json::from_str(arguments).map_err(|e| e.to_string())?;
             let target_uri = v["target_uri"].as_str().unwrap_or_default().to_string();
             crate::session::CallAction::Transfer { target_uri }
         }
