@@ -944,3 +944,56 @@ instructions = "Remote line."
         "the API key is in the provider's log"
     );
 }
+
+/// `agentctl` run as user `nobody` (65534) against `socket`.
+fn agentctl_as_nobody(socket: &Path, args: &[&str]) -> (bool, String) {
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run agentctl as nobody");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn the_socket_answers_other_users_403_and_lets_socket_group_members_in() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: acting as another user needs root");
+        return;
+    }
+    // Without socket_group: the kernel lets `nobody` connect (the socket is
+    // opened up by hand), agentd's own check refuses with a reason.
+    let d = TestDaemon::start("[agents.a]\ninstructions = \"x\"\n").await;
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, out) = agentctl_as_nobody(&d.socket, &["status"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("uid 65534 may not use this socket"), "{out}");
+    assert!(
+        d.log()
+            .contains("control connection from another user refused")
+    );
+    // With socket_group: the socket belongs to the group, and its members get in.
+    let d = TestDaemon::start_with(
+        "socket_group = \"nogroup\"",
+        "[agents.a]\ninstructions = \"x\"\n",
+    )
+    .await;
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&d.socket).unwrap().gid(), 65534);
+    let (ok, out) = agentctl_as_nobody(&d.socket, &["status"]);
+    assert!(ok, "{out}\n{}", d.log());
+}

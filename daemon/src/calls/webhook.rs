@@ -220,3 +220,88 @@ async fn live_sip_calls(daemon: &Supervisor) -> usize {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// The secret's variable, set once for this test process (no other test reads it).
+    const VAR: &str = "AGENTD_UNIT_WEBHOOK_SECRET_DRAIN";
+
+    #[tokio::test]
+    async fn a_draining_daemon_rejects_new_calls_with_the_configured_status() {
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(b"drain-test-key")
+        );
+        // SAFETY: only this test reads or writes this variable.
+        unsafe { std::env::set_var(VAR, &secret) };
+        let text = format!(
+            "[agents.a]\ninstructions = \"x\"\n[sip]\nwebhook_secret_env = \"{VAR}\"\nreject_status = 480\nroutes = [{{ agent = \"a\" }}]\n"
+        );
+        let config =
+            crate::config::Config::parse(std::path::Path::new("/etc/agentd/agents.toml"), &text)
+                .unwrap();
+        let host = std::sync::Arc::new(crate::plugin::PluginHost::new().unwrap());
+        let catalog = crate::catalog::Catalog::build(config, &host).await.unwrap();
+        let daemon = Supervisor::start(catalog, host, crate::store::Journal::in_memory().unwrap())
+            .await
+            .unwrap();
+        let local = daemon.local_url("default").await.unwrap();
+        let sim = crate::config::api_base_from_url(&local);
+        // The offline model makes the call and signs its webhook.
+        let ask = json!({"to": "+1800", "webhook_url": "http://127.0.0.1:9/unused", "secret": secret, "deliver": false});
+        let r = crate::calls::rest::post(
+            &format!("{sim}/sim/calls"),
+            None,
+            "application/json",
+            ask.to_string().into_bytes(),
+            None,
+        )
+        .await
+        .unwrap();
+        let made: Value = serde_json::from_slice(&r.body).unwrap();
+        let w = &made["webhook"];
+        daemon.drain().await;
+        let ts = w["timestamp"].as_u64().unwrap().to_string();
+        let (status, reply) = handle(
+            &daemon,
+            Delivery {
+                id: w["id"].as_str(),
+                timestamp: Some(&ts),
+                signature: w["signature"].as_str(),
+                body: w["body"].as_str().unwrap().as_bytes(),
+            },
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        assert_eq!(
+            (reply["outcome"].as_str(), reply["reason"].as_str()),
+            (Some("rejected 480"), Some("the daemon is draining"))
+        );
+        let call_id = made["call_id"].as_str().unwrap();
+        let rec = sim_record(&sim, call_id).await;
+        assert_eq!(
+            (rec["state"].as_str(), &rec["rejects"][0]["status_code"]),
+            (Some("rejected"), &json!(480))
+        );
+        assert_eq!(rec["accepts"], json!([]));
+        assert_eq!(daemon.counts().await.live_sessions, 0);
+    }
+
+    async fn sim_record(sim: &str, call_id: &str) -> Value {
+        let hostport = sim.trim_start_matches("http://").trim_end_matches("/v1");
+        let mut s = tokio::net::TcpStream::connect(hostport).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(
+            format!("GET /v1/sim/calls/{call_id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        serde_json::from_str(out.split_once("\r\n\r\n").unwrap().1).unwrap()
+    }
+}
