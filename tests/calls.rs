@@ -997,3 +997,34 @@ async fn the_socket_answers_other_users_403_and_lets_socket_group_members_in() {
     let (ok, out) = agentctl_as_nobody(&d.socket, &["status"]);
     assert!(ok, "{out}\n{}", d.log());
 }
+
+#[tokio::test]
+async fn the_listener_speaks_tls_and_the_offline_model_rings_it_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let port = free_port();
+    let body = format!(
+        "[daemon.http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[agents.concierge]\ninstructions = \"x\"\n\n[sip]\nwebhook_secret_env = \"{SECRET_ENV}\"\nroutes = [{{ agent = \"concierge\" }}]\n",
+        cert_path.display(),
+        key_path.display()
+    );
+    let secret = secret();
+    let d = TestDaemon::start_full("", &body, &[(SECRET_ENV, secret.as_str())]).await;
+    // Plain HTTP gets no answer from a TLS listener.
+    let r = http(&format!("127.0.0.1:{port}"), "GET", "/v1/status", &[], b"").await;
+    assert_eq!(r.status, 0, "{}", r.body);
+    let v = simulate(&d, "+18005550100", "+14155550000", &["hello"], true).await;
+    assert_eq!(v["webhook_status"], 200, "{v}\n{}", d.log());
+    assert_eq!(
+        v["webhook"]["url"],
+        format!("https://127.0.0.1:{port}/webhooks/openai")
+    );
+    assert_eq!(v["call"]["agent"], "concierge", "{v}");
+}
