@@ -701,6 +701,26 @@ async fn webrtc_signalling_relays_sdp_and_attaches_by_the_location_id() {
         .next()
         .unwrap()
         .to_string();
+    // The same key starts another call; a made-up one starts none.
+    let bare = |key: String| {
+        let hostport = hostport.clone();
+        async move {
+            let auth = format!("Bearer {key}");
+            http(
+                &hostport,
+                "POST",
+                "/v1/realtime/calls",
+                &[
+                    ("content-type", "application/sdp"),
+                    ("authorization", &auth),
+                ],
+                offer.as_bytes(),
+            )
+            .await
+        }
+    };
+    assert_eq!(bare(ek.clone()).await.status, 201);
+    assert_eq!(bare("ek_made_up".into()).await.status, 401);
     let attach = format!("/v1/calls/{theirs}/attach?agent=concierge");
     let r = http(
         &s.addr,

@@ -162,6 +162,12 @@ impl SimCalls {
     pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Reply {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
         let auth = req
             .headers()
             .get("authorization")
@@ -186,7 +192,9 @@ impl SimCalls {
             (&Method::POST, ["v1", "realtime", "calls", id, action]) => {
                 self.control(id, action, &auth, &body)
             }
-            (&Method::POST, ["v1", "realtime", "calls"]) => self.offer(&auth, &content_type, &body),
+            (&Method::POST, ["v1", "realtime", "calls"]) => {
+                self.offer(&auth, bearer.as_deref(), &content_type, &body)
+            }
             (&Method::POST, ["v1", "realtime", "client_secrets"]) => self.client_secret(&body),
             (&Method::POST, ["v1", "sim", "calls"]) => self.simulate(&body).await,
             (&Method::GET, ["v1", "sim", "calls", id]) => match self.lock().calls.get(*id) {
@@ -245,7 +253,7 @@ impl SimCalls {
         reply(StatusCode::OK, json!({}))
     }
 
-    fn offer(&self, auth: &str, content_type: &str, body: &[u8]) -> Reply {
+    fn offer(&self, auth: &str, bearer: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(body);
         let (sdp, session) = if content_type.starts_with("multipart/form-data") {
             let Some(boundary) = content_type.split("boundary=").nth(1) else {
@@ -259,6 +267,19 @@ impl SimCalls {
                 .unwrap_or(Value::Null);
             (sdp, session)
         } else if content_type.starts_with("application/sdp") {
+            // A browser's own offer: its ephemeral key must be live (one key
+            // may start several calls until it expires).
+            let live = bearer.and_then(|k| self.lock().secrets.get(k).copied());
+            match live {
+                Some(expires) if expires > now() => {}
+                Some(_) => return error(StatusCode::UNAUTHORIZED, "the ephemeral key has expired"),
+                None => {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "bare SDP needs an ephemeral key from /v1/realtime/client_secrets",
+                    );
+                }
+            }
             (text.into_owned(), Value::Null)
         } else {
             return error(
