@@ -90,6 +90,11 @@ impl Calls {
         true
     }
 
+    /// Forget a call whose attach failed (so it may be attached again).
+    fn forget(&self, call_id: &str) {
+        self.lock().calls.remove(call_id);
+    }
+
     fn set_outcome(
         &self,
         call_id: &str,

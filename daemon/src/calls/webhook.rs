@@ -164,7 +164,11 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         );
     }
     let Some(agent) = agent else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, json!({}));
+        // `refusal` is set whenever no agent was routed: not reached.
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": {"code": "internal", "message": "no agent was routed"}}),
+        );
     };
     status.agent = Some(agent.name().to_string());
     status.outcome = "accepted".into();

@@ -106,7 +106,13 @@ pub async fn attach_existing(
         return Err(CallError::AlreadyAttached(call_id.to_string()));
     }
     tracing::info!(call = %call_id, %by, "attaching to a client's call");
-    journal(daemon.journal(), &status, false);
-    let handle = attach(daemon, &agent, &url, status, Media::WebRtc).await?;
-    Ok(handle.id.to_string())
+    match attach(daemon, &agent, &url, status, Media::WebRtc).await {
+        // `attach` journaled the call with its session.
+        Ok(handle) => Ok(handle.id.to_string()),
+        Err(e) => {
+            // Nothing is attached: the id may be tried again.
+            daemon.calls().forget(call_id);
+            Err(e)
+        }
+    }
 }
