@@ -165,12 +165,15 @@ impl H {
             tracing: Some(json!("auto")),
             resilience,
             ca_file: None,
+            media: Default::default(),
         };
         let options = session::SessionOptions {
             endpoint,
             overrides,
             journal,
             notices: None,
+            call: None,
+            call_hooks: None,
         };
         let (s, m) = tokio::join!(
             // No supervisor here: the catalog never changes.

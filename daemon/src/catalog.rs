@@ -43,7 +43,8 @@ pub struct AgentTool {
     pub model_name: String,
     /// `plugin.tool`, the name policies and logs use.
     pub qualified: String,
-    pub plugin: Arc<Plugin>,
+    /// What runs a call: a plugin's export, or a built-in call tool.
+    pub runs: ToolImpl,
     /// The tool's name inside its plugin.
     pub tool: String,
     pub description: String,
@@ -52,6 +53,57 @@ pub struct AgentTool {
     pub arguments: Arc<crate::plugin::ArgumentSchema>,
     /// Per-tool approval from the agent's tool list, over the rules.
     pub approval: Option<bool>,
+}
+
+/// What runs a tool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolImpl {
+    /// An export of a wasm plugin.
+    Plugin(Arc<Plugin>),
+    /// A built-in call tool (`call.transfer`, `call.hangup`): it acts on the
+    /// phone or browser call the session drives.
+    Call(CallTool),
+}
+
+/// The built-in call tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallTool {
+    /// `call.transfer {"target_uri"}`: SIP REFER to an allowed target.
+    Transfer,
+    /// `call.hangup`: end the call.
+    HangUp,
+}
+
+impl ToolImpl {
+    /// What the journal records as the code that ran: the plugin's content
+    /// hash, or `builtin`.
+    pub fn hash(&self) -> String {
+        match self {
+            ToolImpl::Plugin(p) => p.hash.clone(),
+            ToolImpl::Call(_) => "builtin".into(),
+        }
+    }
+}
+
+/// The name the built-in call tools live under (a plugin of that name hides them).
+pub const CALL_TOOLS: &str = "call";
+
+/// A built-in call tool's name, description, parameters and compiled schema.
+fn call_tools() -> Vec<(CallTool, &'static str, &'static str, serde_json::Value)> {
+    vec![
+        (
+            CallTool::Transfer,
+            "transfer",
+            "Transfer the caller to another number or SIP address (one of the allowed targets).",
+            json!({"type": "object", "properties": {"target_uri": {"type": "string", "description": "tel:+1… or sip:…"}}, "required": ["target_uri"], "additionalProperties": false}),
+        ),
+        (
+            CallTool::HangUp,
+            "hangup",
+            "End the call.",
+            json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        ),
+    ]
 }
 
 /// A handoff as a tool the model can call.
@@ -372,22 +424,60 @@ impl Resolver<'_> {
         let mut by_model_name: HashMap<String, String> = HashMap::new();
         for r in &a.tools {
             let mut matched = 0;
-            let candidates: Vec<(Arc<Plugin>, String)> = self
+            // (what runs it, plugin name, tool, description, parameters, schema)
+            type Candidate = (
+                ToolImpl,
+                String,
+                String,
+                String,
+                serde_json::Value,
+                Arc<crate::plugin::ArgumentSchema>,
+            );
+            let mut candidates: Vec<Candidate> = self
                 .plugins
                 .values()
-                .flat_map(|p| p.tools.iter().map(move |t| (p.clone(), t.name.clone())))
-                .filter(|(p, t)| r.pattern.matches(&format!("{}.{t}", p.name)))
+                .flat_map(|p| {
+                    p.tools.iter().map(move |t| {
+                        (
+                            ToolImpl::Plugin(p.clone()),
+                            p.name.clone(),
+                            t.name.clone(),
+                            t.description.clone(),
+                            t.parameters.clone(),
+                            t.arguments.clone(),
+                        )
+                    })
+                })
+                .filter(|(_, p, t, ..)| r.pattern.matches(&format!("{p}.{t}")))
                 .collect();
-            for (plugin, tool) in candidates {
+            if !self.plugins.contains_key(CALL_TOOLS) {
+                for (kind, name, description, parameters) in call_tools() {
+                    if !r.pattern.matches(&format!("{CALL_TOOLS}.{name}")) {
+                        continue;
+                    }
+                    // The schemas are agentd's own constants: they compile.
+                    if let Ok(schema) = crate::plugin::ArgumentSchema::compile(&parameters) {
+                        candidates.push((
+                            ToolImpl::Call(kind),
+                            CALL_TOOLS.to_string(),
+                            name.to_string(),
+                            description.to_string(),
+                            parameters,
+                            Arc::new(schema),
+                        ));
+                    }
+                }
+            }
+            for (runs, plugin_name, tool, description, parameters, arguments) in candidates {
                 matched += 1;
-                let qualified = format!("{}.{tool}", plugin.name);
+                let qualified = format!("{plugin_name}.{tool}");
                 if out.iter().any(|t| t.qualified == qualified) {
                     continue; // listed twice (e.g. `calc.*` and `calc.add`): offer it once
                 }
                 let model_name = r
                     .alias
                     .clone()
-                    .unwrap_or_else(|| format!("{}_{tool}", plugin.name));
+                    .unwrap_or_else(|| format!("{plugin_name}_{tool}"));
                 if model_name.len() > 64 {
                     self.error(
                         &r.at,
@@ -407,17 +497,14 @@ impl Resolver<'_> {
                     continue;
                 }
                 by_model_name.insert(model_name.clone(), qualified.clone());
-                let Some(info) = plugin.tools.iter().find(|t| t.name == tool) else {
-                    continue;
-                };
                 out.push(AgentTool {
                     model_name,
                     qualified,
-                    description: info.description.clone(),
-                    parameters: info.parameters.clone(),
-                    arguments: info.arguments.clone(),
+                    description,
+                    parameters,
+                    arguments,
                     tool,
-                    plugin: plugin.clone(),
+                    runs,
                     approval: r.approval,
                 });
             }
@@ -429,6 +516,10 @@ impl Resolver<'_> {
                     continue;
                 }
                 let msg = match r.pattern.plugin() {
+                    Some(p) if p == CALL_TOOLS && !self.plugins.contains_key(p) => format!(
+                        "no call tool matches `{}` (the call tools are call.transfer and call.hangup)",
+                        r.pattern
+                    ),
                     Some(p) if !self.plugins.contains_key(p) => self.missing_plugin(p),
                     Some(p) => {
                         let have: Vec<&str> = self.plugins[p]

@@ -5,9 +5,11 @@
 //! [`supervisor`] (with [`reload`]) to each [`session`] ⇄ [`realtime`],
 //! recorded in the [`store`], driven through [`control`].
 
+pub mod calls;
 pub mod catalog;
 pub mod config;
 pub mod control;
+pub mod http;
 pub mod plugin;
 pub mod policy;
 pub mod realtime;

@@ -184,6 +184,14 @@ pub enum SessionEvent {
     },
     /// The model's input-audio timeout fired.
     InputAudioTimeoutTriggered,
+    /// A keypad digit pressed on a phone call.
+    Dtmf {
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: String,
+        /// When the provider received it (Unix seconds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<u64>,
+    },
     /// A model error, an unknown tool, an internal failure.
     Error {
         /// A stable word, when there is one (e.g. `model_reconnect_failed`).
@@ -235,6 +243,7 @@ impl SessionEvent {
             SessionEvent::HistoryDeleted { .. } => "history_deleted",
             SessionEvent::GuardrailTripped { .. } => "guardrail_tripped",
             SessionEvent::InputAudioTimeoutTriggered => "input_audio_timeout_triggered",
+            SessionEvent::Dtmf { .. } => "dtmf",
             SessionEvent::Error { .. } => "error",
             SessionEvent::RawModelEvent { .. } => "raw_model_event",
             SessionEvent::SessionClosed { .. } => "session_closed",

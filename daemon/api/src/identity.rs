@@ -24,6 +24,8 @@ pub enum Identity {
     },
     /// A client that presented the bearer token of this name.
     Token(String),
+    /// A browser from an allowed `Origin` (WebRTC signalling only).
+    Origin(String),
     /// An approval that was not answered in time.
     Timeout,
     /// The approval policy (or a remembered decision) decided.
@@ -39,6 +41,7 @@ impl fmt::Display for Identity {
             } => write!(f, "uid:{uid} ({name})"),
             Identity::Uid { uid, name: None } => write!(f, "uid:{uid}"),
             Identity::Token(name) => write!(f, "token:{name}"),
+            Identity::Origin(origin) => write!(f, "origin:{origin}"),
             Identity::Timeout => f.write_str("timeout"),
             Identity::Policy => f.write_str("policy"),
         }
@@ -47,7 +50,9 @@ impl fmt::Display for Identity {
 
 /// Why a string is not an [`Identity`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an identity (expected uid:N, uid:N (name), token:NAME, timeout or policy)")]
+#[error(
+    "`{0}` is not an identity (expected uid:N, uid:N (name), token:NAME, origin:URL, timeout or policy)"
+)]
 pub struct IdentityError(String);
 
 impl FromStr for Identity {
@@ -65,6 +70,13 @@ impl FromStr for Identity {
                 Err(bad())
             } else {
                 Ok(Identity::Token(name.to_string()))
+            };
+        }
+        if let Some(origin) = s.strip_prefix("origin:") {
+            return if origin.is_empty() {
+                Err(bad())
+            } else {
+                Ok(Identity::Origin(origin.to_string()))
             };
         }
         let rest = s.strip_prefix("uid:").ok_or_else(bad)?;
@@ -113,6 +125,10 @@ mod tests {
             ),
             (Identity::Uid { uid: 0, name: None }, "uid:0"),
             (Identity::Token("ops".into()), "token:ops"),
+            (
+                Identity::Origin("https://app.example".into()),
+                "origin:https://app.example",
+            ),
             (Identity::Timeout, "timeout"),
             (Identity::Policy, "policy"),
         ];

@@ -178,6 +178,31 @@ impl AuditQuery {
     }
 }
 
+/// `POST /v1/calls?agent=NAME`, `/v1/client_secrets?agent=NAME`, `/v1/calls/{id}/attach?agent=NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentQuery {
+    /// The agent that answers (the default agent when absent).
+    pub agent: Option<String>,
+}
+
+impl AgentQuery {
+    /// Parse the query string of the URI (without the `?`), if any.
+    pub fn parse(query: Option<&str>) -> Result<AgentQuery, QueryError> {
+        let mut q = AgentQuery::default();
+        let mut seen = Seen::default();
+        for (key, value) in pairs(query) {
+            match &*key {
+                "agent" => {
+                    seen.once("agent")?;
+                    q.agent = Some(value.into_owned());
+                }
+                _ => return Err(unknown(key, "agent")),
+            }
+        }
+        Ok(q)
+    }
+}
+
 type Pair<'a> = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>);
 
 fn pairs(query: Option<&str>) -> impl Iterator<Item = Pair<'_>> {

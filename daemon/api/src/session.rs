@@ -67,6 +67,33 @@ pub struct SessionStatus {
     /// Output audio of interrupted responses that arrived after the interrupt
     /// and was dropped rather than delivered.
     pub dropped_audio_bytes: u64,
+    /// The phone or browser call this session drives, if it drives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallStatus>,
+}
+
+/// A phone (SIP) or browser (WebRTC) call, as its session and the calls
+/// list show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStatus {
+    /// `sip` or `webrtc`.
+    pub channel: String,
+    /// The provider's id for the call.
+    pub call_id: String,
+    /// The caller's number (the `From` user part) on SIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// The number called (the `To` user part) on SIP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee: Option<String>,
+    /// The agent that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The session driving it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// `accepted`, `rejected 486`, `transferred to tel:…`, `hung up by …`.
+    pub outcome: String,
 }
 
 #[cfg(test)]

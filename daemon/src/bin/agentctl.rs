@@ -114,6 +114,32 @@ enum Cmd {
     /// Inspect approval policies
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Phone and browser calls: list, hang up, transfer, or ring an agent offline
+    #[command(subcommand)]
+    Call(CallCmd),
+}
+
+#[derive(Subcommand)]
+enum CallCmd {
+    /// List calls: channel, caller, callee, agent, session and how each ended
+    List,
+    /// Make the offline model ring this daemon's [sip] webhook, then play a
+    /// caller whose words arrive as input transcripts (no phone, network or key)
+    Simulate {
+        /// The number called (matched against [sip] routes)
+        #[arg(long)]
+        to: String,
+        /// The caller's number
+        #[arg(long)]
+        from: Option<String>,
+        /// What the caller says, in order (repeatable); `dtmf 12#` presses keys
+        #[arg(long)]
+        say: Vec<String>,
+    },
+    /// Hang a call up
+    Hangup { call_id: String },
+    /// Transfer a call to a target in [sip] transfer_targets (`tel:+1…`, `sip:…`)
+    Transfer { call_id: String, target: String },
 }
 
 #[derive(clap::Args)]
@@ -234,8 +260,77 @@ fn event_line(item: &StreamItem) -> String {
     format!("#{seq:<5} {kind:<24} {detail}")
 }
 
+async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), ClientError> {
+    let show = |v: &Value| {
+        let f = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        format!(
+            "{}  {:<6} from={} to={} agent={} session={} {}",
+            f("call_id"),
+            f("channel"),
+            f("caller"),
+            f("callee"),
+            f("agent"),
+            f("session"),
+            f("outcome")
+        )
+    };
+    let v: Value = match cmd {
+        CallCmd::List => {
+            let calls: Vec<Value> = c.get("/v1/calls").await?;
+            if json {
+                return print_json(&calls);
+            }
+            for call in &calls {
+                println!("{}", show(call));
+            }
+            return Ok(());
+        }
+        CallCmd::Simulate { to, from, say } => {
+            let v: Value = c
+                .post(
+                    "/v1/calls/simulate",
+                    &serde_json::json!({"to": to, "from": from, "say": say}),
+                )
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            println!(
+                "rang {to}: call {} (webhook answered {})",
+                v["call_id"].as_str().unwrap_or("?"),
+                v["webhook_status"]
+            );
+            match v.get("call") {
+                Some(call) => println!("{}", show(call)),
+                None => println!("no session attached yet: see `agentctl call list`"),
+            }
+            return Ok(());
+        }
+        CallCmd::Hangup { call_id } => {
+            c.post(
+                &format!("/v1/calls/{call_id}/hangup"),
+                &serde_json::json!({}),
+            )
+            .await?
+        }
+        CallCmd::Transfer { call_id, target } => {
+            c.post(
+                &format!("/v1/calls/{call_id}/transfer"),
+                &serde_json::json!({"target_uri": target}),
+            )
+            .await?
+        }
+    };
+    if json {
+        return print_json(&v);
+    }
+    println!("{}", show(&v));
+    Ok(())
+}
+
 fn event_detail(ev: &SessionEvent) -> String {
     match ev {
+        SessionEvent::Dtmf { digit, .. } => digit.clone(),
         SessionEvent::AgentStart { agent } | SessionEvent::AgentEnd { agent } => agent.clone(),
         SessionEvent::Handoff { from, to } => format!("{from} -> {to}"),
         SessionEvent::ToolStart {
@@ -577,6 +672,7 @@ async fn run(args: Args) -> Result<(), ClientError> {
                 f.forgotten, f.agent
             );
         }
+        Cmd::Call(cmd) => return call_command(&c, cmd, json).await,
         Cmd::Policy(PolicyCmd::Explain {
             agent,
             tool,

@@ -134,6 +134,31 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some((name, gid)) = &daemon.catalog().config.daemon.socket_group
+        && let Err(e) = server::share_with_group(&socket, *gid)
+    {
+        eprintln!("agentd: cannot give the control socket to group `{name}`: {e}");
+        return ExitCode::FAILURE;
+    }
+    // `[daemon.http]`: webhooks, signalling and the control API by token.
+    let http = match daemon.catalog().config.daemon.http.clone() {
+        Some(config) => match agentd::http::bind(&config).await {
+            Ok(l) => {
+                tracing::info!(listen = ?l.local_addr(), tls = config.tls.is_some(), tokens = config.tokens.len(), "HTTP listener ready");
+                Some(tokio::spawn(agentd::http::serve(
+                    l,
+                    daemon.clone(),
+                    socket.clone(),
+                    std::future::pending(),
+                )))
+            }
+            Err(e) => {
+                eprintln!("agentd: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let pruning = daemon.spawn_journal_pruning();
     // Hot reload: SIGHUP always; file watching unless `[daemon] watch = false`.
     let hup = tokio::spawn(reload_on_sighup(daemon.clone()));
@@ -168,6 +193,9 @@ async fn run(config_path: PathBuf) -> ExitCode {
     systemd.notify("STOPPING=1");
     hup.abort();
     pruning.abort();
+    if let Some(h) = http {
+        h.abort();
+    }
     if let Some(w) = watcher {
         w.abort();
     }

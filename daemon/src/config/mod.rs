@@ -37,6 +37,11 @@ pub use types::{
     ModelConfig, PluginConfig, Provider, Sandbox, SettingsOverlay, ToolGuardrailRef, ToolRef,
     default_socket_path, default_state_dir,
 };
+pub use types::{
+    DEFAULT_HTTP_MAX_BODY, DEFAULT_MAX_CALLS, DEFAULT_RATE_LIMIT, DEFAULT_REJECT_STATUS,
+    DEFAULT_WEBHOOK_PATH, HttpConfig, Role, SipConfig, SipRoute, Token, api_base_from_url,
+    wildcard_match,
+};
 pub use units::{parse_duration, parse_size};
 
 impl Config {

@@ -27,6 +27,60 @@ pub struct RawConfig {
     pub guardrails: RawGuardrails,
     #[serde(default)]
     pub journal: RawJournal,
+    /// `[sip]`: phone calls through the model provider's SIP trunk.
+    pub sip: Option<Spanned<RawSip>>,
+}
+
+/// `[daemon.http]`: the TCP listener (webhooks, signalling, control API by token).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<S>,
+    pub tls_cert: Option<S>,
+    pub tls_key: Option<S>,
+    #[serde(default)]
+    pub tokens: Vec<Spanned<RawToken>>,
+    /// Browser origins that may use the WebRTC signalling routes without a token.
+    #[serde(default)]
+    pub allow_origins: Vec<S>,
+    /// Largest request body, like `"1MiB"`.
+    pub max_body: Option<S>,
+    /// Requests per minute one client address may make.
+    pub rate_limit: Option<Spanned<i64>>,
+}
+
+/// `{ name = "ops", file = "/etc/agentd/ops.token", role = "operator" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: S,
+    pub file: S,
+    pub role: Option<S>,
+}
+
+/// `[sip]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSip {
+    pub model: Option<S>,
+    pub webhook_path: Option<S>,
+    pub webhook_secret_env: Option<S>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RawSipRoute>>,
+    pub max_calls: Option<Spanned<i64>>,
+    pub reject_status: Option<Spanned<i64>>,
+    /// Target URIs `call.transfer` may refer a call to (`*` suffix wildcard).
+    #[serde(default)]
+    pub transfer_targets: Vec<S>,
+}
+
+/// `{ to = "+18005550100", agent = "concierge" }`, `{ from = "+1555*", agent = "vip" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSipRoute {
+    pub to: Option<S>,
+    pub from: Option<S>,
+    pub agent: S,
 }
 
 /// `[journal]`: how much of the audit journal to keep.
@@ -51,6 +105,10 @@ pub struct RawDaemon {
     pub default_agent: Option<S>,
     /// Tool and guardrail calls that may wait for an instance slot, daemon-wide.
     pub tool_queue: Option<Spanned<i64>>,
+    /// Members of this group may use the control socket too.
+    pub socket_group: Option<S>,
+    /// `[daemon.http]`: off when absent.
+    pub http: Option<RawHttp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +118,8 @@ pub struct RawModel {
     pub url: Option<S>,
     pub model: Option<S>,
     pub api_key_env: Option<S>,
+    /// REST base (`https://api.openai.com/v1`); derived from `url` when absent.
+    pub api_base: Option<S>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// `false` removes tracing from the session settings.

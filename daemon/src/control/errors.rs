@@ -16,15 +16,15 @@ use agentd_api::query::QueryError;
 /// A failed request: its status, a stable code and a message for people.
 #[derive(Debug)]
 pub struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: &'static str,
-    pub(super) message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// For 405: the methods the path takes (the `Allow` header).
     pub(super) allow: &'static [Method],
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -33,16 +33,16 @@ impl ApiError {
         }
     }
 
-    pub(super) fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    pub(super) fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
     /// A known path asked with a method it does not take.
-    pub(super) fn method_not_allowed(
+    pub(crate) fn method_not_allowed(
         method: &Method,
         path: &str,
         allow: &'static [Method],
@@ -62,11 +62,11 @@ impl ApiError {
     }
 
     /// Something on the daemon's side failed, not the request.
-    pub(super) fn internal(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn internal(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
     }
 
-    pub(super) fn response(self) -> Response<Body> {
+    pub(crate) fn response(self) -> Response<Body> {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_string(),

@@ -10,10 +10,10 @@
 //! JSON error shape are made.
 
 pub mod api;
-mod errors;
-mod handlers;
-mod reply;
-mod routes;
+pub(crate) mod errors;
+pub(crate) mod handlers;
+pub(crate) mod reply;
+pub(crate) mod routes;
 pub mod server;
 mod streaming;
 

@@ -11,7 +11,7 @@
 use hyper::Method;
 
 use super::errors::ApiError;
-use agentd_api::query::{AuditQuery, EventsQuery};
+use agentd_api::query::{AgentQuery, AuditQuery, EventsQuery};
 
 /// Every request the API understands.
 #[derive(Debug, PartialEq)]
@@ -54,6 +54,51 @@ pub enum Route {
     /// Run a tool directly, without a model: `plugin.tool`.
     CallTool(String),
     Reload,
+    /// Phone and browser calls, with how each ended.
+    ListCalls,
+    /// A browser's SDP offer for an agent (WebRTC signalling).
+    CallOffer {
+        agent: Option<String>,
+    },
+    /// An ephemeral key with an agent's settings, for a browser that calls the provider itself.
+    ClientSecret {
+        agent: Option<String>,
+    },
+    /// Attach a sideband session to a call a client started (once per call id).
+    AttachCall {
+        call_id: String,
+        agent: Option<String>,
+    },
+    /// Hang a call up.
+    HangUp(String),
+    /// Transfer a call (SIP REFER) to an allowed target.
+    Transfer(String),
+    /// Make the offline model ring the daemon's own webhook.
+    SimulateCall,
+}
+
+/// Who may use a route on the TCP listener (the Unix socket's clients may use every route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads and event streams: any token.
+    Read,
+    /// Signalling for browsers: any token, or an allowed `Origin`.
+    Signalling,
+    /// Everything else: operator tokens only.
+    Operate,
+}
+
+impl Route {
+    /// What a client over TCP needs to use this route.
+    pub fn access(&self, method: &Method) -> Access {
+        match self {
+            Route::CallOffer { .. } | Route::ClientSecret { .. } => Access::Signalling,
+            // Policy explanations change nothing, but they are POSTs with a body:
+            // kept to operators, like every other POST.
+            _ if *method == Method::GET => Access::Read,
+            _ => Access::Operate,
+        }
+    }
 }
 
 const GET: &[Method] = &[Method::GET];
@@ -115,6 +160,27 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
             })
         }),
         ["v1", "reload"] => only(POST, &|| Ok(Route::Reload)),
+        ["v1", "calls"] => match *method {
+            Method::GET => Ok(Route::ListCalls),
+            Method::POST => Ok(Route::CallOffer {
+                agent: AgentQuery::parse(query)?.agent,
+            }),
+            _ => not_allowed(&[Method::GET, Method::POST]),
+        },
+        ["v1", "calls", "simulate"] => only(POST, &|| Ok(Route::SimulateCall)),
+        ["v1", "client_secrets"] => only(POST, &|| {
+            Ok(Route::ClientSecret {
+                agent: AgentQuery::parse(query)?.agent,
+            })
+        }),
+        ["v1", "calls", c, "attach"] => only(POST, &|| {
+            Ok(Route::AttachCall {
+                call_id: id(c),
+                agent: AgentQuery::parse(query)?.agent,
+            })
+        }),
+        ["v1", "calls", c, "hangup"] => only(POST, &|| Ok(Route::HangUp(id(c)))),
+        ["v1", "calls", c, "transfer"] => only(POST, &|| Ok(Route::Transfer(id(c)))),
         _ => Err(ApiError::not_found(format!("no route for {method} {path}"))),
     }
 }

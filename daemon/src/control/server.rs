@@ -1,8 +1,10 @@
 //! The control API server: the Unix socket, who may connect, and one HTTP/1.1
 //! connection task per client.
 //!
-//! Only the daemon's own user (and root) may connect: peer credentials are
-//! checked on accept, and the socket is created mode 0660. Each request is
+//! Only the daemon's own user, root and members of `[daemon] socket_group`
+//! may connect: peer credentials are checked on accept (a refused client is
+//! answered 403 with the reason, not dropped), and the socket is created
+//! mode 0660, owned by that group when one is named. Each request is
 //! parsed into a route (`routes`) before any state is touched, then run by
 //! its handler (`handlers`); whatever fails is answered by `errors`.
 
@@ -20,6 +22,47 @@ use super::reply::Body;
 use super::{handlers, routes};
 use crate::supervisor::Supervisor;
 use agentd_api::Identity;
+
+/// Let members of group `gid` connect: the socket's group becomes `gid`.
+pub fn share_with_group(path: &Path, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::chown(path, None, Some(gid))
+}
+
+/// Whether user `uid` (primary group `primary`) is a member of group `gid`.
+fn in_group(uid: libc::uid_t, primary: libc::gid_t, gid: libc::gid_t) -> bool {
+    if primary == gid {
+        return true;
+    }
+    let Some(name) = user_name(uid).and_then(|n| std::ffi::CString::new(n).ok()) else {
+        return false;
+    };
+    let mut groups: Vec<libc::gid_t> = vec![0; 256];
+    let mut n: libc::c_int = groups.len() as libc::c_int;
+    // SAFETY: `name` is NUL-terminated and `groups` holds `n` entries.
+    let rc = unsafe { libc::getgrouplist(name.as_ptr(), primary, groups.as_mut_ptr(), &mut n) };
+    if rc < 0 {
+        return false;
+    }
+    groups.truncate(n.max(0) as usize);
+    groups.contains(&gid)
+}
+
+/// Answer every request on a refused connection with 403 and `why`.
+async fn refuse(stream: tokio::net::UnixStream, why: String) {
+    let service = hyper::service::service_fn(move |_req| {
+        let why = why.clone();
+        async move {
+            Ok::<_, Infallible>(
+                super::errors::ApiError::new(hyper::StatusCode::FORBIDDEN, "forbidden", why)
+                    .response(),
+            )
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
 
 async fn handle(
     daemon: Arc<Supervisor>,
@@ -79,6 +122,7 @@ pub async fn serve(
 ) {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
+    let group = daemon.catalog().config.daemon.socket_group.clone();
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -94,11 +138,29 @@ pub async fn serve(
         };
         let uid = match stream.peer_cred() {
             Ok(cred) if cred.uid() == me || cred.uid() == 0 => cred.uid(),
+            Ok(cred)
+                if group
+                    .as_ref()
+                    .is_some_and(|(_, gid)| in_group(cred.uid(), cred.gid(), *gid)) =>
+            {
+                cred.uid()
+            }
             Ok(cred) => {
                 tracing::warn!(
                     uid = cred.uid(),
                     "control connection from another user refused"
                 );
+                let why = match &group {
+                    Some((name, _)) => format!(
+                        "uid {} may not use this socket: only agentd's user (uid {me}), root and members of group `{name}` may",
+                        cred.uid()
+                    ),
+                    None => format!(
+                        "uid {} may not use this socket: only agentd's user (uid {me}) and root may ([daemon] socket_group lets a group in)",
+                        cred.uid()
+                    ),
+                };
+                tokio::spawn(refuse(stream, why));
                 continue;
             }
             Err(e) => {

@@ -80,7 +80,8 @@ pub async fn connect(
         reason,
     };
     let mut link = Link::open(endpoint).await?;
-    let mut conversation = Conversation::new(initial, endpoint.tracing.clone());
+    let mut conversation =
+        Conversation::new(initial, endpoint.tracing.clone()).with_media(endpoint.media);
     conversation.on_connected();
     // A fresh conversation only has its settings to send; anything it has
     // for the session waits for the task.

@@ -29,6 +29,8 @@ pub struct Endpoint {
     pub resilience: Resilience,
     /// PEM file of extra CAs trusted for `wss://` (beside the built-in roots).
     pub ca_file: Option<PathBuf>,
+    /// Where the audio travels: this socket, or a call's media path (a sideband).
+    pub media: crate::realtime::conversation::Media,
 }
 
 /// Why no endpoint could be built for a model.
@@ -78,6 +80,7 @@ impl Endpoint {
             tracing: model.tracing.then(|| Value::from("auto")),
             resilience: model.resilience.clone(),
             ca_file: model.ca_file.clone(),
+            media: Default::default(),
         })
     }
 }
@@ -94,6 +97,7 @@ impl std::fmt::Debug for Endpoint {
             .field("tracing", &self.tracing)
             .field("resilience", &self.resilience)
             .field("ca_file", &self.ca_file)
+            .field("media", &self.media)
             .finish()
     }
 }

@@ -11,7 +11,8 @@
 //! - [`model`]: what a session and its connection say to each other;
 //! - [`endpoint`]: where a connection goes, built from a model's config;
 //! - [`client`]: the same connection under its earlier path;
-//! - [`sim`]: the built-in offline model on loopback;
+//! - [`sim`]: the built-in offline model on loopback, with its call routes and
+//!   sidebands in [`sim_calls`];
 //! - [`scenario`]: the offline model playing a scripted exchange;
 //! - [`tls`]: the stream under the WebSocket (rustls for `wss://`).
 
@@ -23,6 +24,7 @@ pub mod model;
 pub mod protocol;
 pub mod scenario;
 pub mod sim;
+pub mod sim_calls;
 pub mod tls;
 
 pub use connection::{ConnectError, ModelConnection, connect};

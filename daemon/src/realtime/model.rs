@@ -96,6 +96,11 @@ pub enum ModelEvent {
         transcript: String,
     },
     InputAudioTimeoutTriggered,
+    /// A keypad digit pressed on a SIP call.
+    Dtmf {
+        digit: String,
+        received_at: Option<u64>,
+    },
     TurnStarted {
         response_id: String,
     },

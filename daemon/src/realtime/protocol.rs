@@ -252,6 +252,12 @@ pub enum ClientEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         response_id: Option<String>,
     },
+    /// WebRTC only: drop the audio the server has buffered for the listener.
+    #[serde(rename = "output_audio_buffer.clear")]
+    OutputAudioBufferClear {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
+    },
 }
 
 /// The `response` object of `response.created` / `response.done`.
@@ -363,6 +369,13 @@ pub enum ServerEvent {
     },
     #[serde(rename = "input_audio_buffer.cleared")]
     InputAudioBufferCleared {},
+    /// A keypad digit on a SIP call.
+    #[serde(rename = "input_audio_buffer.dtmf_event_received")]
+    InputAudioBufferDtmfEventReceived {
+        event: String,
+        #[serde(default)]
+        received_at: Option<u64>,
+    },
     #[serde(rename = "input_audio_buffer.speech_started")]
     InputAudioBufferSpeechStarted {
         #[serde(default)]
@@ -515,6 +528,7 @@ impl ClientEvent {
             ClientEvent::ConversationItemDelete { .. } => "conversation.item.delete",
             ClientEvent::ResponseCreate { .. } => "response.create",
             ClientEvent::ResponseCancel { .. } => "response.cancel",
+            ClientEvent::OutputAudioBufferClear { .. } => "output_audio_buffer.clear",
         }
     }
 }

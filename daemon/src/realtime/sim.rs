@@ -8,6 +8,11 @@
 //! - any other user text → `You said: <text>`;
 //! - committed input audio → transcribed as `(<n> ms of audio)` and answered.
 //!
+//! On the same port it serves the provider's call routes and sidebands
+//! (`sim_calls`): a sideband (`?call_id=`) starts with the accepted call's
+//! settings, plays the simulated caller's words as input transcripts
+//! (`dtmf 12#` presses keys), and closes when the call is hung up or referred.
+//!
 //! Replies stream word by word: a transcript delta and 50 ms of a 440 Hz PCM16
 //! tone per word when the session's output modality is audio, text deltas when
 //! it is text. `response.cancel` stops a reply mid-stream.
@@ -16,10 +21,16 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use base64::Engine as _;
+use std::sync::Arc;
+
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use super::sim_calls::{Sideband, SimCalls};
 
 /// A running offline model.
 pub struct SimServer {
@@ -32,11 +43,12 @@ impl SimServer {
     pub async fn start() -> std::io::Result<SimServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let calls = Arc::new(SimCalls::default());
         let task = tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        tokio::spawn(serve(stream));
+                        tokio::spawn(serve(stream, calls.clone()));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "sim model: accept failed");
@@ -60,18 +72,106 @@ impl Drop for SimServer {
     }
 }
 
-async fn serve(stream: TcpStream) {
-    let ws = match tokio_tungstenite::accept_async(stream).await {
-        Ok(ws) => ws,
-        Err(e) => {
-            tracing::debug!(error = %e, "sim model: handshake failed");
-            return;
-        }
-    };
-    let mut conn = SimConnection::new();
-    if let Err(e) = conn.run(ws).await {
+/// One client connection: REST requests, or a WebSocket upgrade.
+async fn serve(stream: TcpStream, calls: Arc<SimCalls>) {
+    let service = hyper::service::service_fn(move |req| {
+        let calls = calls.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(calls, req).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await
+    {
         tracing::debug!(error = %e, "sim model: connection ended");
     }
+}
+
+type Reply = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
+fn plain(status: hyper::StatusCode, text: &str) -> Reply {
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(
+        text.to_string(),
+    )));
+    *r.status_mut() = status;
+    r
+}
+
+async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incoming>) -> Reply {
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return calls.handle(req).await;
+    }
+    let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
+        return plain(hyper::StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key");
+    };
+    let query = req.uri().query().unwrap_or("").to_string();
+    let call_id = form_urlencoded_get(&query, "call_id");
+    let sideband = match &call_id {
+        Some(id) => match calls.sideband(id) {
+            Some(s) => Some(s),
+            None => {
+                return plain(
+                    hyper::StatusCode::NOT_FOUND,
+                    "no live call with that call_id",
+                );
+            }
+        },
+        None => None,
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "sim model: upgrade failed");
+                return;
+            }
+        };
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        let mut conn = SimConnection::new();
+        if let Some(s) = sideband {
+            conn.attach(s);
+        }
+        if let Err(e) = conn.run(ws).await {
+            tracing::debug!(error = %e, "sim model: connection ended");
+        }
+    });
+    let mut r = plain(hyper::StatusCode::SWITCHING_PROTOCOLS, "");
+    let h = r.headers_mut();
+    h.insert(
+        "upgrade",
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        "connection",
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&key) {
+        h.insert("sec-websocket-accept", v);
+    }
+    r
+}
+
+/// The value of `key` in a query string.
+fn form_urlencoded_get(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then(|| v.to_string())
+    })
 }
 
 /// Milliseconds of tone sent with each word of an audio reply.
@@ -86,6 +186,12 @@ struct SimConnection {
     active_response: Option<String>,
     input_audio_bytes: usize,
     tone: String,
+    /// What the simulated caller still has to say (a sideband only).
+    caller: VecDeque<String>,
+    /// The client has sent its settings: the caller may start talking.
+    configured: bool,
+    /// Fires when the call this sideband drives has ended.
+    ended: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl SimConnection {
@@ -104,7 +210,74 @@ impl SimConnection {
             active_response: None,
             input_audio_bytes: 0,
             tone: base64::engine::general_purpose::STANDARD.encode(tone(MS_PER_WORD)),
+            caller: VecDeque::new(),
+            configured: false,
+            ended: None,
         }
+    }
+
+    /// Drive an accepted call: its settings, its caller, its end.
+    fn attach(&mut self, s: Sideband) {
+        if let (Some(into), Some(from)) = (self.session.as_object_mut(), s.session.as_object()) {
+            for (k, v) in from {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+        self.caller = s.say.into();
+        self.ended = Some(s.ended);
+    }
+
+    /// Nothing streaming and no tool call waiting for its output: the caller may speak.
+    fn idle(&self) -> bool {
+        self.configured
+            && self.queue.is_empty()
+            && self.active_response.is_none()
+            && self
+                .items
+                .last()
+                .is_none_or(|i| i["type"] != "function_call")
+    }
+
+    /// The caller's next utterance, as the provider reports speech on a call.
+    fn caller_speaks(&mut self) -> Vec<Value> {
+        let Some(line) = self.caller.pop_front() else {
+            return vec![];
+        };
+        if let Some(digits) = line.strip_prefix("dtmf ") {
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            return digits
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| json!({"type": "input_audio_buffer.dtmf_event_received", "event": c.to_string(), "received_at": at}))
+                .collect();
+        }
+        let id = self.id("item");
+        let previous = self
+            .items
+            .last()
+            .map(|i| i["id"].clone())
+            .unwrap_or(Value::Null);
+        let mut out = vec![
+            json!({"type": "input_audio_buffer.speech_started", "audio_start_ms": 0, "item_id": id}),
+            json!({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 800, "item_id": id}),
+            json!({"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": id}),
+        ];
+        let item = json!({"id": id, "object": "realtime.item", "type": "message", "role": "user",
+                          "status": "completed", "content": [{"type": "input_audio", "transcript": null}]});
+        out.extend(self.add_item(item));
+        if let Some(last) = self.items.last_mut() {
+            last["content"][0]["transcript"] = json!(line);
+        }
+        out.push(
+            json!({"type": "conversation.item.input_audio_transcription.completed",
+                        "item_id": id, "content_index": 0, "transcript": line}),
+        );
+        if self.active_response.is_none() {
+            self.respond();
+        }
+        out
     }
 
     fn id(&mut self, prefix: &str) -> String {
@@ -118,10 +291,17 @@ impl SimConnection {
     {
         let created = json!({"type": "session.created", "session": self.session});
         send(&mut ws, created).await?;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+        let mut ended = self.ended.take();
         loop {
             let streaming = !self.queue.is_empty();
+            let speaking = !self.caller.is_empty() && self.idle();
             tokio::select! {
                 biased;
+                Some(()) = call_ended(&mut ended) => {
+                    let _ = ws.close(None).await;
+                    return Ok(());
+                }
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Text(text))) => {
                         for out in self.on_client_text(text.as_str()) {
@@ -132,6 +312,11 @@ impl SimConnection {
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.to_string()),
                 },
+                _ = tick.tick(), if speaking => {
+                    for out in self.caller_speaks() {
+                        send(&mut ws, out).await?;
+                    }
+                }
                 _ = std::future::ready(()), if streaming => {
                     if let Some(ev) = self.queue.pop_front() {
                         if ev["type"] == "response.done" {
@@ -159,6 +344,7 @@ impl SimConnection {
         let event_id = ev.get("event_id");
         match ev["type"].as_str().unwrap_or("") {
             "session.update" => {
+                self.configured = true;
                 if let (Some(into), Some(from)) =
                     (self.session.as_object_mut(), ev["session"].as_object())
                 {
@@ -228,6 +414,9 @@ impl SimConnection {
                 vec![]
             }
             "response.cancel" => self.cancel(),
+            "output_audio_buffer.clear" => {
+                vec![json!({"type": "output_audio_buffer.cleared", "response_id": Value::Null})]
+            }
             other => vec![Self::error(
                 "unknown_event",
                 &format!("unknown client event type `{other}`"),
@@ -476,6 +665,21 @@ impl SimConnection {
         );
         self.items.push(item.clone());
         item
+    }
+}
+
+/// Resolves once the call has ended; never without a call.
+async fn call_ended(rx: &mut Option<tokio::sync::watch::Receiver<bool>>) -> Option<()> {
+    match rx {
+        Some(r) => {
+            if r.wait_for(|ended| *ended).await.is_err() {
+                // The call's record is gone: nothing will end it.
+                *rx = None;
+                return std::future::pending().await;
+            }
+            Some(())
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct SessionHandle {
     pub bus: Arc<EventBus>,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) executor: ExecutorHandle,
+    /// The call it drives over a sideband (its audio is the provider's).
+    pub call: Option<Arc<agentd_api::session::CallStatus>>,
 }
 
 impl SessionHandle {

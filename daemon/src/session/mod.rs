@@ -80,6 +80,21 @@ pub enum Notice {
     Ended { session: Arc<str> },
 }
 
+/// What a built-in call tool asks of the session's call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAction {
+    Transfer { target_uri: String },
+    HangUp,
+}
+
+/// How a session's call tools reach its call (given by whoever attached the
+/// session to the call); resolves with the tool's output or why it failed.
+pub type CallHooks = Arc<
+    dyn Fn(CallAction) -> futures_util::future::BoxFuture<'static, Result<String, String>>
+        + Send
+        + Sync,
+>;
+
 /// Where sessions send their [`Notice`]s.
 pub type Notices = mpsc::UnboundedSender<Notice>;
 

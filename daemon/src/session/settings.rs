@@ -175,6 +175,31 @@ fn turn_detection(t: &TurnDetection) -> Value {
     Value::Object(v)
 }
 
+/// `settings` as a sideband of `media` may send them: SIP refuses the
+/// `server_vad` tuning fields (`threshold`, `prefix_padding_ms`,
+/// `silence_duration_ms`), as the reference SIP transport strips them, so they
+/// are left out; everything else is the agent's.
+pub fn for_media(
+    mut settings: SessionConfig,
+    media: crate::realtime::conversation::Media,
+) -> SessionConfig {
+    if media != crate::realtime::conversation::Media::Sip {
+        return settings;
+    }
+    if let Some(Value::Object(td)) = settings
+        .audio
+        .as_mut()
+        .and_then(|a| a.input.as_mut())
+        .and_then(|i| i.turn_detection.as_mut())
+        && td.get("type").and_then(Value::as_str) == Some("server_vad")
+    {
+        for key in ["threshold", "prefix_padding_ms", "silence_duration_ms"] {
+            td.remove(key);
+        }
+    }
+    settings
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -17,7 +17,7 @@ use super::executor::{self, ExecutorContext, ExecutorHandle, ToolCall};
 use super::guardrails::{self, Checks, Input, Purpose, Transcripts, Verdict, names};
 use super::handle::{Command, SessionHandle};
 use super::history::{Change, History};
-use super::settings::session_config;
+use super::settings::{for_media, session_config};
 use super::{Notice, Notices, SessionError, SessionStatus, now_ms};
 use crate::catalog::{Agent, Catalog};
 use crate::config::SettingsOverlay;
@@ -35,6 +35,10 @@ pub struct SessionOptions {
     /// Where the session reports pending approvals and its end (the daemon's
     /// supervisor); `None` for a session nobody indexes (tests).
     pub notices: Option<Notices>,
+    /// The call this session drives over a sideband, if any.
+    pub call: Option<agentd_api::session::CallStatus>,
+    /// How its built-in call tools act on that call.
+    pub call_hooks: Option<super::CallHooks>,
 }
 
 /// Connect to the model and start the session's task (and its executor).
@@ -51,14 +55,18 @@ pub async fn start(
         overrides,
         journal,
         notices,
+        call,
+        call_hooks,
     } = options;
+    let media = endpoint.media;
     let current = catalog.borrow_and_update().clone();
     let agent = current
         .agents
         .get(agent)
         .cloned()
         .ok_or_else(|| SessionError::UnknownAgent(agent.to_string()))?;
-    let conn = client::connect(&endpoint, session_config(&agent, &overrides, true)).await?;
+    let initial = for_media(session_config(&agent, &overrides, true), media);
+    let conn = client::connect(&endpoint, initial).await?;
     let id: Arc<str> = Arc::from(id);
     let bus = EventBus::new(id.clone());
     bus.journal_trips(journal.clone());
@@ -81,6 +89,7 @@ pub async fn start(
         journal: journal.clone(),
         to_model: conn.commands.clone(),
         notices: notices.clone(),
+        call: call_hooks,
     });
     let session = Session {
         id: id.clone(),
@@ -104,6 +113,8 @@ pub async fn start(
         usage: Usage::default(),
         responses: 0,
         dropped_audio_bytes: 0,
+        media,
+        call: call.clone(),
     };
     tracing::info!(session = %id, agent = %session.agent.name(), "session started");
     session.journal.record_later(Record::SessionStarted {
@@ -117,6 +128,7 @@ pub async fn start(
         bus,
         commands: tx,
         executor,
+        call: call.map(Arc::new),
     })
 }
 
@@ -146,6 +158,9 @@ pub(super) struct Session {
     usage: Usage,
     responses: u64,
     dropped_audio_bytes: u64,
+    /// Where the conversation's audio travels (a sideband has none).
+    media: crate::realtime::conversation::Media,
+    call: Option<agentd_api::session::CallStatus>,
 }
 
 pub(super) enum Flow {
@@ -287,6 +302,7 @@ impl Session {
             responses: self.responses,
             last_seq: self.bus.last_seq(),
             dropped_audio_bytes: self.dropped_audio_bytes,
+            call: self.call.clone(),
         }
     }
 
@@ -351,10 +367,10 @@ impl Session {
         let catalog = rx.borrow_and_update().clone();
         match catalog.agents.get(self.agent.name()).cloned() {
             Some(agent) if agent != self.agent => {
-                let before = session_config(&self.agent, &self.overrides, false);
+                let before = self.settings();
                 self.agent = agent;
                 tracing::info!(session = %self.id, agent = %self.agent.name(), "agent changed by a reload");
-                if session_config(&self.agent, &self.overrides, false) != before {
+                if self.settings() != before {
                     self.send_session_update();
                 }
             }
@@ -368,8 +384,16 @@ impl Session {
         self.catalog = catalog;
     }
 
+    /// The settings the model gets after the first, as this session's media allows.
+    fn settings(&self) -> crate::realtime::protocol::SessionConfig {
+        for_media(
+            session_config(&self.agent, &self.overrides, false),
+            self.media,
+        )
+    }
+
     pub(super) fn send_session_update(&self) {
-        let settings = session_config(&self.agent, &self.overrides, false);
+        let settings = self.settings();
         self.send(ModelCommand::UpdateSession(Box::new(settings)));
     }
 
@@ -482,6 +506,10 @@ impl Session {
             }
             ModelEvent::InputAudioTimeoutTriggered => {
                 self.emit(SessionEvent::InputAudioTimeoutTriggered)
+            }
+            ModelEvent::Dtmf { digit, received_at } => {
+                tracing::info!(session = %self.id, %digit, "DTMF digit");
+                self.emit(SessionEvent::Dtmf { digit, received_at })
             }
             ModelEvent::TurnStarted { .. } => self.emit(SessionEvent::AgentStart {
                 agent: self.agent.name().to_string(),

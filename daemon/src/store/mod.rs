@@ -122,6 +122,19 @@ pub enum Record {
         guardrails: String,
         message: String,
     },
+    /// A phone or browser call: created on its first record, its outcome
+    /// (`accepted`, `rejected 486`, `transferred to tel:…`, `hung up by …`)
+    /// replaced by each later one; `ended` stamps its end.
+    Call {
+        call_id: String,
+        channel: String,
+        caller: Option<String>,
+        callee: Option<String>,
+        agent: Option<String>,
+        session: Option<String>,
+        outcome: String,
+        ended: bool,
+    },
     /// A reload and the hash of the config serving after it.
     Reload {
         outcome: String,

@@ -11,13 +11,15 @@
 //!   operator's `reason` and the decision's latency; the plugin content hash
 //!   of each call; the final form of each conversation item; guardrail
 //!   trips; reloads with the config hash; answers remembered per agent.
+//! - v3: phone and browser calls (`calls`): channel, caller, callee, agent,
+//!   session, and how the call ended.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
 
 /// Current schema version.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1, as released: kept verbatim, since a v1 file is what
 /// [`MIGRATE_V2`] starts from (and the migration test writes one with it).
@@ -96,6 +98,21 @@ CREATE TABLE remembered (
 );
 ";
 
+/// v2 → v3: calls.
+pub(super) const MIGRATE_V3: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    call_id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    caller TEXT,
+    callee TEXT,
+    agent TEXT,
+    session TEXT,
+    outcome TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    ended_ms INTEGER
+);
+";
+
 /// Why a file could not be brought to this build's schema.
 fn too_new(version: i64) -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(
@@ -111,7 +128,7 @@ pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if version > SCHEMA_VERSION {
         return Err(too_new(version));
     }
-    let steps: [(i64, &str); 2] = [(1, SCHEMA_V1), (2, MIGRATE_V2)];
+    let steps: [(i64, &str); 3] = [(1, SCHEMA_V1), (2, MIGRATE_V2), (3, MIGRATE_V3)];
     for (to, sql) in steps {
         if version < to {
             conn.execute_batch(&format!("BEGIN; {sql} PRAGMA user_version = {to}; COMMIT;"))?;

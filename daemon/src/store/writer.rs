@@ -96,6 +96,28 @@ fn apply(tx: &rusqlite::Transaction<'_>, record: &Record, time: u64) -> rusqlite
                 params![session, agent, model, time],
             )?;
         }
+        Record::Call {
+            call_id,
+            channel,
+            caller,
+            callee,
+            agent,
+            session,
+            outcome,
+            ended,
+        } => {
+            let ended_ms = ended.then_some(time);
+            tx.execute(
+                "INSERT INTO calls (call_id, channel, caller, callee, agent, session, outcome, started_ms, ended_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(call_id) DO UPDATE SET
+                   agent = COALESCE(excluded.agent, agent),
+                   session = COALESCE(excluded.session, session),
+                   outcome = excluded.outcome,
+                   ended_ms = COALESCE(excluded.ended_ms, ended_ms)",
+                params![call_id, channel, caller, callee, agent, session, outcome, time, ended_ms],
+            )?;
+        }
         Record::SessionEnded { session, reason } => {
             tx.execute(
                 "UPDATE sessions SET ended_ms = ?2, end_reason = ?3 WHERE id = ?1",

@@ -63,6 +63,20 @@ enum Command {
     LastReload(oneshot::Sender<Option<ReloadOutcome>>),
     /// Take no new sessions from now on (see [`Supervisor::drain`]).
     Drain(oneshot::Sender<()>),
+    /// The loopback url of the server the daemon runs for model `model`.
+    LocalUrl {
+        model: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
+}
+
+/// How a session that drives a call connects: by sideband, to this url.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    /// The realtime WebSocket url with `?call_id=` in place of `?model=`.
+    pub sideband_url: String,
+    pub media: crate::realtime::conversation::Media,
+    pub status: agentd_api::session::CallStatus,
 }
 
 /// A session, planned: started outside the supervisor task (connecting to a
@@ -98,6 +112,8 @@ pub struct Supervisor {
     catalog: watch::Receiver<Arc<Catalog>>,
     journal: Journal,
     started_ms: u64,
+    /// Phone and browser calls (the `calls` module owns their records).
+    calls: Arc<crate::calls::Calls>,
 }
 
 impl Supervisor {
@@ -123,6 +139,7 @@ impl Supervisor {
             commands: tx,
             catalog: catalog_rx,
             journal,
+            calls: Arc::default(),
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -145,6 +162,36 @@ impl Supervisor {
         self.catalog.clone()
     }
 
+    /// How the call tools of the session driving `call` act on it: through
+    /// the `calls` module, recorded as done by the agent.
+    fn call_hooks(&self, call: &agentd_api::session::CallStatus) -> session::CallHooks {
+        let me = self.clone();
+        let call_id = call.call_id.clone();
+        let by = format!("agent {}", call.agent.as_deref().unwrap_or("?"));
+        Arc::new(move |action| {
+            let (me, call_id, by) = (me.clone(), call_id.clone(), by.clone());
+            Box::pin(async move {
+                match action {
+                    session::CallAction::Transfer { target_uri } => {
+                        crate::calls::transfer(&me, &call_id, &target_uri, &by, false)
+                            .await
+                            .map(|_| format!("The call was transferred to {target_uri}."))
+                            .map_err(|e| e.to_string())
+                    }
+                    session::CallAction::HangUp => crate::calls::hang_up(&me, &call_id, &by, false)
+                        .await
+                        .map(|_| "The call was hung up.".to_string())
+                        .map_err(|e| e.to_string()),
+                }
+            })
+        })
+    }
+
+    /// The daemon's calls.
+    pub fn calls(&self) -> Arc<crate::calls::Calls> {
+        self.calls.clone()
+    }
+
     /// The journal every session records into.
     pub fn journal(&self) -> &Journal {
         &self.journal
@@ -161,6 +208,28 @@ impl Supervisor {
         agent: Option<&str>,
         overrides: SettingsOverlay,
     ) -> Result<SessionHandle, SessionError> {
+        self.start_session_with(agent, overrides, None).await
+    }
+
+    /// The loopback url of the server the daemon runs for model `model`
+    /// (the offline model or a scenario), if it runs one.
+    pub async fn local_url(&self, model: &str) -> Option<String> {
+        self.ask(|reply| Command::LocalUrl {
+            model: model.to_string(),
+            reply,
+        })
+        .await
+        .flatten()
+    }
+
+    /// Start a session, attached by sideband to a call when `call` is given
+    /// (a draining daemon refuses either).
+    pub async fn start_session_with(
+        &self,
+        agent: Option<&str>,
+        overrides: SettingsOverlay,
+        call: Option<CallSetup>,
+    ) -> Result<SessionHandle, SessionError> {
         let stopping = || SessionError::Ended("(the daemon is stopping)".into());
         let plan = self
             .ask(|reply| Command::Plan {
@@ -169,15 +238,26 @@ impl Supervisor {
             })
             .await
             .ok_or_else(stopping)??;
+        let mut endpoint = plan.endpoint;
+        let status = call.map(|c| {
+            endpoint.url = c.sideband_url;
+            endpoint.media = c.media;
+            let mut status = c.status;
+            status.session = Some(plan.id.clone());
+            status
+        });
+        let call_hooks = status.as_ref().map(|s| self.call_hooks(s));
         let handle = session::start(
             &plan.id,
             plan.catalog,
             &plan.agent,
             session::SessionOptions {
-                endpoint: plan.endpoint,
+                endpoint,
                 overrides,
                 journal: self.journal.clone(),
                 notices: Some(plan.notices),
+                call: status,
+                call_hooks,
             },
         )
         .await?;

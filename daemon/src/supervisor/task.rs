@@ -144,6 +144,15 @@ impl State {
             Command::LastReload(reply) => {
                 let _ = reply.send(self.last_reload.clone());
             }
+            Command::LocalUrl { model, reply } => {
+                let catalog = self.catalog.borrow().clone();
+                let url = catalog
+                    .config
+                    .models
+                    .get(&model)
+                    .and_then(|m| self.models.local_url(m));
+                let _ = reply.send(url);
+            }
             Command::Drain(reply) => {
                 if !self.draining {
                     tracing::info!(live = self.sessions.live(), "draining: no new sessions");

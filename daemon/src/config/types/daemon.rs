@@ -19,6 +19,10 @@ pub struct DaemonConfig {
     /// Calls that may wait for a plugin instance at once, daemon-wide; one
     /// more fails at once with an error naming this limit.
     pub tool_queue: usize,
+    /// `socket_group`: its name and id; members may use the control socket.
+    pub socket_group: Option<(String, u32)>,
+    /// `[daemon.http]`: the TCP listener, off when absent.
+    pub http: Option<super::HttpConfig>,
 }
 
 /// Most calls `tool_queue` may let wait.

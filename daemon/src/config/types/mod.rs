@@ -8,9 +8,11 @@
 mod agents;
 mod daemon;
 mod guardrails;
+mod http;
 mod models;
 mod plugins;
 pub mod realtime;
+mod sip;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,7 +20,12 @@ use std::path::PathBuf;
 pub use agents::{AgentConfig, HandoffConfig, ToolRef};
 pub use daemon::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
 pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
-pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider};
+pub use http::{DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token};
+pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider, api_base_from_url};
+pub use sip::{
+    DEFAULT_MAX_CALLS, DEFAULT_REJECT_STATUS, DEFAULT_WEBHOOK_PATH, SipConfig, SipRoute,
+    wildcard_match,
+};
 // Defined once, in the control API crate, because the API carries them.
 pub use agentd_api::settings::{Modality, SettingsOverlay};
 pub use plugins::{DirGrant, HostPort, MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
@@ -35,6 +42,8 @@ pub struct Config {
     pub guardrails: GuardrailSettings,
     /// `[journal]`: how much of the journal to keep.
     pub journal: crate::store::Retention,
+    /// `[sip]`: phone calls, when configured.
+    pub sip: Option<SipConfig>,
     /// What validation found questionable but accepted (`agentd check`
     /// prints them and still succeeds; the daemon logs them).
     pub warnings: Vec<super::Diagnostic>,

@@ -25,6 +25,8 @@ pub struct ModelConfig {
     pub url: Option<String>,
     /// Model name sent in `session.update`.
     pub model: String,
+    /// REST base for call control (`…/v1`); `None` for the sim model (known at start-up).
+    pub api_base: Option<String>,
     /// Environment variable holding the API key (read at connect time, never logged).
     pub api_key_env: Option<String>,
     pub headers: BTreeMap<String, String>,
@@ -45,3 +47,20 @@ pub const MAX_RECONNECT_ATTEMPTS: u32 = 1000;
 
 /// Name of the model agents use when they name none.
 pub const DEFAULT_MODEL: &str = "default";
+
+/// The REST base a realtime WebSocket url implies: `wss://h/v1/realtime?…`
+/// → `https://h/v1` (the scheme swapped, the path cut after `/v1`).
+pub fn api_base_from_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("wss", rest)) => ("https", rest),
+        Some((_, rest)) => ("http", rest),
+        None => ("https", url),
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let base = match path.find("v1") {
+        Some(i) => &path[..i + 2],
+        None => "v1",
+    };
+    format!("{scheme}://{host}/{base}")
+}

@@ -36,6 +36,8 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
             tool_queue: crate::plugin::DEFAULT_TOOL_QUEUE,
+            socket_group: self.socket_group(&raw.daemon),
+            http: raw.daemon.http.as_ref().and_then(|h| self.http(h)),
         };
         if let Some(n) = &raw.daemon.tool_queue {
             match usize::try_from(*n.get_ref()) {

@@ -14,10 +14,12 @@ mod agents;
 mod approval;
 mod daemon;
 mod guardrails;
+mod http;
 mod journal;
 mod models;
 mod plugins;
 mod realtime;
+mod sip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +101,7 @@ impl Ctx<'_> {
         let agents = self.agents(&raw, &models);
         let guardrails = self.guardrails(&raw.guardrails);
         let journal = self.journal(&raw.journal);
+        let sip = raw.sip.as_ref().and_then(|s| self.sip(s, &models, &agents));
         if !self.diagnostics.is_empty() {
             return Err(ConfigError {
                 diagnostics: self.diagnostics,
@@ -112,6 +115,7 @@ impl Ctx<'_> {
             agents,
             guardrails,
             journal,
+            sip,
             warnings: self.warnings,
             source_hash: {
                 use sha2::{Digest, Sha256};

@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::config::raw;
 use crate::config::{
     DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, Modality, ModelConfig, Provider, Resilience,
-    SettingsOverlay, parse_duration,
+    SettingsOverlay, api_base_from_url, parse_duration,
 };
 
 impl Ctx<'_> {
@@ -32,6 +32,7 @@ impl Ctx<'_> {
                 name: DEFAULT_MODEL.to_string(),
                 provider: Provider::Sim,
                 url: None,
+                api_base: None,
                 model: "agentd-sim".to_string(),
                 api_key_env: None,
                 headers: BTreeMap::new(),
@@ -127,10 +128,32 @@ impl Ctx<'_> {
         });
         let resilience = self.resilience(m);
         let defaults = self.overlay(name, &m.defaults);
+        let api_base = match (&provider, &m.api_base) {
+            (Provider::Sim, Some(b)) => {
+                self.error(
+                    b,
+                    "the sim provider serves its REST routes on loopback and takes no `api_base`",
+                );
+                None
+            }
+            (Provider::Sim, None) => None,
+            (Provider::OpenAi, Some(b)) => {
+                let v = b.get_ref();
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    self.error(
+                        b,
+                        format!("api_base `{v}` must start with http:// or https://"),
+                    );
+                }
+                Some(v.trim_end_matches('/').to_string())
+            }
+            (Provider::OpenAi, None) => url.as_deref().map(api_base_from_url),
+        };
         Some(ModelConfig {
             name: name.get_ref().clone(),
             provider,
             url,
+            api_base,
             model,
             api_key_env,
             headers: m.headers.clone(),

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod audit;
+mod calls;
 mod policy;
 mod reload;
 mod sessions;
@@ -76,6 +77,15 @@ pub async fn dispatch(
         Route::JournalSession(id) => audit::journal_session(daemon, &id).await,
         Route::CallTool(tool) => tools::call(daemon, &tool, read_json(req).await?).await,
         Route::Reload => reload::reload(daemon).await,
+        Route::ListCalls => Ok(calls::list(daemon)),
+        Route::CallOffer { agent } => calls::offer(daemon, agent, req).await,
+        Route::ClientSecret { agent } => calls::client_secret(daemon, agent).await,
+        Route::AttachCall { call_id, agent } => calls::attach(daemon, who, call_id, agent).await,
+        Route::HangUp(call_id) => calls::hang_up(daemon, who, &call_id).await,
+        Route::Transfer(call_id) => {
+            calls::transfer(daemon, who, &call_id, read_json(req).await?).await
+        }
+        Route::SimulateCall => calls::simulate(daemon, read_json(req).await?).await,
     }
 }
 
@@ -94,6 +104,21 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Api
         .to_bytes();
     let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+}
+
+/// The request's body as bytes, at most `max` of them.
+async fn read_bytes(req: Request<Incoming>, max: usize) -> Result<bytes::Bytes, ApiError> {
+    Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body: {e}"),
+            )
+        })
 }
 
 /// The session `id`, live or recently ended.

@@ -97,10 +97,17 @@ pub async fn send_audio(
     {
         return Err(ApiError::bad_request("audio must be base64"));
     }
-    session(daemon, id)
-        .await?
-        .send_audio(body.audio, body.commit)
-        .await?;
+    let handle = session(daemon, id).await?;
+    if handle.call.is_some() {
+        return Err(ApiError::new(
+            hyper::StatusCode::CONFLICT,
+            "call_session",
+            format!(
+                "session `{id}` drives a call: its audio travels on the call's media path, not through agentd"
+            ),
+        ));
+    }
+    handle.send_audio(body.audio, body.commit).await?;
     Ok(accepted())
 }
 

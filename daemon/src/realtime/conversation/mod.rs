@@ -85,6 +85,22 @@ pub struct Conversation {
     playback: Playback,
     replay: Replay,
     effects: VecDeque<Effect>,
+    /// Where the audio is: on this socket, or on a call's media path.
+    media: Media,
+}
+
+/// Where a conversation's audio travels. On a sideband (a SIP or WebRTC
+/// call) the audio is the provider's: agentd sends none, and a barge-in is
+/// the server's, so nothing is truncated by agentd's own playback count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Media {
+    /// Audio goes over this WebSocket (the control API's sessions).
+    #[default]
+    Socket,
+    /// A phone call: the provider's SIP media path.
+    Sip,
+    /// A browser call: the provider's WebRTC peer connection.
+    WebRtc,
 }
 
 impl Conversation {
@@ -104,7 +120,14 @@ impl Conversation {
             playback: Playback::default(),
             replay: Replay::default(),
             effects: VecDeque::new(),
+            media: Media::Socket,
         }
+    }
+
+    /// The same conversation, driving a sideband of `media`.
+    pub fn with_media(mut self, media: Media) -> Conversation {
+        self.media = media;
+        self
     }
 
     /// The next effect, oldest first.
@@ -160,6 +183,10 @@ impl Conversation {
                 self.user_input(vec![ContentPart::InputText { text: Some(text) }])
             }
             ModelCommand::UserInput(content) => self.user_input(content),
+            ModelCommand::Audio { .. } if self.media != Media::Socket => {
+                // The caller's audio reaches the model on the call's media path.
+                tracing::debug!("input audio dropped: a sideband carries no audio");
+            }
             ModelCommand::Audio { audio, commit } => {
                 self.send(ClientEvent::InputAudioBufferAppend {
                     event_id: None,
@@ -307,8 +334,16 @@ impl Conversation {
             ServerEvent::InputAudioBufferTimeoutTriggered { .. } => {
                 self.emit(ModelEvent::InputAudioTimeoutTriggered);
             }
+            ServerEvent::InputAudioBufferDtmfEventReceived { event, received_at } => {
+                self.emit(ModelEvent::Dtmf {
+                    digit: event,
+                    received_at,
+                });
+            }
             // Barge-in: the server cancels its own response when turn detection says so.
-            ServerEvent::InputAudioBufferSpeechStarted { .. } if self.playback.audible() => {
+            ServerEvent::InputAudioBufferSpeechStarted { .. }
+                if self.media == Media::Socket && self.playback.audible() =>
+            {
                 self.interrupt(false);
             }
             ServerEvent::ResponseCreated { response } => {
@@ -478,6 +513,19 @@ impl Conversation {
     /// Stop playback: tell the session, truncate the item where the listener
     /// stopped hearing it, cancel the response and drop its audio still to come.
     fn interrupt(&mut self, force_cancel: bool) {
+        if self.media != Media::Socket {
+            // The provider plays the audio and truncates on its own barge-in.
+            if force_cancel && let Some(response_id) = self.current_response.clone() {
+                self.send(ClientEvent::ResponseCancel {
+                    event_id: None,
+                    response_id: Some(response_id),
+                });
+            }
+            if self.media == Media::WebRtc {
+                self.send(ClientEvent::OutputAudioBufferClear { event_id: None });
+            }
+            return;
+        }
         if let Some(cut) = self.playback.cut() {
             self.emit(ModelEvent::AudioInterrupted {
                 item_id: cut.item_id.clone(),

@@ -938,3 +938,89 @@ fn every_server_event_reaches_the_session_raw_before_anything_derived() {
     ]);
     assert_eq!(got, ["error invalid_server_event"]);
 }
+
+/// Feed `inputs` to a connected conversation driving a sideband of `media`.
+fn run_on(media: Media, inputs: Vec<In>) -> Vec<String> {
+    let mut c = connected(None).with_media(media);
+    feed(&mut c, inputs).iter().filter_map(describe).collect()
+}
+
+#[test]
+fn a_sideband_sends_no_audio_and_leaves_barge_in_to_the_provider() {
+    let created = || {
+        srv(
+            json!({"type": "response.created", "response": {"id": "r1", "status": "in_progress", "output": []}}),
+        )
+    };
+    let cuts: &[&str] = &[
+        "send truncate",
+        "send cancel",
+        "send output_audio_buffer.clear",
+        "send input_audio",
+        "interrupted",
+    ];
+    let interrupt = || In::Cmd(ModelCommand::Interrupt { force_cancel: true });
+    let input = || {
+        In::Cmd(ModelCommand::Audio {
+            audio: "AAAA".into(),
+            commit: true,
+        })
+    };
+    // The control API's sessions: truncate at the audio delivered, cancel.
+    assert_eq!(
+        only(
+            run_on(
+                Media::Socket,
+                vec![created(), audio("r1", "m1"), interrupt(), input()]
+            ),
+            cuts
+        ),
+        [
+            "interrupted m1",
+            "send truncate m1 at 100",
+            "send cancel r1",
+            "send input_audio_buffer.append",
+            "send input_audio_buffer.commit"
+        ]
+    );
+    // SIP: no truncation by agentd's count, no input audio; a cancel only.
+    assert_eq!(
+        only(
+            run_on(
+                Media::Sip,
+                vec![
+                    created(),
+                    audio("r1", "m1"),
+                    speech_started(),
+                    interrupt(),
+                    input()
+                ]
+            ),
+            cuts
+        ),
+        ["send cancel r1"]
+    );
+    // WebRTC: the cancel and the server's output buffer cleared.
+    assert_eq!(
+        only(
+            run_on(
+                Media::WebRtc,
+                vec![created(), audio("r1", "m1"), interrupt()]
+            ),
+            cuts
+        ),
+        ["send cancel r1", "send output_audio_buffer.clear"]
+    );
+    // DTMF digits become events.
+    let got = run_on(
+        Media::Sip,
+        vec![srv(
+            json!({"type": "input_audio_buffer.dtmf_event_received", "event": "7", "received_at": 1}),
+        )],
+    );
+    assert!(
+        got.iter()
+            .any(|e| e.contains("Dtmf") && e.contains("\"7\"")),
+        "{got:?}"
+    );
+}

@@ -62,7 +62,7 @@ impl Executor {
                     tool: tool.qualified.clone(),
                     arguments: call.arguments.clone(),
                     decision: format!("refused ({e})"),
-                    plugin_hash: tool.plugin.hash.clone(),
+                    plugin_hash: tool.runs.hash(),
                 };
                 if self.journal_first(record, &call, &tool, &agent).await {
                     let message = format!("error: {e}");
@@ -101,7 +101,7 @@ impl Executor {
             tool: tool.qualified.clone(),
             arguments: call.arguments.clone(),
             decision: format!("{} ({why})", decision.as_str()),
-            plugin_hash: tool.plugin.hash.clone(),
+            plugin_hash: tool.runs.hash(),
         };
         if !self.journal_first(record, &call, &tool, &agent).await {
             settle(settled);

@@ -183,6 +183,9 @@ pub(crate) struct ExecutorContext {
     pub journal: Journal,
     pub to_model: mpsc::UnboundedSender<ModelCommand>,
     pub notices: Option<Notices>,
+    /// How the built-in call tools act on the session's call; `None` for a
+    /// session that drives no call.
+    pub call: Option<crate::session::CallHooks>,
 }
 
 /// Start a session's executor. The task ends on `shutdown`, or by itself when

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::{Executor, ToolCall, settle};
-use crate::catalog::{Agent, AgentGuardrail, AgentTool};
+use crate::catalog::{Agent, AgentGuardrail, AgentTool, CallTool, ToolImpl};
 use crate::plugin::{CallError, CallInfo, GuardrailSubject};
 use crate::session::events::{Direction, SessionEvent, ToolOutcome};
 use crate::session::guardrails::{blocked_message, check_all, names};
@@ -59,6 +59,7 @@ impl Executor {
             .collect();
         let info = self.call_info(&agent, &call);
         let bus = self.ctx.bus.clone();
+        let hooks = self.ctx.call.clone();
         let work = {
             let (call, tool, agent) = (call.clone(), tool.clone(), agent.clone());
             async move {
@@ -85,11 +86,15 @@ impl Executor {
                     call_id: call.call_id.clone(),
                     arguments: call.arguments.clone(),
                 });
-                let result = tool
-                    .plugin
-                    .call_tool(&tool.tool, &call.arguments, &info)
-                    .await
-                    .map_err(ToolFailure::Call);
+                let result = match &tool.runs {
+                    ToolImpl::Plugin(plugin) => plugin
+                        .call_tool(&tool.tool, &call.arguments, &info)
+                        .await
+                        .map_err(ToolFailure::Call),
+                    ToolImpl::Call(kind) => run_call_tool(hooks.as_ref(), *kind, &call.arguments)
+                        .await
+                        .map_err(|e| ToolFailure::Call(CallError::Failed(e))),
+                };
                 ToolRun { result }
             }
         };
@@ -114,7 +119,17 @@ impl Executor {
         match done {
             Ok((id, run)) => {
                 if let Some(r) = self.in_flight.remove(&id) {
+                    // A call tool that worked ended the call (transferred or
+                    // hung up): once its outcome is out, the sideband goes too,
+                    // and the session with it.
+                    let ended_call = matches!(r.tool.runs, ToolImpl::Call(_)) && run.result.is_ok();
                     self.finish(r, run);
+                    if ended_call {
+                        let _ = self
+                            .ctx
+                            .to_model
+                            .send(crate::realtime::client::ModelCommand::Close);
+                    }
                 }
                 Ok(())
             }
@@ -155,4 +170,24 @@ impl Executor {
         self.answer(&r.agent, &r.tool, r.call, output, outcome);
         settle(r.settled);
     }
+}
+
+/// Run a built-in call tool through the session's call hooks.
+async fn run_call_tool(
+    hooks: Option<&crate::session::CallHooks>,
+    kind: CallTool,
+    arguments: &str,
+) -> Result<String, String> {
+    let hooks = hooks.ok_or("this session drives no phone or browser call")?;
+    let action = match kind {
+        CallTool::HangUp => crate::session::CallAction::HangUp,
+        CallTool::Transfer => {
+            // The schema check has already required a string `target_uri`.
+            let v: serde_json::Value =
+                serde_json::from_str(arguments).map_err(|e| e.to_string())?;
+            let target_uri = v["target_uri"].as_str().unwrap_or_default().to_string();
+            crate::session::CallAction::Transfer { target_uri }
+        }
+    };
+    hooks(action).await
 }
