@@ -968,7 +968,17 @@ instructions = "Remote line."
 /// `agentctl` run as user `nobody` (65534) against `socket`.
 fn agentctl_as_nobody(socket: &Path, args: &[&str]) -> (bool, String) {
     use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentctl"))
+    // The build's own copy may sit where `nobody` cannot reach it (CI keeps
+    // the target directory under /root/.cache): run a copy beside the socket,
+    // in the folder the test opened up to everyone.
+    let dir = socket.parent().expect("the socket is in a folder");
+    let bin = dir.join("agentctl-as-nobody");
+    if !bin.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_agentctl"), &bin).expect("copy agentctl");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))
+            .expect("make the copy executable by everyone");
+    }
+    let out = std::process::Command::new(&bin)
         .arg("--socket")
         .arg(socket)
         .args(args)
