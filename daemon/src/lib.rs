@@ -8,6 +8,9 @@
 pub mod catalog;
 pub mod config;
 pub mod control;
+pub mod drain;
+pub mod logs;
+pub mod metrics;
 pub mod plugin;
 pub mod policy;
 pub mod realtime;

@@ -208,6 +208,10 @@ pub struct Status {
     pub plugins: Vec<PluginSummary>,
     /// Live sessions.
     pub sessions: usize,
+    /// The daemon is draining: it takes no new sessions or calls and stops
+    /// once the live ones end (or its drain timeout passes).
+    #[serde(default)]
+    pub draining: bool,
     /// The most recent reload since start-up.
     #[serde(default)]
     pub last_reload: Option<ReloadReport>,
@@ -289,4 +293,15 @@ mod tests {
         };
         assert_eq!(p.short_hash(), Some("éééééééééééé"));
     }
+}
+
+/// `POST /v1/drain`: the drain has started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    /// Always true.
+    pub draining: bool,
+    /// Sessions live when the drain was asked for.
+    pub sessions: usize,
+    /// How long live calls may go on before they are closed, in seconds.
+    pub timeout_s: u64,
 }

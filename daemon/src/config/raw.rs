@@ -51,6 +51,10 @@ pub struct RawDaemon {
     pub default_agent: Option<S>,
     /// Tool and guardrail calls that may wait for an instance slot, daemon-wide.
     pub tool_queue: Option<Spanned<i64>>,
+    /// How long a drain lets live calls go on, like `"5m"`.
+    pub drain_timeout: Option<S>,
+    /// `"text"` or `"json"`; JSON under journald when unset.
+    pub log_format: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

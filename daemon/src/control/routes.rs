@@ -54,6 +54,10 @@ pub enum Route {
     /// Run a tool directly, without a model: `plugin.tool`.
     CallTool(String),
     Reload,
+    /// Prometheus metrics (text exposition).
+    Metrics,
+    /// Stop taking sessions, let live calls finish, then stop.
+    Drain,
 }
 
 const GET: &[Method] = &[Method::GET];
@@ -115,6 +119,8 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
             })
         }),
         ["v1", "reload"] => only(POST, &|| Ok(Route::Reload)),
+        ["v1", "drain"] => only(POST, &|| Ok(Route::Drain)),
+        ["metrics"] => only(GET, &|| Ok(Route::Metrics)),
         _ => Err(ApiError::not_found(format!("no route for {method} {path}"))),
     }
 }

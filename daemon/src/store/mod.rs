@@ -319,11 +319,20 @@ impl Journal {
         })
     }
 
+    /// Hand `op` to the writer thread, counted in the queue-depth gauge
+    /// until the writer takes it.
+    fn send_op(&self, op: WriteOp) -> Result<(), std_mpsc::SendError<WriteOp>> {
+        let queue = &crate::metrics::metrics().journal_queue;
+        queue.inc();
+        self.writes.send(op).inspect_err(|_| {
+            queue.dec();
+        })
+    }
+
     /// Write a record; resolves once it is committed.
     pub async fn record(&self, record: Record) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+        self.send_op(WriteOp::Write(record, now_ms(), Some(tx)))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -333,18 +342,14 @@ impl Journal {
     /// committed. Dropping the future does not cancel the write.
     pub fn submit(&self, record: Record) -> Committed {
         let (tx, rx) = oneshot::channel();
-        let sent = self
-            .writes
-            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+        let sent = self.send_op(WriteOp::Write(record, now_ms(), Some(tx)))
             .is_ok();
         Committed { rx, sent }
     }
 
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
-        if self
-            .writes
-            .send(WriteOp::Write(record, now_ms(), None))
+        if self.send_op(WriteOp::Write(record, now_ms(), None))
             .is_err()
         {
             tracing::error!("journal is closed; a record was lost");
@@ -414,10 +419,18 @@ impl Journal {
     /// between them); resolves when done.
     pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Prune(retention, reply))
+        self.send_op(WriteOp::Prune(retention, reply))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Resolves once everything handed to the writer before it is committed
+    /// (on shutdown: nothing recorded so far is lost).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, flushed) = oneshot::channel();
+        self.send_op(WriteOp::Flush(done))
+            .map_err(|_| StoreError::Closed)?;
+        flushed.await.map_err(|_| StoreError::Closed)
     }
 
     /// Send a read once everything handed to the writer before it is
@@ -428,8 +441,7 @@ impl Journal {
         op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadOp,
     ) -> Result<T, StoreError> {
         let (done, flushed) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Flush(done))
+        self.send_op(WriteOp::Flush(done))
             .map_err(|_| StoreError::Closed)?;
         flushed.await.map_err(|_| StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();

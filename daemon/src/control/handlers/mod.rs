@@ -76,6 +76,8 @@ pub async fn dispatch(
         Route::JournalSession(id) => audit::journal_session(daemon, &id).await,
         Route::CallTool(tool) => tools::call(daemon, &tool, read_json(req).await?).await,
         Route::Reload => reload::reload(daemon).await,
+        Route::Metrics => Ok(status::metrics()),
+        Route::Drain => Ok(status::drain(daemon).await),
     }
 }
 

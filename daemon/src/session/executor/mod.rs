@@ -30,6 +30,7 @@ use runs::{Running, ToolRun};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tracing::Instrument;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -203,7 +204,7 @@ pub(crate) fn spawn(ctx: ExecutorContext) -> (ExecutorHandle, tokio::task::JoinH
         in_flight: HashMap::new(),
         screening: JoinSet::new(),
     };
-    (handle, tokio::spawn(executor.run(rx)))
+    (handle, tokio::spawn(executor.run(rx).in_current_span()))
 }
 
 struct Executor {
@@ -262,7 +263,7 @@ impl Executor {
                 output,
                 start_response: true,
             });
-        });
+        }.in_current_span());
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -390,6 +391,13 @@ impl Executor {
         output: String,
         outcome: ToolOutcome,
     ) -> crate::store::Committed {
+        if let Some(m) = tool.plugin.tool_metrics.get(&tool.tool) {
+            m.answered(match outcome {
+                ToolOutcome::Completed => crate::metrics::ToolOutcomeLabel::Completed,
+                ToolOutcome::Failed => crate::metrics::ToolOutcomeLabel::Failed,
+                ToolOutcome::Rejected => crate::metrics::ToolOutcomeLabel::Rejected,
+            });
+        }
         let committed = self.ctx.journal.submit(Record::ToolResult {
             session: self.ctx.session.to_string(),
             call_id: call.call_id.clone(),
