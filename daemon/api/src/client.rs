@@ -28,7 +28,7 @@ use crate::requests::{
     CallTool, Decision, Playback, SendAudio, SendMessage, SetAgent, StartSession,
 };
 use crate::responses::{
-    Accepted, AgentSet, AgentSummary, Closed, Decided, PluginSummary, ReloadReport, SessionStarted,
+    Accepted, AgentSet, AgentSummary, Closed, Decided, Draining, PluginSummary, ReloadReport, SessionStarted,
     SessionSummary, Status, ToolCallResult,
 };
 use crate::session::SessionStatus;
@@ -249,6 +249,24 @@ impl Client {
     /// whose message lists every error.
     pub async fn reload(&self) -> Result<ReloadReport, ClientError> {
         self.post("/v1/reload", &Accepted {}).await
+    }
+
+    /// `POST /v1/drain`: take no new sessions, let live calls finish (up to
+    /// `[daemon] drain_timeout`), then stop — what SIGTERM does.
+    pub async fn drain(&self) -> Result<Draining, ClientError> {
+        self.post("/v1/drain", &Accepted {}).await
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let resp = self.send(Method::GET, "/metrics", None).await?;
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     // --- generic requests, for routes and shapes the methods above do not cover ---

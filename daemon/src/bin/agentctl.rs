@@ -16,7 +16,10 @@ use agentd_api::requests::{
 };
 use agentd_api::responses::{PluginSummary, ReloadReport};
 use agentd_api::{AuditCall, format_time_ms};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[path = "../gen_docs.rs"]
+mod gen_docs;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -40,6 +43,18 @@ enum Cmd {
     Plugins,
     /// Re-read agents.toml and the plugins now (like SIGHUP); prints what changed
     Reload,
+    /// Stop gracefully, as SIGTERM does: no new sessions or calls, live calls
+    /// finish (up to `[daemon] drain_timeout`), then agentd exits
+    Drain,
+    /// Print the Prometheus metrics (`GET /metrics`)
+    Metrics,
+    /// Write the man pages and shell completions (`cargo xtask docs`)
+    #[command(hide = true)]
+    GenDocs {
+        /// Folder to write `man/` and `completions/` into
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List agents with their tools
     Agents,
     /// List sessions
@@ -360,7 +375,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
             println!("agentd {} (pid {})", st.version, st.pid);
             println!("config:   {}", st.config);
             println!("socket:   {}", st.socket);
-            println!("sessions: {} live", st.sessions);
+            println!(
+                "sessions: {} live{}",
+                st.sessions,
+                if st.draining { " (draining)" } else { "" }
+            );
             println!("agents:");
             for a in &st.agents {
                 let tools: Vec<&str> = a.tools.iter().map(|t| t.tool.as_str()).collect();
@@ -394,6 +413,21 @@ async fn run(args: Args) -> Result<(), ClientError> {
             }
             print_reload(&r);
         }
+        Cmd::Drain => {
+            let d = c.drain().await?;
+            if json {
+                return print_json(&d);
+            }
+            println!(
+                "draining: {} live session{}; agentd stops once they end (at most {} s)",
+                d.sessions,
+                if d.sessions == 1 { "" } else { "s" },
+                d.timeout_s
+            );
+        }
+        Cmd::Metrics => print!("{}", c.metrics().await?),
+        // Written by `main`, which needs no daemon for it.
+        Cmd::GenDocs { .. } => {}
         Cmd::Agents => {
             let agents = c.agents().await?;
             if json {
@@ -838,6 +872,15 @@ fn print_reload(r: &ReloadReport) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Cmd::GenDocs { out } = &args.command {
+        return match gen_docs::write(Args::command(), out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agentctl: cannot write the docs to {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
