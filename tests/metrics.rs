@@ -107,7 +107,11 @@ async fn counters_move_as_a_scripted_session_runs() {
     }
     assert_eq!(before.get("agentd_sessions_live", &[]), 0.0);
     // Tool series exist once the plugin is loaded, before any call.
-    let add = [("plugin", "calc"), ("tool", "add"), ("outcome", "completed")];
+    let add = [
+        ("plugin", "calc"),
+        ("tool", "add"),
+        ("outcome", "completed"),
+    ];
     assert_eq!(before.get("agentd_tool_calls_total", &add), 0.0);
     assert!(before.has("agentd_tool_call_duration_seconds_count"));
 
@@ -116,15 +120,15 @@ async fn counters_move_as_a_scripted_session_runs() {
     d.send(&s, r#"call calc.add {"a":2,"b":3}"#).await;
     ev.until_type("tool_end", &[("tool", "calc.add")]).await;
     // The reply to the tool output, with audio, then the turn ends.
-    ev.until("the reply's audio", |e| e["type"] == "audio").await;
-    ev.until("the reply's end", |e| {
-        e["type"] == "agent_end"
-    })
-    .await;
+    ev.until("the reply's audio", |e| e["type"] == "audio")
+        .await;
+    ev.until("the reply's end", |e| e["type"] == "agent_end")
+        .await;
     let mid = Scrape::take(&d).await;
     assert_eq!(mid.get("agentd_sessions_live", &[]), 1.0);
     assert_eq!(
-        mid.get("agentd_sessions_started_total", &[]) - before.get("agentd_sessions_started_total", &[]),
+        mid.get("agentd_sessions_started_total", &[])
+            - before.get("agentd_sessions_started_total", &[]),
         1.0
     );
     assert_eq!(mid.get("agentd_tool_calls_total", &add), 1.0);
@@ -167,7 +171,8 @@ async fn counters_move_as_a_scripted_session_runs() {
     .await;
     let (ok, _, err) = d.agentctl(&["approve", &call_id]);
     assert!(ok, "{err}");
-    ev.until_type("tool_end", &[("tool", "calc.multiply")]).await;
+    ev.until_type("tool_end", &[("tool", "calc.multiply")])
+        .await;
     let decided = Scrape::take(&d).await;
     assert_eq!(decided.get("agentd_approvals_pending", &[]), 0.0);
     assert_eq!(
@@ -180,7 +185,11 @@ async fn counters_move_as_a_scripted_session_runs() {
     assert_eq!(
         decided.get(
             "agentd_tool_calls_total",
-            &[("plugin", "calc"), ("tool", "multiply"), ("outcome", "completed")]
+            &[
+                ("plugin", "calc"),
+                ("tool", "multiply"),
+                ("outcome", "completed")
+            ]
         ),
         1.0
     );
@@ -207,7 +216,10 @@ async fn counters_move_as_a_scripted_session_runs() {
     assert_eq!(after.get("agentd_model_connections_open", &[]), 0.0);
     // Calls by channel are there for the SIP and WebRTC listeners, at zero.
     assert_eq!(
-        after.get("agentd_calls_total", &[("channel", "sip"), ("result", "accepted")]),
+        after.get(
+            "agentd_calls_total",
+            &[("channel", "sip"), ("result", "accepted")]
+        ),
         0.0
     );
 }
@@ -217,6 +229,9 @@ async fn agentctl_prints_the_exposition() {
     let d = TestDaemon::start(&config()).await;
     let (ok, out, err) = d.agentctl(&["metrics"]);
     assert!(ok, "{err}");
-    assert!(out.contains("# TYPE agentd_sessions_started counter"), "{out}");
+    assert!(
+        out.contains("# TYPE agentd_sessions_started counter"),
+        "{out}"
+    );
     assert!(out.trim_end().ends_with("# EOF"), "{out}");
 }

@@ -340,9 +340,23 @@ fn the_daemon_runs_a_tool_call_under_the_units_sandboxing() {
     // user (DynamicUser), runtime and state folders, and the test's files
     // readable where ProtectSystem/ProtectHome would hide them.
     let skip = [
-        "Type", "ExecStartPre", "ExecStart", "ExecReload", "User", "Group", "EnvironmentFile",
-        "Restart", "RestartSec", "WatchdogSec", "RestartPreventExitStatus", "Description",
-        "Documentation", "After", "Wants", "WantedBy", "ConfigurationDirectory",
+        "Type",
+        "ExecStartPre",
+        "ExecStart",
+        "ExecReload",
+        "User",
+        "Group",
+        "EnvironmentFile",
+        "Restart",
+        "RestartSec",
+        "WatchdogSec",
+        "RestartPreventExitStatus",
+        "Description",
+        "Documentation",
+        "After",
+        "Wants",
+        "WantedBy",
+        "ConfigurationDirectory",
     ];
     let unit = format!("agentd-sandbox-test-{}", std::process::id());
     let dir = PathBuf::from(format!("/run/{unit}-files"));
@@ -370,7 +384,10 @@ fn the_daemon_runs_a_tool_call_under_the_units_sandboxing() {
         .arg("-p")
         .arg(format!("ReadOnlyPaths={}", dir.display()));
     for (k, v) in unit_lines() {
-        if !skip.contains(&k.as_str()) && !k.starts_with("RuntimeDirectory") && k != "StateDirectory" {
+        if !skip.contains(&k.as_str())
+            && !k.starts_with("RuntimeDirectory")
+            && k != "StateDirectory"
+        {
             cmd.arg("-p").arg(format!("{k}={v}"));
         }
     }

@@ -45,10 +45,7 @@ impl Notifier {
 
     /// `RELOADING=1` with the monotonic time, as `Type=notify-reload` wants.
     pub fn reloading(&self) {
-        self.notify(&format!(
-            "RELOADING=1\nMONOTONIC_USEC={}",
-            monotonic_usec()
-        ));
+        self.notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
     }
 
     /// The watchdog interval systemd asked for, if any, and if it is meant for this process.
@@ -107,7 +104,10 @@ pub fn listen_fds() -> Vec<RawFd> {
     if !pid_matches {
         return Vec::new();
     }
-    let n: RawFd = match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()) {
+    let n: RawFd = match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
         Some(n) if n > 0 => n,
         _ => return Vec::new(),
     };

@@ -23,6 +23,7 @@ pub mod input;
 pub mod query;
 pub mod requests;
 pub mod responses;
+pub mod routes;
 pub mod session;
 pub mod settings;
 pub mod time;

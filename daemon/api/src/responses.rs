@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::session::SessionStatus;
 
 /// Reply to `POST /v1/sessions` (HTTP 201).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStarted {
     /// The new session's id.
     pub id: String,
@@ -15,7 +15,7 @@ pub struct SessionStarted {
 }
 
 /// Reply to `DELETE /v1/sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Closed {
     /// Always true: the session has ended.
     pub closed: bool,
@@ -23,18 +23,18 @@ pub struct Closed {
 
 /// Reply (HTTP 202, `{}`) to requests a session acts on later: messages,
 /// audio, interrupts, playback reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Accepted {}
 
 /// Reply to `POST /v1/sessions/{id}/agent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentSet {
     /// The agent the session runs now.
     pub agent: String,
 }
 
 /// Reply to `POST /v1/approvals/{call_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decided {
     /// The session holding the call.
     pub session: String,
@@ -45,7 +45,7 @@ pub struct Decided {
 }
 
 /// Reply to `POST /v1/approvals/remembered/forget`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Forgotten {
     /// The agent.
     pub agent: String,
@@ -54,7 +54,7 @@ pub struct Forgotten {
 }
 
 /// Reply to `POST /v1/policy/explain`: what would happen to a call, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyExplanation {
     /// The agent.
     pub agent: String,
@@ -72,7 +72,7 @@ pub struct PolicyExplanation {
 }
 
 /// A tool as `agentctl plugins` and `status` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolSummary {
     /// The tool's name inside its plugin.
     pub name: String,
@@ -81,7 +81,7 @@ pub struct ToolSummary {
 }
 
 /// One plugin, loaded or not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginSummary {
     /// The plugin's name in agents.toml (or its file's, from `plugin_dir`).
     pub name: String,
@@ -118,7 +118,7 @@ impl PluginSummary {
 }
 
 /// What a reload did: `POST /v1/reload`, and `last_reload` in the status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReloadReport {
     /// `applied`, `unchanged` or `rejected`.
     pub outcome: String,
@@ -166,7 +166,7 @@ pub struct ReloadReport {
 }
 
 /// One tool of an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentToolSummary {
     /// What the model calls it.
     pub function: String,
@@ -175,7 +175,7 @@ pub struct AgentToolSummary {
 }
 
 /// One agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentSummary {
     /// Its name in agents.toml.
     pub name: String,
@@ -190,7 +190,7 @@ pub struct AgentSummary {
 }
 
 /// `GET /v1/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     /// agentd's version.
     pub version: String,
@@ -218,7 +218,7 @@ pub struct Status {
 }
 
 /// One row of `GET /v1/sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionSummary {
     /// The session's id.
     pub id: String,
@@ -230,7 +230,7 @@ pub struct SessionSummary {
 }
 
 /// Reply to `POST /v1/tools/{plugin.tool}/call`: the output, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolCallResult {
     /// Whether the tool returned output.
     pub ok: bool,
@@ -296,7 +296,7 @@ mod tests {
 }
 
 /// `POST /v1/drain`: the drain has started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Draining {
     /// Always true.
     pub draining: bool,

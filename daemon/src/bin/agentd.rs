@@ -240,7 +240,8 @@ async fn report_status(daemon: Arc<Supervisor>, systemd: agentd::systemd::Notifi
     let mut last = String::new();
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let line = agentd::supervisor::status_line(&daemon.catalog(), daemon.counts().await.live_sessions);
+        let line =
+            agentd::supervisor::status_line(&daemon.catalog(), daemon.counts().await.live_sessions);
         if line != last {
             systemd.notify(&line);
             last = line;
@@ -352,9 +353,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => runtime.block_on(run(
-            args.config.unwrap_or_else(default_config),
-            args.socket,
-        )),
+        None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
     }
 }

@@ -26,11 +26,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
-pub use labels::{Channel, Decider, EndReason, Phase, ToolOutcomeLabel};
 use labels::{
     CallLabels, DeciderLabels, EndLabels, GuardrailLabels, OutcomeLabels, PhaseLabels,
     ToolCallLabels,
 };
+pub use labels::{Channel, Decider, EndReason, Phase, ToolOutcomeLabel};
 
 /// The `Content-Type` of [`render`]'s output (OpenMetrics text, which
 /// Prometheus scrapes natively; it is also valid 0.0.4 text exposition).
@@ -165,8 +165,7 @@ impl Metrics {
             Unit::Seconds,
             decisions.clone(),
         );
-        let approval_decisions =
-            Decider::ALL.map(|d| {
+        let approval_decisions = Decider::ALL.map(|d| {
             decisions.get_or_create_owned(&DeciderLabels {
                 decider: d.as_str(),
             })

@@ -120,7 +120,9 @@ struct Limits {
 
 impl Drop for Limits {
     fn drop(&mut self) {
-        crate::metrics::metrics().wasm_memory.dec_by(self.grown as i64);
+        crate::metrics::metrics()
+            .wasm_memory
+            .dec_by(self.grown as i64);
     }
 }
 

@@ -144,11 +144,11 @@ impl EventBus {
                 self.responses_open.fetch_add(1, Ordering::Relaxed);
             }
             SessionEvent::AgentEnd { .. } => {
-                let _ = self
-                    .responses_open
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                        Some((n - 1).max(0))
-                    });
+                let _ =
+                    self.responses_open
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some((n - 1).max(0))
+                        });
             }
             _ => {}
         }

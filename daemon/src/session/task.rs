@@ -22,10 +22,10 @@ use super::settings::session_config;
 use super::{Notice, Notices, SessionError, SessionStatus, now_ms};
 use crate::catalog::{Agent, Catalog};
 use crate::config::SettingsOverlay;
+use crate::metrics::metrics;
 use crate::plugin::{CallInfo, GuardrailSubject};
 use crate::realtime::client::{self, Endpoint, ModelCommand, ModelEvent};
 use crate::realtime::protocol::{ClientEvent, Item, Usage};
-use crate::metrics::metrics;
 use crate::store::{Journal, Record};
 
 /// How a session connects and where it records what it does.
@@ -450,11 +450,11 @@ impl Session {
                     metrics().first_audio.observe(began.elapsed().as_secs_f64());
                 }
                 self.emit(SessionEvent::Audio {
-                item_id,
-                content_index,
-                response_id,
-                audio,
-            })
+                    item_id,
+                    content_index,
+                    response_id,
+                    audio,
+                })
             }
             ModelEvent::AudioDone {
                 item_id,
@@ -524,7 +524,9 @@ impl Session {
             }
             ModelEvent::TurnEnded { usage, .. } => {
                 if let Some(began) = self.turn_began.take() {
-                    metrics().turn_latency.observe(began.elapsed().as_secs_f64());
+                    metrics()
+                        .turn_latency
+                        .observe(began.elapsed().as_secs_f64());
                 }
                 self.first_audio_seen = false;
                 self.transcripts.clear();

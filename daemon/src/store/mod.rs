@@ -342,14 +342,16 @@ impl Journal {
     /// committed. Dropping the future does not cancel the write.
     pub fn submit(&self, record: Record) -> Committed {
         let (tx, rx) = oneshot::channel();
-        let sent = self.send_op(WriteOp::Write(record, now_ms(), Some(tx)))
+        let sent = self
+            .send_op(WriteOp::Write(record, now_ms(), Some(tx)))
             .is_ok();
         Committed { rx, sent }
     }
 
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
-        if self.send_op(WriteOp::Write(record, now_ms(), None))
+        if self
+            .send_op(WriteOp::Write(record, now_ms(), None))
             .is_err()
         {
             tracing::error!("journal is closed; a record was lost");

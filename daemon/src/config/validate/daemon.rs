@@ -94,25 +94,35 @@ mod tests {
 
     #[test]
     fn drain_timeout_and_log_format_are_read_and_checked() {
-        let c = parse("[daemon]
+        let c = parse(
+            "[daemon]
 drain_timeout = \"90s\"
 log_format = \"json\"
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(c.daemon.drain_timeout, std::time::Duration::from_secs(90));
         assert_eq!(c.daemon.log_format, Some(crate::config::LogFormat::Json));
         let c = parse("").unwrap();
         assert_eq!(c.daemon.drain_timeout, crate::config::DEFAULT_DRAIN_TIMEOUT);
         assert_eq!(c.daemon.log_format, None);
-        let m = messages("[daemon]
+        let m = messages(
+            "[daemon]
 log_format = \"xml\"
-");
+",
+        );
         assert_eq!(
             m,
             ["/etc/agentd/agents.toml:2:14: log_format must be \"text\" or \"json\", not \"xml\""]
         );
-        let m = messages("[daemon]
+        let m = messages(
+            "[daemon]
 drain_timeout = \"soon\"
-");
-        assert!(m[0].starts_with("/etc/agentd/agents.toml:2:17: drain_timeout: "), "{m:?}");
+",
+        );
+        assert!(
+            m[0].starts_with("/etc/agentd/agents.toml:2:17: drain_timeout: "),
+            "{m:?}"
+        );
     }
 }

@@ -30,10 +30,10 @@ use runs::{Running, ToolRun};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tracing::Instrument;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::events::{EventBus, SessionEvent, ToolOutcome};
 use super::{Notice, Notices, PendingApproval, SessionError};
