@@ -1,9 +1,12 @@
 //! Man pages and shell completions from a binary's clap definition, written
-//! by its hidden `gen-docs` subcommand (`cargo xtask docs` runs both
-//! binaries'). Shared by `agentd` and `agentctl` as a source file, not
+//! when it is run as `BIN gen-docs --out DIR` (what `cargo xtask docs`
+//! does). That word is looked at before the binary's own arguments are
+//! parsed, so it is no subcommand of theirs and shows in no page or
+//! completion. Shared by `agentd` and `agentctl` as a source file, not
 //! through the library: agentctl links only the API crate.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap_complete::Shell;
 
@@ -22,4 +25,28 @@ pub fn write(mut cmd: clap::Command, out: &Path) -> std::io::Result<()> {
         clap_complete::generate_to(shell, &mut cmd, &name, &completions)?;
     }
     Ok(())
+}
+
+/// When the arguments are `gen-docs --out DIR`: write `cmd`'s docs there
+/// and return the exit code; otherwise `None`.
+pub fn from_args(cmd: clap::Command) -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_none_or(|a| a != "gen-docs") {
+        return None;
+    }
+    let name = cmd.get_name().to_string();
+    let out = match args.as_slice() {
+        [_, flag, dir] if flag == "--out" => PathBuf::from(dir),
+        _ => {
+            eprintln!("usage: {name} gen-docs --out DIR");
+            return Some(ExitCode::from(2));
+        }
+    };
+    Some(match write(cmd, &out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: cannot write the docs to {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    })
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod identity;
 pub mod input;
+pub mod openapi;
 pub mod query;
 pub mod requests;
 pub mod responses;

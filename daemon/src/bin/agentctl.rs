@@ -48,13 +48,6 @@ enum Cmd {
     Drain,
     /// Print the Prometheus metrics (`GET /metrics`)
     Metrics,
-    /// Write the man pages and shell completions (`cargo xtask docs`)
-    #[command(hide = true)]
-    GenDocs {
-        /// Folder to write `man/` and `completions/` into
-        #[arg(long)]
-        out: PathBuf,
-    },
     /// List agents with their tools
     Agents,
     /// List sessions
@@ -426,8 +419,6 @@ async fn run(args: Args) -> Result<(), ClientError> {
             );
         }
         Cmd::Metrics => print!("{}", c.metrics().await?),
-        // Written by `main`, which needs no daemon for it.
-        Cmd::GenDocs { .. } => {}
         Cmd::Agents => {
             let agents = c.agents().await?;
             if json {
@@ -871,16 +862,10 @@ fn print_reload(r: &ReloadReport) {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    if let Cmd::GenDocs { out } = &args.command {
-        return match gen_docs::write(Args::command(), out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("agentctl: cannot write the docs to {}: {e}", out.display());
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = gen_docs::from_args(Args::command()) {
+        return code;
     }
+    let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

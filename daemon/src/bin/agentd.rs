@@ -46,13 +46,6 @@ enum Cmd {
         /// The file to check [default: as for --config]
         file: Option<PathBuf>,
     },
-    /// Write the man pages and shell completions (`cargo xtask docs`)
-    #[command(hide = true)]
-    GenDocs {
-        /// Folder to write `man/` and `completions/` into
-        #[arg(long)]
-        out: PathBuf,
-    },
 }
 
 fn default_config() -> PathBuf {
@@ -325,6 +318,9 @@ async fn check(path: PathBuf) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = gen_docs::from_args(Args::command()) {
+        return code;
+    }
     let args = Args::parse();
     // `check` prints its verdict; only problems belong in its log. The
     // daemon's logger is installed once its config names the format.
@@ -346,13 +342,6 @@ fn main() -> ExitCode {
             let path = file.or(args.config).unwrap_or_else(default_config);
             runtime.block_on(check(path))
         }
-        Some(Cmd::GenDocs { out }) => match gen_docs::write(Args::command(), &out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("agentd: cannot write the docs to {}: {e}", out.display());
-                ExitCode::FAILURE
-            }
-        },
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
     }
 }
