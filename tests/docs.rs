@@ -138,7 +138,13 @@ async fn the_description_and_the_router_agree() {
             .collect::<Vec<_>>()
             .join("/")
     };
-    let methods = [Method::GET, Method::POST, Method::DELETE, Method::PUT, Method::PATCH];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::DELETE,
+        Method::PUT,
+        Method::PATCH,
+    ];
     let mut checked = 0;
     // Drain last: it stops the daemon.
     let mut order: Vec<(&String, &Value)> = paths.iter().collect();

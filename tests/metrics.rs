@@ -8,9 +8,12 @@ use std::collections::HashMap;
 
 use common::{TestDaemon, plugin};
 
-/// One scrape: every sample by name and sorted labels.
+/// A sample's labels and value.
+type Series = (HashMap<String, String>, f64);
+
+/// One scrape: every sample by name.
 struct Scrape {
-    samples: HashMap<String, Vec<(HashMap<String, String>, f64)>>,
+    samples: HashMap<String, Vec<Series>>,
 }
 
 impl Scrape {
@@ -22,7 +25,7 @@ impl Scrape {
             !parsed.samples.is_empty(),
             "no samples parsed from:\n{text}"
         );
-        let mut samples: HashMap<String, Vec<(HashMap<String, String>, f64)>> = HashMap::new();
+        let mut samples: HashMap<String, Vec<Series>> = HashMap::new();
         for s in parsed.samples {
             let value = match s.value {
                 prometheus_parse::Value::Counter(v)

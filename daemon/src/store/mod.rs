@@ -321,11 +321,12 @@ impl Journal {
 
     /// Hand `op` to the writer thread, counted in the queue-depth gauge
     /// until the writer takes it.
-    fn send_op(&self, op: WriteOp) -> Result<(), std_mpsc::SendError<WriteOp>> {
+    fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
         let queue = &crate::metrics::metrics().journal_queue;
         queue.inc();
-        self.writes.send(op).inspect_err(|_| {
+        self.writes.send(op).map_err(|_| {
             queue.dec();
+            StoreError::Closed
         })
     }
 
