@@ -123,3 +123,80 @@ pub async fn drain(
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::config::SettingsOverlay;
+    use crate::plugin::PluginHost;
+    use crate::store::Journal;
+
+    async fn supervisor() -> Supervisor {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("/etc/agentd/agents.toml"),
+            "[agents.a]\ninstructions = \"x\"\n",
+        )
+        .unwrap();
+        let host = Arc::new(PluginHost::new().unwrap());
+        let catalog = Catalog::build(config, &host).await.unwrap();
+        Supervisor::start(catalog, host, Journal::in_memory().unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn channel_calls_are_waited_for_and_idle_sessions_closed() {
+        let sup = supervisor().await;
+        let idle = sup
+            .start_session(None, SettingsOverlay::default())
+            .await
+            .unwrap();
+        let call = sup
+            .start_session(None, SettingsOverlay::default())
+            .await
+            .unwrap();
+        call.set_channel("sip");
+        assert!(call.is_channel() && !idle.is_channel());
+        let drained = drain(
+            &sup,
+            Duration::from_secs(3),
+            &Notifier::from_env(),
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(
+            drained,
+            Drained {
+                closed_idle: 1,
+                finished: 0,
+                cut: 1,
+                forced: false
+            }
+        );
+        assert!(idle.is_closed() && call.is_closed());
+        assert!(sup.counts().await.draining);
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_cuts_the_drain_short() {
+        let sup = supervisor().await;
+        let call = sup
+            .start_session(None, SettingsOverlay::default())
+            .await
+            .unwrap();
+        call.set_channel("webrtc");
+        let drained = drain(
+            &sup,
+            Duration::from_secs(300),
+            &Notifier::from_env(),
+            tokio::time::sleep(Duration::from_millis(300)),
+        )
+        .await;
+        assert!(drained.forced);
+        assert_eq!(drained.cut, 1);
+        assert!(call.is_closed());
+    }
+}

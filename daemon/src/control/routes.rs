@@ -249,6 +249,8 @@ mod tests {
                 },
             ),
             (Method::POST, "/v1/reload", None, Route::Reload),
+            (Method::POST, "/v1/drain", None, Route::Drain),
+            (Method::GET, "/metrics", None, Route::Metrics),
             (Method::GET, "/v1/approvals", None, Route::ListApprovals),
             (
                 Method::GET,
@@ -314,6 +316,13 @@ mod tests {
             (Method::GET, "/v1/tools/calc.add/call", &[Method::POST]),
             (Method::DELETE, "/v1/audit", &[Method::GET]),
             (Method::GET, "/v1/reload", &[Method::POST]),
+            (Method::GET, "/v1/drain", &[Method::POST]),
+            (Method::POST, "/metrics", &[Method::GET]),
+            (
+                Method::DELETE,
+                "/v1/approvals/remembered",
+                &[Method::GET, Method::POST],
+            ),
         ];
         for (m, p, allow) in cases {
             let e = parse(m, p, None).unwrap_err();
