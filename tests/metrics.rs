@@ -238,3 +238,43 @@ async fn agentctl_prints_the_exposition() {
     );
     assert!(out.trim_end().ends_with("# EOF"), "{out}");
 }
+
+#[tokio::test]
+async fn guardrail_trips_are_counted_by_direction_and_guardrail() {
+    let d = TestDaemon::start(&format!(
+        r#"
+[plugins.blocklist]
+path = "{}"
+
+[agents.concierge]
+instructions = "You are a concierge."
+guardrails = ["blocklist.blocklist"]
+"#,
+        plugin("blocklist").display()
+    ))
+    .await;
+    let labels = [
+        ("direction", "output"),
+        ("guardrail", "blocklist.blocklist"),
+    ];
+    assert_eq!(
+        Scrape::take(&d)
+            .await
+            .get("agentd_guardrail_trips_total", &labels),
+        0.0
+    );
+    let s = d.start_session("concierge").await;
+    let mut ev = d.watch(&s);
+    d.send(
+        &s,
+        "please repeat this forbidden sentence which is long enough that the transcript crosses the debounce length",
+    )
+    .await;
+    ev.until_type("guardrail_tripped", &[]).await;
+    assert_eq!(
+        Scrape::take(&d)
+            .await
+            .get("agentd_guardrail_trips_total", &labels),
+        1.0
+    );
+}
