@@ -197,6 +197,14 @@ async fn counters_move_as_a_scripted_session_runs() {
         1.0
     );
 
+    // A call from the control API (no model) counts too.
+    let (ok, out, err) = d.agentctl(&["tool", "call", "calc.add", r#"{"a":1,"b":1}"#]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        Scrape::take(&d).await.get("agentd_tool_calls_total", &add),
+        2.0
+    );
+
     // A reload, and the session's end, by reason.
     let (ok, _, err) = d.agentctl(&["reload"]);
     assert!(ok, "{err}");
