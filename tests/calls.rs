@@ -438,6 +438,50 @@ async fn calls_are_routed_by_number_limited_by_max_calls_and_sip_gets_no_vad_tun
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("refuses server_vad"), "{text}");
+    // Calls count by channel and result on /metrics, which over TCP takes a
+    // token like any read (a viewer's will do).
+    let none = http(&s.addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(none.status, 401, "{}", none.body);
+    let m = http(
+        &s.addr,
+        "GET",
+        "/metrics",
+        &[("authorization", &format!("Bearer {WALL}"))],
+        b"",
+    )
+    .await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    for line in [
+        "agentd_calls_total{channel=\"sip\",result=\"accepted\"} 2",
+        "agentd_calls_total{channel=\"sip\",result=\"rejected\"} 2",
+        "agentd_calls_total{channel=\"webrtc\",result=\"accepted\"} 0",
+    ] {
+        assert!(
+            m.body.lines().any(|l| l == line),
+            "no `{line}` in:\n{}",
+            m.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_public_lets_a_scraper_read_metrics_and_nothing_else_without_a_token() {
+    let port = free_port();
+    let d = TestDaemon::start_full(
+        "",
+        &format!(
+            "[daemon.http]\nlisten = \"127.0.0.1:{port}\"\nmetrics_public = true\n\n[agents.a]\ninstructions = \"x\"\n"
+        ),
+        &[],
+    )
+    .await;
+    let addr = format!("127.0.0.1:{port}");
+    let m = http(&addr, "GET", "/metrics", &[], b"").await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert!(m.body.contains("agentd_sessions_live"), "{}", m.body);
+    let status = http(&addr, "GET", "/v1/status", &[], b"").await;
+    assert_eq!(status.status, 401, "{}", status.body);
+    drop(d);
 }
 
 #[tokio::test]

@@ -163,6 +163,31 @@ impl TestDaemon {
         self.child.id()
     }
 
+    /// Send the daemon signal `sig` (SIGTERM, SIGHUP…).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill with a valid pid and signal number has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Wait up to `within` for the daemon to exit; its status, if it did.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// What agentd wrote to stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("agentd.log")).unwrap_or_default()

@@ -6,7 +6,9 @@
 //! - `test`: `plugins`, then the whole test suite;
 //! - `bench`: the benchmark programs, one subcommand each (see [`bench`]):
 //!   `bench peer` (plain `bench` too) runs agentd against the reference
-//!   Python client, see BENCHMARKS.md.
+//!   Python client, see BENCHMARKS.md;
+//! - `docs`: write docs/api/openapi.yaml, the man pages and the shell
+//!   completions (see [`docs`]).
 //!
 //! Each installs the wasm32-wasip2 target first when it is missing, so the
 //! README's two commands work on a fresh machine. The CLI is one clap
@@ -15,6 +17,7 @@
 
 mod bench;
 mod cargo;
+mod docs;
 mod plugins;
 
 use std::process::{Command, ExitCode};
@@ -53,6 +56,8 @@ enum Task {
     },
     /// Build the plugins and run a benchmark (BENCHMARKS.md); `peer` when none is named.
     Bench(Box<bench::BenchArgs>),
+    /// Write docs/api/openapi.yaml, the man pages and the shell completions.
+    Docs,
 }
 
 /// Whatever follows the task, handed on as written, `--` included.
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
         Task::Run { args } => run(&args.into_args()).map(|()| ExitCode::SUCCESS),
         Task::Test { args } => test(&args.into_args()).map(|()| ExitCode::SUCCESS),
         Task::Bench(args) => bench::run(*args),
+        Task::Docs => docs::docs().map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("xtask: {e:#}");

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One tool call as the journal knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditCall {
     /// The session that made it.
     pub session: String,
@@ -40,7 +40,7 @@ pub struct AuditCall {
 }
 
 /// One approval decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditApproval {
     /// Approved (true) or rejected.
     pub approved: bool,
@@ -60,7 +60,7 @@ pub struct AuditApproval {
 }
 
 /// One item of a session's conversation in its final form, from the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalItem {
     /// The item's id.
     pub item_id: String,
@@ -75,7 +75,7 @@ pub struct JournalItem {
 }
 
 /// A session's record in the journal, with its conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JournalSession {
     /// The session id.
     pub session: String,
@@ -96,7 +96,7 @@ pub struct JournalSession {
 }
 
 /// A guardrail that tripped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GuardrailTrip {
     /// `input`, `output` or `tool_call`.
     pub direction: String,
@@ -109,7 +109,7 @@ pub struct GuardrailTrip {
 }
 
 /// An approval remembered for an agent (`agentctl approve --always --remember agent`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RememberedAnswer {
     /// The agent it applies to, in every session.
     pub agent: String,

@@ -28,9 +28,10 @@ use crate::requests::{
     CallTool, Decision, Playback, SendAudio, SendMessage, SetAgent, StartSession,
 };
 use crate::responses::{
-    Accepted, AgentSet, AgentSummary, Closed, Decided, PluginSummary, ReloadReport, SessionStarted,
-    SessionSummary, Status, ToolCallResult,
+    Accepted, AgentSet, AgentSummary, Closed, Decided, Draining, PluginSummary, ReloadReport,
+    SessionStarted, SessionSummary, Status, ToolCallResult,
 };
+use crate::routes::RouteId;
 use crate::session::SessionStatus;
 
 /// Why a control request failed.
@@ -109,71 +110,74 @@ impl Client {
 
     /// `GET /v1/status`: the daemon, its agents and plugins, the last reload.
     pub async fn status(&self) -> Result<Status, ClientError> {
-        self.get("/v1/status").await
+        self.get(&RouteId::Status.path(&[])).await
     }
 
     /// `GET /v1/plugins`.
     pub async fn plugins(&self) -> Result<Vec<PluginSummary>, ClientError> {
-        self.get("/v1/plugins").await
+        self.get(&RouteId::Plugins.path(&[])).await
     }
 
     /// `GET /v1/agents`.
     pub async fn agents(&self) -> Result<Vec<AgentSummary>, ClientError> {
-        self.get("/v1/agents").await
+        self.get(&RouteId::Agents.path(&[])).await
     }
 
     /// `GET /v1/sessions`: every session, oldest first.
     pub async fn sessions(&self) -> Result<Vec<SessionSummary>, ClientError> {
-        self.get("/v1/sessions").await
+        self.get(&RouteId::ListSessions.path(&[])).await
     }
 
     /// `POST /v1/sessions`.
     pub async fn start_session(&self, req: &StartSession) -> Result<SessionStarted, ClientError> {
-        self.post("/v1/sessions", req).await
+        self.post(&RouteId::StartSession.path(&[]), req).await
     }
 
     /// `GET /v1/sessions/{id}`.
     pub async fn session(&self, id: &str) -> Result<SessionStatus, ClientError> {
-        self.get(&format!("/v1/sessions/{id}")).await
+        self.get(&RouteId::GetSession.path(&[id])).await
     }
 
     /// `DELETE /v1/sessions/{id}`.
     pub async fn close_session(&self, id: &str) -> Result<Closed, ClientError> {
-        self.call(Method::DELETE, &format!("/v1/sessions/{id}"), None::<&()>)
-            .await
+        self.call(
+            Method::DELETE,
+            &RouteId::CloseSession.path(&[id]),
+            None::<&()>,
+        )
+        .await
     }
 
     /// `POST /v1/sessions/{id}/messages`.
     pub async fn send_message(&self, id: &str, msg: &SendMessage) -> Result<Accepted, ClientError> {
-        self.post(&format!("/v1/sessions/{id}/messages"), msg).await
+        self.post(&RouteId::SendMessage.path(&[id]), msg).await
     }
 
     /// `POST /v1/sessions/{id}/audio`.
     pub async fn send_audio(&self, id: &str, audio: &SendAudio) -> Result<Accepted, ClientError> {
-        self.post(&format!("/v1/sessions/{id}/audio"), audio).await
+        self.post(&RouteId::SendAudio.path(&[id]), audio).await
     }
 
     /// `POST /v1/sessions/{id}/interrupt`.
     pub async fn interrupt(&self, id: &str) -> Result<Accepted, ClientError> {
-        self.post(&format!("/v1/sessions/{id}/interrupt"), &Accepted {})
+        self.post(&RouteId::Interrupt.path(&[id]), &Accepted {})
             .await
     }
 
     /// `POST /v1/sessions/{id}/playback`.
     pub async fn playback(&self, id: &str, report: &Playback) -> Result<Accepted, ClientError> {
-        self.post(&format!("/v1/sessions/{id}/playback"), report)
-            .await
+        self.post(&RouteId::Playback.path(&[id]), report).await
     }
 
     /// `POST /v1/sessions/{id}/agent`.
     pub async fn set_agent(&self, id: &str, req: &SetAgent) -> Result<AgentSet, ClientError> {
-        self.post(&format!("/v1/sessions/{id}/agent"), req).await
+        self.post(&RouteId::SetAgent.path(&[id]), req).await
     }
 
     /// `GET /v1/sessions/{id}/history`: the conversation, as Realtime
     /// protocol conversation items.
     pub async fn history(&self, id: &str) -> Result<Vec<Value>, ClientError> {
-        self.get(&format!("/v1/sessions/{id}/history")).await
+        self.get(&RouteId::History.path(&[id])).await
     }
 
     /// `GET /v1/sessions/{id}/events`: each line as it arrives, until the
@@ -185,24 +189,27 @@ impl Client {
         query: &EventsQuery,
         on_item: impl FnMut(StreamItem) -> bool,
     ) -> Result<(), ClientError> {
-        let path = format!("/v1/sessions/{id}/events?{}", query.to_query_string());
+        let path = format!(
+            "{}?{}",
+            RouteId::Events.path(&[id]),
+            query.to_query_string()
+        );
         self.stream(&path, on_item).await
     }
 
     /// `POST /v1/approvals/{call_id}`.
     pub async fn decide(&self, call_id: &str, decision: &Decision) -> Result<Decided, ClientError> {
-        self.post(&format!("/v1/approvals/{call_id}"), decision)
-            .await
+        self.post(&RouteId::Decide.path(&[call_id]), decision).await
     }
 
     /// `GET /v1/approvals`: every call waiting for a person, daemon-wide.
     pub async fn approvals(&self) -> Result<Vec<crate::PendingApproval>, ClientError> {
-        self.get("/v1/approvals").await
+        self.get(&RouteId::ListApprovals.path(&[])).await
     }
 
     /// `GET /v1/approvals/remembered`: answers remembered per agent.
     pub async fn remembered(&self) -> Result<Vec<crate::RememberedAnswer>, ClientError> {
-        self.get("/v1/approvals/remembered").await
+        self.get(&RouteId::Remembered.path(&[])).await
     }
 
     /// `POST /v1/approvals/remembered/forget`.
@@ -210,7 +217,7 @@ impl Client {
         &self,
         req: &crate::requests::Forget,
     ) -> Result<crate::responses::Forgotten, ClientError> {
-        self.post("/v1/approvals/remembered/forget", req).await
+        self.post(&RouteId::Forget.path(&[]), req).await
     }
 
     /// `POST /v1/policy/explain`: which rule would decide a call, and why.
@@ -218,21 +225,21 @@ impl Client {
         &self,
         req: &crate::requests::Explain,
     ) -> Result<crate::responses::PolicyExplanation, ClientError> {
-        self.post("/v1/policy/explain", req).await
+        self.post(&RouteId::Explain.path(&[]), req).await
     }
 
     /// `GET /v1/journal/sessions/{id}`: a session and its final conversation, from the journal.
     pub async fn journal_session(&self, id: &str) -> Result<crate::JournalSession, ClientError> {
-        self.get(&format!("/v1/journal/sessions/{id}")).await
+        self.get(&RouteId::JournalSession.path(&[id])).await
     }
 
     /// `GET /v1/audit`: tool calls from the journal, newest first.
     pub async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditCall>, ClientError> {
         let q = query.to_query_string();
         if q.is_empty() {
-            self.get("/v1/audit").await
+            self.get(&RouteId::Audit.path(&[])).await
         } else {
-            self.get(&format!("/v1/audit?{q}")).await
+            self.get(&format!("{}?{q}", RouteId::Audit.path(&[]))).await
         }
     }
 
@@ -242,13 +249,33 @@ impl Client {
         tool: &str,
         req: &CallTool,
     ) -> Result<ToolCallResult, ClientError> {
-        self.post(&format!("/v1/tools/{tool}/call"), req).await
+        self.post(&RouteId::CallTool.path(&[tool]), req).await
     }
 
     /// `POST /v1/reload`; a rejected reload is [`ClientError::Api`] (HTTP 422)
     /// whose message lists every error.
     pub async fn reload(&self) -> Result<ReloadReport, ClientError> {
-        self.post("/v1/reload", &Accepted {}).await
+        self.post(&RouteId::Reload.path(&[]), &Accepted {}).await
+    }
+
+    /// `POST /v1/drain`: take no new sessions, let live calls finish (up to
+    /// `[daemon] drain_timeout`), then stop — what SIGTERM does.
+    pub async fn drain(&self) -> Result<Draining, ClientError> {
+        self.post(&RouteId::Drain.path(&[]), &Accepted {}).await
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let resp = self
+            .send(Method::GET, &RouteId::Metrics.path(&[]), None)
+            .await?;
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     // --- generic requests, for routes and shapes the methods above do not cover ---

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolOutcome {
     /// The tool ran and returned output.
@@ -38,7 +38,7 @@ impl ToolOutcome {
 }
 
 /// Which way text was going when a guardrail tripped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The model's output (its transcript or text).
@@ -61,7 +61,7 @@ impl Direction {
 }
 
 /// What subscribers see; `type` on the wire is the variant's snake_case name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A response starts.
@@ -254,7 +254,7 @@ impl SessionEvent {
 
 /// An event with its place in the session's stream; on the wire the event's
 /// fields (and its `type`) sit beside `seq`, `session` and `time_ms`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Envelope {
     /// Per session, from 1, no gaps.
     pub seq: u64,
@@ -306,6 +306,26 @@ impl Serialize for EventsLost {
     }
 }
 
+impl schemars::JsonSchema for EventsLost {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EventsLost".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Events `first..=last` of `session` are no longer kept (no `seq`).",
+            "type": "object",
+            "required": ["type", "session", "first", "last"],
+            "properties": {
+                "type": { "const": EVENTS_LOST },
+                "session": { "type": "string" },
+                "first": { "type": "integer", "minimum": 0 },
+                "last": { "type": "integer", "minimum": 0 }
+            }
+        })
+    }
+}
+
 /// One line of an event stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamItem {
@@ -322,6 +342,19 @@ impl StreamItem {
             StreamItem::Event(env) => env.event.kind(),
             StreamItem::Lost(_) => EVENTS_LOST,
         }
+    }
+}
+
+impl schemars::JsonSchema for StreamItem {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StreamItem".into()
+    }
+
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "One line of an event stream: an event, or a range of events missed.",
+            "oneOf": [g.subschema_for::<Envelope>(), g.subschema_for::<EventsLost>()]
+        })
     }
 }
 

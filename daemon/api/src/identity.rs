@@ -96,6 +96,19 @@ impl FromStr for Identity {
     }
 }
 
+impl schemars::JsonSchema for Identity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Identity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Who acted: `uid:N (name)`, `token:NAME`, `timeout` or `policy`.",
+            "type": "string"
+        })
+    }
+}
+
 impl Serialize for Identity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

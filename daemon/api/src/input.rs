@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One part of a user message (`POST /v1/sessions/{id}/messages {content}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputPart {
     /// `{"type": "input_text", "text": …}`.

@@ -9,7 +9,7 @@ use crate::input::InputPart;
 use crate::settings::SettingsOverlay;
 
 /// `POST /v1/sessions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartSession {
     /// The agent to start with; the config's default agent when absent.
@@ -22,7 +22,7 @@ pub struct StartSession {
 
 /// `POST /v1/sessions/{id}/messages`: `text`, or structured `content` parts
 /// (`{"type": "input_text", "text": …}`, `{"type": "input_image", "image_url": …}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     /// Plain user text.
@@ -44,7 +44,7 @@ impl SendMessage {
 }
 
 /// `POST /v1/sessions/{id}/audio`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendAudio {
     /// Base64 audio in the session's input format.
@@ -56,7 +56,7 @@ pub struct SendAudio {
 
 /// `POST /v1/sessions/{id}/playback`: how far the attached client has played
 /// an item's audio, so an interrupt truncates it where the listener stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Playback {
     /// The assistant item being played.
@@ -66,7 +66,7 @@ pub struct Playback {
 }
 
 /// `POST /v1/sessions/{id}/agent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetAgent {
     /// The agent to switch to.
@@ -74,7 +74,7 @@ pub struct SetAgent {
 }
 
 /// How far an `always` answer reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Remember {
     /// Later calls of the tool in this session (what `always` alone does).
@@ -85,7 +85,7 @@ pub enum Remember {
 }
 
 /// `POST /v1/approvals/{call_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// Approve (true) or reject.
@@ -105,7 +105,7 @@ pub struct Decision {
 }
 
 /// `POST /v1/approvals/remembered/forget`: drop answers remembered for an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Forget {
     /// The agent whose answers go.
@@ -116,7 +116,7 @@ pub struct Forget {
 }
 
 /// `POST /v1/policy/explain`: which rule would decide a call, without running it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Explain {
     /// The agent whose policy decides.
@@ -129,7 +129,7 @@ pub struct Explain {
 }
 
 /// `POST /v1/tools/{plugin.tool}/call`: run a tool without a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallTool {
     /// The arguments, as the model would send them.
@@ -177,4 +177,33 @@ mod tests {
         let e = serde_json::from_str::<Decision>(r#"{"approve":true,"alway":true}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `alway`"), "{e}");
     }
+}
+
+/// `POST /v1/calls/{call_id}/transfer`: where to send the call (SIP REFER).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// `tel:+1…` or `sip:…`; must be in `[sip] transfer_targets`.
+    pub target_uri: String,
+}
+
+/// `POST /v1/calls/simulate`: what the offline model is to play.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Simulate {
+    /// The number called (`To`).
+    pub to: String,
+    /// The caller's number (`From`); a fixed test number when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// What the caller says, one utterance each (`dtmf 12#` presses keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub say: Vec<String>,
+    /// `false`: only sign the webhook and return it (tests deliver it themselves).
+    #[serde(default = "yes")]
+    pub deliver: bool,
+}
+
+fn yes() -> bool {
+    true
 }

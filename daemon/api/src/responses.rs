@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::session::SessionStatus;
 
 /// Reply to `POST /v1/sessions` (HTTP 201).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStarted {
     /// The new session's id.
     pub id: String,
@@ -15,7 +15,7 @@ pub struct SessionStarted {
 }
 
 /// Reply to `DELETE /v1/sessions/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Closed {
     /// Always true: the session has ended.
     pub closed: bool,
@@ -23,18 +23,18 @@ pub struct Closed {
 
 /// Reply (HTTP 202, `{}`) to requests a session acts on later: messages,
 /// audio, interrupts, playback reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Accepted {}
 
 /// Reply to `POST /v1/sessions/{id}/agent`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentSet {
     /// The agent the session runs now.
     pub agent: String,
 }
 
 /// Reply to `POST /v1/approvals/{call_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Decided {
     /// The session holding the call.
     pub session: String,
@@ -45,7 +45,7 @@ pub struct Decided {
 }
 
 /// Reply to `POST /v1/approvals/remembered/forget`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Forgotten {
     /// The agent.
     pub agent: String,
@@ -54,7 +54,7 @@ pub struct Forgotten {
 }
 
 /// Reply to `POST /v1/policy/explain`: what would happen to a call, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyExplanation {
     /// The agent.
     pub agent: String,
@@ -72,7 +72,7 @@ pub struct PolicyExplanation {
 }
 
 /// A tool as `agentctl plugins` and `status` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolSummary {
     /// The tool's name inside its plugin.
     pub name: String,
@@ -81,7 +81,7 @@ pub struct ToolSummary {
 }
 
 /// One plugin, loaded or not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginSummary {
     /// The plugin's name in agents.toml (or its file's, from `plugin_dir`).
     pub name: String,
@@ -118,7 +118,7 @@ impl PluginSummary {
 }
 
 /// What a reload did: `POST /v1/reload`, and `last_reload` in the status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReloadReport {
     /// `applied`, `unchanged` or `rejected`.
     pub outcome: String,
@@ -166,7 +166,7 @@ pub struct ReloadReport {
 }
 
 /// One tool of an agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentToolSummary {
     /// What the model calls it.
     pub function: String,
@@ -175,7 +175,7 @@ pub struct AgentToolSummary {
 }
 
 /// One agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgentSummary {
     /// Its name in agents.toml.
     pub name: String,
@@ -190,7 +190,7 @@ pub struct AgentSummary {
 }
 
 /// `GET /v1/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     /// agentd's version.
     pub version: String,
@@ -208,13 +208,17 @@ pub struct Status {
     pub plugins: Vec<PluginSummary>,
     /// Live sessions.
     pub sessions: usize,
+    /// The daemon is draining: it takes no new sessions or calls and stops
+    /// once the live ones end (or its drain timeout passes).
+    #[serde(default)]
+    pub draining: bool,
     /// The most recent reload since start-up.
     #[serde(default)]
     pub last_reload: Option<ReloadReport>,
 }
 
 /// One row of `GET /v1/sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionSummary {
     /// The session's id.
     pub id: String,
@@ -226,7 +230,7 @@ pub struct SessionSummary {
 }
 
 /// Reply to `POST /v1/tools/{plugin.tool}/call`: the output, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolCallResult {
     /// Whether the tool returned output.
     pub ok: bool,
@@ -248,7 +252,7 @@ mod tests {
 
     /// As `GET /v1/status` wrote it after a rejected reload, with one plugin
     /// serving and one that failed to load.
-    const STATUS: &str = r#"{"version":"0.1.0","pid":4242,"started_ms":1764072000000,"config":"/etc/agentd/agents.toml","socket":"/run/agentd/agentd.sock","agents":[{"name":"concierge","model":"default","tools":[{"function":"calc_add","tool":"calc.add"}],"guardrails":["blocklist.blocklist"],"handoffs":["billing"]}],"plugins":[{"name":"calc","path":"/srv/plugins/calc.wasm","hash":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","loaded_ms":1764072000100,"origin":"cached","tools":[{"name":"add","description":"Add two numbers."}],"guardrails":[],"error":null},{"name":"broken","path":"/srv/plugins/broken.wasm","hash":null,"loaded_ms":null,"origin":null,"tools":[],"guardrails":[],"error":"not a component"}],"sessions":1,"last_reload":{"outcome":"rejected","trigger":"api","time_ms":1764072005000,"errors":["agents.toml:3:9: unknown model `nope`"],"agents_added":[],"agents_removed":[],"agents_changed":[],"plugins_added":[],"plugins_removed":[],"plugins_changed":[],"models_added":[],"models_removed":[],"models_changed":[],"settings_changed":false,"plugins_failed":[]}}"#;
+    const STATUS: &str = r#"{"version":"0.1.0","pid":4242,"started_ms":1764072000000,"config":"/etc/agentd/agents.toml","socket":"/run/agentd/agentd.sock","agents":[{"name":"concierge","model":"default","tools":[{"function":"calc_add","tool":"calc.add"}],"guardrails":["blocklist.blocklist"],"handoffs":["billing"]}],"plugins":[{"name":"calc","path":"/srv/plugins/calc.wasm","hash":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","loaded_ms":1764072000100,"origin":"cached","tools":[{"name":"add","description":"Add two numbers."}],"guardrails":[],"error":null},{"name":"broken","path":"/srv/plugins/broken.wasm","hash":null,"loaded_ms":null,"origin":null,"tools":[],"guardrails":[],"error":"not a component"}],"sessions":1,"draining":false,"last_reload":{"outcome":"rejected","trigger":"api","time_ms":1764072005000,"errors":["agents.toml:3:9: unknown model `nope`"],"agents_added":[],"agents_removed":[],"agents_changed":[],"plugins_added":[],"plugins_removed":[],"plugins_changed":[],"models_added":[],"models_removed":[],"models_changed":[],"settings_changed":false,"plugins_failed":[]}}"#;
 
     #[test]
     fn status_round_trips() {
@@ -289,4 +293,15 @@ mod tests {
         };
         assert_eq!(p.short_hash(), Some("éééééééééééé"));
     }
+}
+
+/// `POST /v1/drain`: the drain has started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Draining {
+    /// Always true.
+    pub draining: bool,
+    /// Sessions live when the drain was asked for.
+    pub sessions: usize,
+    /// How long live calls may go on before they are closed, in seconds.
+    pub timeout_s: u64,
 }

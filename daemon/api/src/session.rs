@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Token usage, summed over a session's responses (and, on the wire to the
 /// model, the usage of one response).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Usage {
     /// Input plus output tokens.
     #[serde(default)]
@@ -20,7 +22,7 @@ pub struct Usage {
 }
 
 /// A tool call held for a person's decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PendingApproval {
     /// The model's id for the call; what `POST /v1/approvals/{call_id}` takes.
     pub call_id: String,
@@ -42,7 +44,7 @@ pub struct PendingApproval {
 }
 
 /// A snapshot of a session for `agentctl sessions` and `session show`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStatus {
     /// The session's id.
     pub id: String,
@@ -74,7 +76,7 @@ pub struct SessionStatus {
 
 /// A phone (SIP) or browser (WebRTC) call, as its session and the calls
 /// list show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallStatus {
     /// `sip` or `webrtc`.
     pub channel: String,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Output modality of an agent's responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Modality {
     /// Speech (with its transcript).
@@ -17,7 +17,7 @@ pub enum Modality {
 
 /// Session settings that can be layered: model defaults, then the agent,
 /// then explicit per-session overrides. `None` leaves the layer below alone.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsOverlay {
     /// The system prompt.

@@ -15,8 +15,12 @@ use agentd_api::requests::{
     CallTool, Decision, Explain, Forget, Remember, SendMessage, SetAgent, StartSession,
 };
 use agentd_api::responses::{PluginSummary, ReloadReport};
+use agentd_api::routes::RouteId;
 use agentd_api::{AuditCall, format_time_ms};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[path = "../gen_docs.rs"]
+mod gen_docs;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -40,6 +44,11 @@ enum Cmd {
     Plugins,
     /// Re-read agents.toml and the plugins now (like SIGHUP); prints what changed
     Reload,
+    /// Stop gracefully, as SIGTERM does: no new sessions or calls, live calls
+    /// finish (up to `[daemon] drain_timeout`), then agentd exits
+    Drain,
+    /// Print the Prometheus metrics (`GET /metrics`)
+    Metrics,
     /// List agents with their tools
     Agents,
     /// List sessions
@@ -276,7 +285,7 @@ async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), Client
     };
     let v: Value = match cmd {
         CallCmd::List => {
-            let calls: Vec<Value> = c.get("/v1/calls").await?;
+            let calls: Vec<Value> = c.get(&RouteId::ListCalls.path(&[])).await?;
             if json {
                 return print_json(&calls);
             }
@@ -288,8 +297,13 @@ async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), Client
         CallCmd::Simulate { to, from, say } => {
             let v: Value = c
                 .post(
-                    "/v1/calls/simulate",
-                    &serde_json::json!({"to": to, "from": from, "say": say}),
+                    &RouteId::SimulateCall.path(&[]),
+                    &agentd_api::requests::Simulate {
+                        to: to.clone(),
+                        from,
+                        say,
+                        deliver: true,
+                    },
                 )
                 .await?;
             if json {
@@ -307,16 +321,13 @@ async fn call_command(c: &Client, cmd: CallCmd, json: bool) -> Result<(), Client
             return Ok(());
         }
         CallCmd::Hangup { call_id } => {
-            c.post(
-                &format!("/v1/calls/{call_id}/hangup"),
-                &serde_json::json!({}),
-            )
-            .await?
+            c.post(&RouteId::HangUp.path(&[&call_id]), &serde_json::json!({}))
+                .await?
         }
         CallCmd::Transfer { call_id, target } => {
             c.post(
-                &format!("/v1/calls/{call_id}/transfer"),
-                &serde_json::json!({"target_uri": target}),
+                &RouteId::Transfer.path(&[&call_id]),
+                &agentd_api::requests::Transfer { target_uri: target },
             )
             .await?
         }
@@ -455,7 +466,11 @@ async fn run(args: Args) -> Result<(), ClientError> {
             println!("agentd {} (pid {})", st.version, st.pid);
             println!("config:   {}", st.config);
             println!("socket:   {}", st.socket);
-            println!("sessions: {} live", st.sessions);
+            println!(
+                "sessions: {} live{}",
+                st.sessions,
+                if st.draining { " (draining)" } else { "" }
+            );
             println!("agents:");
             for a in &st.agents {
                 let tools: Vec<&str> = a.tools.iter().map(|t| t.tool.as_str()).collect();
@@ -489,6 +504,19 @@ async fn run(args: Args) -> Result<(), ClientError> {
             }
             print_reload(&r);
         }
+        Cmd::Drain => {
+            let d = c.drain().await?;
+            if json {
+                return print_json(&d);
+            }
+            println!(
+                "draining: {} live session{}; agentd stops once they end (at most {} s)",
+                d.sessions,
+                if d.sessions == 1 { "" } else { "s" },
+                d.timeout_s
+            );
+        }
+        Cmd::Metrics => print!("{}", c.metrics().await?),
         Cmd::Agents => {
             let agents = c.agents().await?;
             if json {
@@ -933,6 +961,9 @@ fn print_reload(r: &ReloadReport) {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = gen_docs::from_args(Args::command()) {
+        return code;
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

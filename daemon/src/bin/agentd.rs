@@ -1,5 +1,7 @@
-//! `agentd`: the daemon. `agentd [--config FILE]` runs it in the foreground;
-//! `agentd check [FILE]` validates a config (plugins included) and exits.
+//! `agentd`: the daemon. `agentd [--config FILE] [--socket PATH]` runs it in
+//! the foreground; `agentd check [FILE]` validates a config (plugins
+//! included) and exits. SIGHUP reloads; SIGTERM drains (see `agentd::drain`)
+//! and a second SIGTERM stops at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +13,10 @@ use agentd::control::server;
 use agentd::plugin::{HostError, HostOptions, PluginHost};
 use agentd::reload::Trigger;
 use agentd::supervisor::Supervisor;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[path = "../gen_docs.rs"]
+mod gen_docs;
 
 /// Exit code for a bad config (sysexits EX_CONFIG), as systemd and scripts expect.
 const EX_CONFIG: u8 = 78;
@@ -26,6 +31,10 @@ struct Args {
     /// Config file [default: ./agents.toml, else /etc/agentd/agents.toml]
     #[arg(long, short, env = "AGENTD_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// Control socket to listen on, instead of `[daemon] socket` (ignored
+    /// when systemd passes the socket: `agentd.socket`)
+    #[arg(long, env = "AGENTD_SOCKET", global = true)]
+    socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -48,20 +57,6 @@ fn default_config() -> PathBuf {
     }
 }
 
-/// Logs go to stderr (journald picks them up under systemd); colour only on a terminal.
-fn init_logging(default: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTD_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-}
-
 /// Read and validate the config file; errors are printed, one per line.
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
@@ -78,11 +73,12 @@ async fn build_catalog(config: Config, host: &PluginHost) -> Result<Catalog, Exi
     })
 }
 
-async fn run(config_path: PathBuf) -> ExitCode {
+async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
     let config = match load_config(&config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    agentd::logs::init(agentd::logs::choose(config.daemon.log_format), "info");
     config.log_warnings();
     // The daemon keeps compiled plugins on disk, so restarts skip compilation.
     let host = match PluginHost::with_options(HostOptions {
@@ -105,7 +101,24 @@ async fn run(config_path: PathBuf) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let socket: Arc<Path> = Arc::from(catalog.config.daemon.socket.as_path());
+    let drain_timeout = catalog.config.daemon.drain_timeout;
+    // Socket activation: systemd bound the socket and keeps it; else bind
+    // the one named by --socket / $AGENTD_SOCKET, else by the config.
+    let activated = match agentd::systemd::listen_fds().as_slice() {
+        [] => None,
+        [fd, ..] => match server::from_activation(*fd) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("agentd: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let socket: Arc<Path> = match (&activated, socket_arg) {
+        (Some((_, Some(path))), _) => Arc::from(path.as_path()),
+        (_, Some(arg)) => Arc::from(arg.as_path()),
+        _ => Arc::from(catalog.config.daemon.socket.as_path()),
+    };
     let journal_path = catalog.config.daemon.state_dir.join("journal.sqlite3");
     let journal = match agentd::store::Journal::open(&journal_path) {
         Ok(j) => j,
@@ -127,12 +140,16 @@ async fn run(config_path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let listener = match server::bind(&socket).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("agentd: {e}");
-            return ExitCode::FAILURE;
-        }
+    let from_systemd = activated.is_some();
+    let listener = match activated {
+        Some((l, _)) => l,
+        None => match server::bind(&socket).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("agentd: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     if let Some((name, gid)) = &daemon.catalog().config.daemon.socket_group
         && let Err(e) = server::share_with_group(&socket, *gid)
@@ -176,6 +193,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
     let catalog = daemon.catalog();
     tracing::info!(
         socket = %socket.display(),
+        socket_activated = from_systemd,
         config = %config_path.display(),
         agents = catalog.agents.len(),
         plugins = catalog.plugins.len(),
@@ -183,25 +201,102 @@ async fn run(config_path: PathBuf) -> ExitCode {
     );
     let systemd = agentd::systemd::Notifier::from_env();
     systemd.notify(&format!(
-        "READY=1\nSTATUS=serving {} agents on {}",
-        catalog.agents.len(),
-        socket.display()
+        "READY=1\n{}",
+        agentd::supervisor::status_line(&catalog, 0)
     ));
     systemd.spawn_watchdog();
-    server::serve(listener, socket.clone(), daemon.clone(), shutdown_signal()).await;
-    tracing::info!("shutting down");
+    let status = tokio::spawn(report_status(daemon.clone(), systemd.clone()));
+    let mut signals = match StopSignals::install() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGTERM/SIGINT handlers; stop with `agentctl drain` or SIGKILL");
+            None
+        }
+    };
+    // The control API keeps serving while the daemon drains: decisions for
+    // calls in flight, status (`draining`), metrics.
+    let serving = tokio::spawn(server::serve(
+        listener,
+        socket.clone(),
+        daemon.clone(),
+        std::future::pending(),
+    ));
+    let why = tokio::select! {
+        signal = next_stop(&mut signals) => signal,
+        _ = daemon.stop_requested() => "agentctl drain",
+    };
+    tracing::info!(by = why, timeout_s = drain_timeout.as_secs(), "draining");
     systemd.notify("STOPPING=1");
+    status.abort();
     hup.abort();
-    pruning.abort();
-    if let Some(h) = http {
-        h.abort();
-    }
     if let Some(w) = watcher {
         w.abort();
     }
+    let drained = agentd::drain::drain(&daemon, drain_timeout, &systemd, async {
+        next_stop(&mut signals).await;
+        tracing::warn!("second stop signal: stopping now");
+    })
+    .await;
+    // The HTTP listener served through the drain too: new calls were
+    // refused with `[sip] reject_status`, live ones kept their webhooks.
+    serving.abort();
+    if let Some(h) = http {
+        h.abort();
+    }
+    pruning.abort();
+    // Anything that slipped in between (a session registered mid-drain).
     daemon.close_all().await;
-    let _ = std::fs::remove_file(&*socket);
+    if let Err(e) = daemon.journal().flush().await {
+        tracing::error!(error = %e, "cannot flush the journal");
+    }
+    // A socket systemd passed stays: systemd owns it, and the next start
+    // gets it again.
+    if !from_systemd {
+        let _ = std::fs::remove_file(&*socket);
+    }
+    tracing::info!(forced = drained.forced, "stopped");
     ExitCode::SUCCESS
+}
+
+/// Keep systemd's `STATUS=` line current (agents, plugins, live sessions).
+async fn report_status(daemon: Arc<Supervisor>, systemd: agentd::systemd::Notifier) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let line =
+            agentd::supervisor::status_line(&daemon.catalog(), daemon.counts().await.live_sessions);
+        if line != last {
+            systemd.notify(&line);
+            last = line;
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, installed once so a second one is seen too.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// The next stop signal's name; never, without handlers.
+async fn next_stop(signals: &mut Option<StopSignals>) -> &'static str {
+    let Some(s) = signals else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = s.term.recv() => "SIGTERM",
+        _ = s.int.recv() => "SIGINT",
+    }
 }
 
 async fn reload_on_sighup(daemon: Arc<Supervisor>) {
@@ -216,21 +311,6 @@ async fn reload_on_sighup(daemon: Arc<Supervisor>) {
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP: reloading");
         daemon.request_reload(Trigger::Signal);
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
     }
 }
 
@@ -268,13 +348,15 @@ async fn check(path: PathBuf) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = gen_docs::from_args(Args::command()) {
+        return code;
+    }
     let args = Args::parse();
-    // `check` prints its verdict; only problems belong in its log.
-    init_logging(if args.command.is_some() {
-        "warn"
-    } else {
-        "info"
-    });
+    // `check` prints its verdict; only problems belong in its log. The
+    // daemon's logger is installed once its config names the format.
+    if args.command.is_some() {
+        agentd::logs::init(agentd::config::LogFormat::Text, "warn");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -290,6 +372,6 @@ fn main() -> ExitCode {
             let path = file.or(args.config).unwrap_or_else(default_config);
             runtime.block_on(check(path))
         }
-        None => runtime.block_on(run(args.config.unwrap_or_else(default_config))),
+        None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
     }
 }

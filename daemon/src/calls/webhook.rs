@@ -151,6 +151,7 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         tracing::info!(call = %call_id, %caller, %callee, reason = why, status = sip.reject_status, "call rejected");
         calls.put(status.clone(), true);
         journal(daemon.journal(), &status, true);
+        crate::metrics::metrics().call_offered(crate::metrics::Channel::Sip, false);
         if let Err(e) = control.reject(&call_id, sip.reject_status).await {
             tracing::warn!(call = %call_id, error = %e, "reject failed");
             return (
@@ -187,6 +188,7 @@ pub async fn handle(daemon: &Supervisor, d: Delivery<'_>) -> (StatusCode, Value)
         );
     }
     tracing::info!(call = %call_id, %caller, %callee, agent = %agent.name(), "call accepted");
+    crate::metrics::metrics().call_offered(crate::metrics::Channel::Sip, true);
     journal(daemon.journal(), &status, false);
     let url = agent.model.url.clone().or(local).unwrap_or_default();
     let daemon2 = daemon.clone();

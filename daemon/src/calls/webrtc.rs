@@ -46,6 +46,7 @@ pub async fn offer(
     sdp: &str,
 ) -> Result<Answer, CallError> {
     if daemon.counts().await.draining {
+        crate::metrics::metrics().call_offered(crate::metrics::Channel::Webrtc, false);
         return Err(crate::session::SessionError::Draining.into());
     }
     let agent = agent(daemon, name)?;
@@ -64,6 +65,7 @@ pub async fn offer(
     daemon.calls().put(status.clone(), false);
     journal(daemon.journal(), &status, false);
     let handle = attach(daemon, &agent, &url, status, Media::WebRtc).await?;
+    crate::metrics::metrics().call_offered(crate::metrics::Channel::Webrtc, true);
     Ok(Answer {
         sdp: answer,
         call_id,
@@ -108,7 +110,10 @@ pub async fn attach_existing(
     tracing::info!(call = %call_id, %by, "attaching to a client's call");
     match attach(daemon, &agent, &url, status, Media::WebRtc).await {
         // `attach` journaled the call with its session.
-        Ok(handle) => Ok(handle.id.to_string()),
+        Ok(handle) => {
+            crate::metrics::metrics().call_offered(crate::metrics::Channel::Webrtc, true);
+            Ok(handle.id.to_string())
+        }
         Err(e) => {
             // Nothing is attached: the id may be tried again.
             daemon.calls().forget(call_id);

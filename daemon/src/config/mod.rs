@@ -32,10 +32,10 @@ pub use names::is_valid_name;
 pub use resilience::Resilience;
 pub use types::realtime;
 pub use types::{
-    AgentConfig, Config, DEFAULT_MODEL, DaemonConfig, DirGrant, GuardrailRef, GuardrailSettings,
-    HandoffConfig, HostPort, MAX_PLUGIN_MEMORY, MAX_RECONNECT_ATTEMPTS, MAX_TOOL_QUEUE, Modality,
-    ModelConfig, PluginConfig, Provider, Sandbox, SettingsOverlay, ToolGuardrailRef, ToolRef,
-    default_socket_path, default_state_dir,
+    AgentConfig, Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MODEL, DaemonConfig, DirGrant,
+    GuardrailRef, GuardrailSettings, HandoffConfig, HostPort, LogFormat, MAX_PLUGIN_MEMORY,
+    MAX_RECONNECT_ATTEMPTS, MAX_TOOL_QUEUE, Modality, ModelConfig, PluginConfig, Provider, Sandbox,
+    SettingsOverlay, ToolGuardrailRef, ToolRef, default_socket_path, default_state_dir,
 };
 pub use types::{
     DEFAULT_HTTP_MAX_BODY, DEFAULT_MAX_CALLS, DEFAULT_RATE_LIMIT, DEFAULT_REJECT_STATUS,

@@ -47,6 +47,9 @@ pub struct RawHttp {
     pub max_body: Option<S>,
     /// Requests per minute one client address may make.
     pub rate_limit: Option<Spanned<i64>>,
+    /// `GET /metrics` without a token, for a scraper on a private network.
+    #[serde(default)]
+    pub metrics_public: bool,
 }
 
 /// `{ name = "ops", file = "/etc/agentd/ops.token", role = "operator" }`.
@@ -109,6 +112,10 @@ pub struct RawDaemon {
     pub socket_group: Option<S>,
     /// `[daemon.http]`: off when absent.
     pub http: Option<RawHttp>,
+    /// How long a drain lets live calls go on, like `"5m"`.
+    pub drain_timeout: Option<S>,
+    /// `"text"` or `"json"`; JSON under journald when unset.
+    pub log_format: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

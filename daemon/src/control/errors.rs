@@ -20,7 +20,7 @@ pub struct ApiError {
     pub(crate) code: &'static str,
     pub(crate) message: String,
     /// For 405: the methods the path takes (the `Allow` header).
-    pub(super) allow: &'static [Method],
+    pub(super) allow: Vec<Method>,
 }
 
 impl ApiError {
@@ -29,7 +29,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            allow: &[],
+            allow: Vec::new(),
         }
     }
 
@@ -42,21 +42,18 @@ impl ApiError {
     }
 
     /// A known path asked with a method it does not take.
-    pub(crate) fn method_not_allowed(
-        method: &Method,
-        path: &str,
-        allow: &'static [Method],
-    ) -> Self {
-        let names: Vec<&str> = allow.iter().map(Method::as_str).collect();
+    pub(crate) fn method_not_allowed(method: &Method, path: &str, allow: Vec<Method>) -> Self {
+        let names = allow
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
         ApiError {
             allow,
             ..Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!(
-                    "{path} does not take {method}; it takes {}",
-                    names.join(", ")
-                ),
+                format!("{path} does not take {method}; it takes {names}"),
             )
         }
     }
@@ -136,7 +133,7 @@ mod tests {
         let resp = ApiError::method_not_allowed(
             &Method::PUT,
             "/v1/sessions",
-            &[Method::GET, Method::POST],
+            vec![Method::GET, Method::POST],
         )
         .response();
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);

@@ -1,17 +1,18 @@
 //! Every request the API understands, as a typed [`Route`], parsed before
 //! any state is touched.
 //!
-//! One `match` over the path's segments decides the resource; inside it,
-//! the method decides the route. A known path asked with another method is
-//! a 405 listing the methods it takes (from the same arm, so the list cannot
-//! drift from the routes); an unknown path is a 404. Query strings are
-//! parsed by the API crate's typed queries (percent-decoded, unknown keys
-//! refused). Path segments are taken as they are: ids never need escaping.
+//! The method and path are matched against the API crate's route table
+//! (`agentd_api::routes`, also the source of the client's paths and of
+//! docs/api/openapi.yaml); the id found becomes the typed route. A known
+//! path asked with another method is a 405 listing the methods the table
+//! gives it; an unknown path is a 404. Query strings are parsed by the API
+//! crate's typed queries (percent-decoded, unknown keys refused).
 
 use hyper::Method;
 
 use super::errors::ApiError;
 use agentd_api::query::{AgentQuery, AuditQuery, EventsQuery};
+use agentd_api::routes::{self, Match, RouteId};
 
 /// Every request the API understands.
 #[derive(Debug, PartialEq)]
@@ -54,6 +55,10 @@ pub enum Route {
     /// Run a tool directly, without a model: `plugin.tool`.
     CallTool(String),
     Reload,
+    /// Prometheus metrics (text exposition).
+    Metrics,
+    /// Stop taking sessions, let live calls finish, then stop.
+    Drain,
     /// Phone and browser calls, with how each ended.
     ListCalls,
     /// A browser's SDP offer for an agent (WebRTC signalling).
@@ -101,88 +106,77 @@ impl Route {
     }
 }
 
-const GET: &[Method] = &[Method::GET];
-const POST: &[Method] = &[Method::POST];
-
-/// The route for `method path?query`.
+/// The route for `method path?query`: matched against the API crate's one
+/// route table, then made typed here. The `match` is exhaustive over the
+/// table's ids, so every route in the table is answered and nothing else is.
 pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let not_allowed = |allow| Err(ApiError::method_not_allowed(method, path, allow));
-    // A path that takes one method.
-    let only = |allow: &'static [Method], route: &dyn Fn() -> Result<Route, ApiError>| {
-        if allow.contains(method) {
-            route()
-        } else {
-            not_allowed(allow)
+    let (spec, params) = match routes::find(method.as_str(), path) {
+        Match::Found(spec, params) => (spec, params),
+        Match::WrongMethod(allow) => {
+            let allow = allow
+                .iter()
+                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .collect();
+            return Err(ApiError::method_not_allowed(method, path, allow));
+        }
+        Match::NotFound => {
+            return Err(ApiError::not_found(format!("no route for {method} {path}")));
         }
     };
-    let id = |s: &str| s.to_string();
-    match segments.as_slice() {
-        ["v1", "status"] => only(GET, &|| Ok(Route::Status)),
-        ["v1", "plugins"] => only(GET, &|| Ok(Route::Plugins)),
-        ["v1", "agents"] => only(GET, &|| Ok(Route::Agents)),
-        ["v1", "sessions"] => match *method {
-            Method::GET => Ok(Route::ListSessions),
-            Method::POST => Ok(Route::StartSession),
-            _ => not_allowed(&[Method::GET, Method::POST]),
+    // Path segments are taken as they are: ids never need escaping.
+    let p = |i: usize| params.get(i).map_or_else(String::new, |s| s.to_string());
+    Ok(match spec.id {
+        RouteId::Status => Route::Status,
+        RouteId::Plugins => Route::Plugins,
+        RouteId::Agents => Route::Agents,
+        RouteId::ListSessions => Route::ListSessions,
+        RouteId::StartSession => Route::StartSession,
+        RouteId::GetSession => Route::GetSession(p(0)),
+        RouteId::CloseSession => Route::CloseSession(p(0)),
+        RouteId::SendMessage => Route::SendMessage(p(0)),
+        RouteId::SendAudio => Route::SendAudio(p(0)),
+        RouteId::Interrupt => Route::Interrupt(p(0)),
+        RouteId::Playback => Route::Playback(p(0)),
+        RouteId::SetAgent => Route::SetAgent(p(0)),
+        RouteId::History => Route::History(p(0)),
+        RouteId::Events => Route::Events {
+            id: p(0),
+            query: EventsQuery::parse(query)?,
         },
-        ["v1", "sessions", s] => match *method {
-            Method::GET => Ok(Route::GetSession(id(s))),
-            Method::DELETE => Ok(Route::CloseSession(id(s))),
-            _ => not_allowed(&[Method::GET, Method::DELETE]),
-        },
-        ["v1", "sessions", s, "messages"] => only(POST, &|| Ok(Route::SendMessage(id(s)))),
-        ["v1", "sessions", s, "audio"] => only(POST, &|| Ok(Route::SendAudio(id(s)))),
-        ["v1", "sessions", s, "interrupt"] => only(POST, &|| Ok(Route::Interrupt(id(s)))),
-        ["v1", "sessions", s, "playback"] => only(POST, &|| Ok(Route::Playback(id(s)))),
-        ["v1", "sessions", s, "agent"] => only(POST, &|| Ok(Route::SetAgent(id(s)))),
-        ["v1", "sessions", s, "history"] => only(GET, &|| Ok(Route::History(id(s)))),
-        ["v1", "sessions", s, "events"] => only(GET, &|| {
-            Ok(Route::Events {
-                id: id(s),
-                query: EventsQuery::parse(query)?,
-            })
-        }),
-        ["v1", "approvals"] => only(GET, &|| Ok(Route::ListApprovals)),
-        ["v1", "approvals", "remembered"] if *method == Method::GET => Ok(Route::Remembered),
-        ["v1", "approvals", "remembered", "forget"] => only(POST, &|| Ok(Route::Forget)),
-        ["v1", "approvals", call_id] => only(POST, &|| Ok(Route::Decide(id(call_id)))),
-        ["v1", "policy", "explain"] => only(POST, &|| Ok(Route::Explain)),
-        ["v1", "journal", "sessions", s] => only(GET, &|| Ok(Route::JournalSession(id(s)))),
-        ["v1", "tools", tool, "call"] => only(POST, &|| Ok(Route::CallTool(id(tool)))),
-        ["v1", "audit"] => only(GET, &|| {
+        RouteId::ListApprovals => Route::ListApprovals,
+        RouteId::Remembered => Route::Remembered,
+        RouteId::Forget => Route::Forget,
+        RouteId::Decide => Route::Decide(p(0)),
+        RouteId::Explain => Route::Explain,
+        RouteId::JournalSession => Route::JournalSession(p(0)),
+        RouteId::CallTool => Route::CallTool(p(0)),
+        RouteId::Audit => {
             let q = AuditQuery::parse(query)?;
-            Ok(Route::Audit {
+            Route::Audit {
                 limit: q.limit_clamped(),
                 session: q.session,
                 tool: q.tool,
                 since_ms: q.since,
-            })
-        }),
-        ["v1", "reload"] => only(POST, &|| Ok(Route::Reload)),
-        ["v1", "calls"] => match *method {
-            Method::GET => Ok(Route::ListCalls),
-            Method::POST => Ok(Route::CallOffer {
-                agent: AgentQuery::parse(query)?.agent,
-            }),
-            _ => not_allowed(&[Method::GET, Method::POST]),
+            }
+        }
+        RouteId::Reload => Route::Reload,
+        RouteId::Drain => Route::Drain,
+        RouteId::Metrics => Route::Metrics,
+        RouteId::ListCalls => Route::ListCalls,
+        RouteId::CallOffer => Route::CallOffer {
+            agent: AgentQuery::parse(query)?.agent,
         },
-        ["v1", "calls", "simulate"] => only(POST, &|| Ok(Route::SimulateCall)),
-        ["v1", "client_secrets"] => only(POST, &|| {
-            Ok(Route::ClientSecret {
-                agent: AgentQuery::parse(query)?.agent,
-            })
-        }),
-        ["v1", "calls", c, "attach"] => only(POST, &|| {
-            Ok(Route::AttachCall {
-                call_id: id(c),
-                agent: AgentQuery::parse(query)?.agent,
-            })
-        }),
-        ["v1", "calls", c, "hangup"] => only(POST, &|| Ok(Route::HangUp(id(c)))),
-        ["v1", "calls", c, "transfer"] => only(POST, &|| Ok(Route::Transfer(id(c)))),
-        _ => Err(ApiError::not_found(format!("no route for {method} {path}"))),
-    }
+        RouteId::SimulateCall => Route::SimulateCall,
+        RouteId::ClientSecret => Route::ClientSecret {
+            agent: AgentQuery::parse(query)?.agent,
+        },
+        RouteId::AttachCall => Route::AttachCall {
+            call_id: p(0),
+            agent: AgentQuery::parse(query)?.agent,
+        },
+        RouteId::HangUp => Route::HangUp(p(0)),
+        RouteId::Transfer => Route::Transfer(p(0)),
+    })
 }
 
 #[cfg(test)]
@@ -314,6 +308,8 @@ mod tests {
                 },
             ),
             (Method::POST, "/v1/reload", None, Route::Reload),
+            (Method::POST, "/v1/drain", None, Route::Drain),
+            (Method::GET, "/metrics", None, Route::Metrics),
             (Method::GET, "/v1/approvals", None, Route::ListApprovals),
             (
                 Method::GET,
@@ -379,6 +375,13 @@ mod tests {
             (Method::GET, "/v1/tools/calc.add/call", &[Method::POST]),
             (Method::DELETE, "/v1/audit", &[Method::GET]),
             (Method::GET, "/v1/reload", &[Method::POST]),
+            (Method::GET, "/v1/drain", &[Method::POST]),
+            (Method::POST, "/metrics", &[Method::GET]),
+            (
+                Method::DELETE,
+                "/v1/approvals/remembered",
+                &[Method::GET, Method::POST],
+            ),
         ];
         for (m, p, allow) in cases {
             let e = parse(m, p, None).unwrap_err();

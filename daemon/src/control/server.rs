@@ -113,6 +113,30 @@ pub async fn bind(path: &Path) -> Result<UnixListener, BindError> {
     Ok(listener)
 }
 
+/// The control socket systemd bound and passed as `fd` (socket activation):
+/// it must be a listening Unix stream socket. Returns it with its path.
+pub fn from_activation(
+    fd: std::os::fd::RawFd,
+) -> Result<(UnixListener, Option<std::path::PathBuf>), BindError> {
+    use std::os::fd::FromRawFd;
+    let io = |source| BindError::Io {
+        path: format!("(socket-activation fd {fd})"),
+        source,
+    };
+    // SAFETY: systemd passed `fd` to this process for it to own (see
+    // `systemd::listen_fds`); nothing else in the daemon uses it.
+    let std_listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    // Not a listening Unix socket (a misconfigured .socket unit) fails here.
+    let path = std_listener
+        .local_addr()
+        .map_err(io)?
+        .as_pathname()
+        .map(Path::to_path_buf);
+    std_listener.set_nonblocking(true).map_err(io)?;
+    let listener = UnixListener::from_std(std_listener).map_err(io)?;
+    Ok((listener, path))
+}
+
 /// Serve the control API until `shutdown` resolves.
 pub async fn serve(
     listener: UnixListener,

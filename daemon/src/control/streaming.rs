@@ -118,6 +118,9 @@ fn event_line(env: &Envelope) -> Option<Bytes> {
 /// something instead of silently missing it.
 fn gap_line(session: &str, last: u64, next: u64) -> Option<Bytes> {
     let lost = StreamItem::Lost(EventsLost::between(session, last, next)?);
+    crate::metrics::metrics()
+        .events_lost
+        .inc_by(next.saturating_sub(last + 1));
     line_or(&lost, |e| {
         // A string and two numbers; if that ever fails there is no sequence
         // number to put an error event at, so the line is left out.

@@ -93,6 +93,7 @@ mod tests {
             allow_origins: vec!["https://app.example".into()],
             max_body: 1024,
             rate_limit: 10,
+            metrics_public: false,
         }
     }
 

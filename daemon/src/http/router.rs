@@ -80,8 +80,12 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
         && req.uri().path() == sip.webhook_path
     {
         if req.method() != Method::POST {
-            return ApiError::method_not_allowed(req.method(), &sip.webhook_path, &[Method::POST])
-                .response();
+            return ApiError::method_not_allowed(
+                req.method(),
+                &sip.webhook_path,
+                vec![Method::POST],
+            )
+            .response();
         }
         return deliver(&ctx, req).await;
     }
@@ -94,6 +98,11 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
         Ok(r) => r,
         Err(e) => return e.response(),
     };
+    // A scraper on a private network reads metrics with no token; they hold
+    // counts and timings, never a caller's data.
+    if route == routes::Route::Metrics && ctx.config.metrics_public {
+        return handlers::status::metrics();
+    }
     let access = route.access(req.method());
     let token = auth::token(&ctx.config, header(&req, "authorization"));
     let who = match auth::decide(&ctx.config, access, token, origin.as_deref()) {

@@ -28,6 +28,7 @@ use super::host::{CORE_INSTANCES_PER_CALL, EPOCH_TICK, MEMORIES_PER_CALL, TABLES
 use super::load::{GuardrailInfo, Plugin, ToolInfo};
 use super::sandbox;
 use super::schema::ArgumentSchema;
+use crate::metrics::Phase;
 
 /// Who is calling, passed to the plugin.
 #[derive(Debug, Clone, Default)]
@@ -112,17 +113,33 @@ impl bindings::Host for HostState {
 struct Limits {
     memory: u64,
     memory_hit: bool,
+    /// Linear memory this store grew to, counted in `agentd_wasm_memory_bytes`
+    /// until the store (and these limits with it) is dropped.
+    grown: usize,
+}
+
+impl Drop for Limits {
+    fn drop(&mut self) {
+        crate::metrics::metrics()
+            .wasm_memory
+            .dec_by(self.grown as i64);
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let ok = desired as u64 <= self.memory;
         self.memory_hit |= !ok;
+        if ok {
+            let more = desired.saturating_sub(current);
+            self.grown += more;
+            crate::metrics::metrics().wasm_memory.inc_by(more as i64);
+        }
         Ok(ok)
     }
 
@@ -171,6 +188,7 @@ impl Plugin {
             limits: Limits {
                 memory: self.sandbox.memory,
                 memory_hit: false,
+                grown: 0,
             },
             deadline: Instant::now() + self.sandbox.timeout,
         };
@@ -310,17 +328,31 @@ impl Plugin {
             )));
         };
         let ctx = CallContext::from(info);
+        let timed = self.tool_metrics.get(tool);
+        let observe = |phase, since: Instant| {
+            if let Some(m) = timed {
+                m.phase(phase, since.elapsed());
+            }
+        };
+        let asked = Instant::now();
         let out = self
             .in_slot(async {
+                observe(Phase::Queue, asked);
+                let started = Instant::now();
                 let mut store = self.store(&info.call_id)?;
                 let inst = pre
                     .instantiate_async(&mut store)
                     .await
                     .map_err(instantiate_error)?;
-                inst.agentd_plugin_tools()
+                observe(Phase::Instantiate, started);
+                let running = Instant::now();
+                let out = inst
+                    .agentd_plugin_tools()
                     .call_call(&mut store, tool, arguments, &ctx)
                     .await
-                    .map_err(|e| self.classify(&store, e))
+                    .map_err(|e| self.classify(&store, e));
+                observe(Phase::Run, running);
+                out
             })
             .await;
         let result = match out {

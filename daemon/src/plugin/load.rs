@@ -29,6 +29,7 @@ use super::queue::CallQueue;
 use super::sandbox::OutputLimiter;
 use super::schema::ArgumentSchema;
 use crate::config::{PluginConfig, Sandbox};
+use crate::metrics::ToolMetrics;
 
 /// A tool a plugin exports.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -68,6 +69,8 @@ pub struct Plugin {
     pub(super) output: Arc<OutputLimiter>,
     pub(super) tools_pre: Option<bindings::tools::ToolPluginPre<HostState>>,
     pub(super) guardrails_pre: Option<bindings::guardrails::GuardrailPluginPre<HostState>>,
+    /// Each tool's metric handles, resolved once at load.
+    pub(crate) tool_metrics: Arc<std::collections::HashMap<String, ToolMetrics>>,
 }
 
 impl fmt::Debug for Plugin {
@@ -189,6 +192,7 @@ impl PluginHost {
             output: Arc::new(OutputLimiter::new(Arc::from(cfg.name.as_str()))),
             tools_pre,
             guardrails_pre,
+            tool_metrics: Arc::default(),
         };
         let describe_err = |e: CallError| LoadError::Describe {
             plugin: cfg.name.clone(),
@@ -197,6 +201,14 @@ impl PluginHost {
         plugin.tools = plugin.describe_tools().await.map_err(describe_err)?;
         plugin.guardrails = plugin.describe_guardrails().await.map_err(describe_err)?;
         plugin.check_names()?;
+        let m = crate::metrics::metrics();
+        plugin.tool_metrics = Arc::new(
+            plugin
+                .tools
+                .iter()
+                .map(|t| (t.name.clone(), m.tool(&cfg.name, &t.name)))
+                .collect(),
+        );
         Ok(plugin)
     }
 }
@@ -252,6 +264,7 @@ impl Plugin {
             output: self.output.clone(),
             tools_pre: self.tools_pre.clone(),
             guardrails_pre: self.guardrails_pre.clone(),
+            tool_metrics: self.tool_metrics.clone(),
         }
     }
 

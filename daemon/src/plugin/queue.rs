@@ -52,6 +52,19 @@ pub(crate) struct Slot<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
+impl<'a> Slot<'a> {
+    fn new(permit: SemaphorePermit<'a>) -> Slot<'a> {
+        crate::metrics::metrics().plugin_instances.inc();
+        Slot { _permit: permit }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        crate::metrics::metrics().plugin_instances.dec();
+    }
+}
+
 /// A place in the queue; dropping it (a slot was found, or the caller gave
 /// up) gives the place back.
 struct Place<'a>(&'a AtomicUsize);
@@ -76,7 +89,7 @@ impl CallQueue {
     /// Take a slot, waiting for one if the queue has room.
     pub(crate) async fn acquire(&self) -> Result<Slot<'_>, CallError> {
         if let Ok(permit) = self.slots.try_acquire() {
-            return Ok(Slot { _permit: permit });
+            return Ok(Slot::new(permit));
         }
         let limit = self.limit;
         self.waiting
@@ -90,7 +103,7 @@ impl CallQueue {
             CallError::Instantiate("the plugin host's instance slots are closed".into())
         })?;
         drop(place);
-        Ok(Slot { _permit: permit })
+        Ok(Slot::new(permit))
     }
 
     /// What the queue holds now.

@@ -30,6 +30,7 @@
 //!
 //! [`Resilience::backoff`]: crate::config::Resilience::backoff
 
+use crate::metrics::metrics;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -104,7 +105,7 @@ pub async fn connect(
         events: ev_tx,
         commands: cmd_rx,
     };
-    tokio::spawn(task.run(link, early));
+    tokio::spawn(tracing::Instrument::in_current_span(task.run(link, early)));
     Ok(ModelConnection {
         commands: cmd_tx,
         events: ev_rx,
@@ -354,9 +355,11 @@ impl Task {
             match effect {
                 Effect::Emit(ev) => self.emit(ev).await,
                 Effect::Send(ev) => match link.as_deref_mut() {
-                    Some(link) => link
-                        .queue(&ev)
-                        .map_err(|e| format!("cannot send to the model: {e}"))?,
+                    Some(link) => {
+                        link.queue(&ev)
+                            .map_err(|e| format!("cannot send to the model: {e}"))?;
+                        metrics().client_events.inc();
+                    }
                     None => tracing::debug!(event = ev.kind(), "not sent: no connection"),
                 },
             }
@@ -365,6 +368,8 @@ impl Task {
     }
 
     async fn run(mut self, mut link: Link, early: Vec<ModelEvent>) {
+        metrics().model_connections.inc();
+        metrics().model_connections_open.inc();
         self.status(LinkStatus::Connected, None, None).await;
         for ev in early {
             self.emit(ev).await;
@@ -375,6 +380,7 @@ impl Task {
             let lost = match self.serve(&mut link).await {
                 Ended::Requested => {
                     link.close().await;
+                    metrics().model_connections_open.dec();
                     break None;
                 }
                 Ended::Lost { reason, usable } => {
@@ -386,6 +392,7 @@ impl Task {
                 }
             };
             drop(link);
+            metrics().model_connections_open.dec();
             self.conversation.on_disconnected();
             let _ = self.apply(None).await;
             match self.reconnect(attempt, lost).await {
@@ -393,6 +400,8 @@ impl Task {
                     link: next,
                     attempt: n,
                 } => {
+                    metrics().model_connections.inc();
+                    metrics().model_connections_open.inc();
                     link = next;
                     attempt = n;
                 }
@@ -425,6 +434,7 @@ impl Task {
                     last_heard = Instant::now();
                     match msg {
                         Some(Ok(Message::Text(text))) => {
+                            metrics().server_events.inc();
                             let (raw, ev) = parse_server_event(text.as_str());
                             usable |= matches!(ev, ServerEvent::SessionCreated { .. });
                             self.conversation.on_server_event(raw, ev);
@@ -503,6 +513,7 @@ impl Task {
                     },
                 }
             }
+            metrics().model_reconnects.inc();
             match Link::open(&self.endpoint).await {
                 Ok(mut link) => {
                     self.conversation.on_connected();

@@ -125,13 +125,24 @@ impl ReloadOutcome {
         }
     }
 
+    /// `applied`, `unchanged` or `rejected` (the `outcome` label of
+    /// `agentd_reloads_total`).
+    pub fn kind(&self) -> &'static str {
+        match &self.result {
+            ReloadResult::Applied(_) => "applied",
+            ReloadResult::Unchanged => "unchanged",
+            ReloadResult::Rejected(_) => "rejected",
+        }
+    }
+
     /// The journal's record of it: the outcome, the hash of the config
     /// serving afterwards (`serving`), and what changed or why it was refused.
     pub fn record(&self, serving: &Catalog) -> crate::store::Record {
-        let (outcome, detail) = match &self.result {
-            ReloadResult::Applied(c) => ("applied", format!("{c:?}")),
-            ReloadResult::Unchanged => ("unchanged", String::new()),
-            ReloadResult::Rejected(errors) => ("rejected", errors.join("\n")),
+        let outcome = self.kind();
+        let detail = match &self.result {
+            ReloadResult::Applied(c) => format!("{c:?}"),
+            ReloadResult::Unchanged => String::new(),
+            ReloadResult::Rejected(errors) => errors.join("\n"),
         };
         crate::store::Record::Reload {
             outcome: format!("{outcome} ({})", self.trigger.as_str()),

@@ -8,6 +8,7 @@
 //! is still kept.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,10 @@ pub struct EventBus {
     /// Where guardrail trips are journaled: every trip is published here,
     /// whichever task noticed it, so this is the one place that sees them all.
     journal: std::sync::OnceLock<crate::store::Journal>,
+    /// Responses started (`agent_start`) and not yet ended (`agent_end`).
+    responses_open: AtomicI64,
+    /// When the last event was published, ms since the epoch.
+    last_event_ms: AtomicU64,
 }
 
 impl EventBus {
@@ -102,6 +107,8 @@ impl EventBus {
             }),
             live,
             journal: std::sync::OnceLock::new(),
+            responses_open: AtomicI64::new(0),
+            last_event_ms: AtomicU64::new(0),
         })
     }
 
@@ -119,6 +126,9 @@ impl EventBus {
         } = &event
             && let Some(j) = self.journal.get()
         {
+            for g in guardrails {
+                crate::metrics::metrics().guardrail_tripped(direction.as_str(), g);
+            }
             j.record_later(crate::store::Record::GuardrailTrip {
                 session: self.session.to_string(),
                 direction: direction.as_str().to_string(),
@@ -129,6 +139,20 @@ impl EventBus {
         let time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        match &event {
+            SessionEvent::AgentStart { .. } => {
+                self.responses_open.fetch_add(1, Ordering::Relaxed);
+            }
+            SessionEvent::AgentEnd { .. } => {
+                let _ =
+                    self.responses_open
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            Some((n - 1).max(0))
+                        });
+            }
+            _ => {}
+        }
+        self.last_event_ms.store(time_ms, Ordering::Relaxed);
         // The lock covers numbering and logging only, so order in the log is
         // order of sequence numbers; sending happens under it too so live
         // subscribers see the same order.
@@ -168,6 +192,16 @@ impl EventBus {
     pub fn since(&self, since: u64) -> Vec<Arc<Envelope>> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.kept_since(since)
+    }
+
+    /// Whether a response is being produced (an `agent_start` without its `agent_end`).
+    pub fn response_in_flight(&self) -> bool {
+        self.responses_open.load(Ordering::Relaxed) > 0
+    }
+
+    /// When the last event was published (ms since the epoch; 0: none yet).
+    pub fn last_event_ms(&self) -> u64 {
+        self.last_event_ms.load(Ordering::Relaxed)
     }
 
     /// Sequence number of the last event, 0 when there is none.

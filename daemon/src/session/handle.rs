@@ -28,7 +28,11 @@ pub(super) enum Command {
         agent: String,
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
-    Close(oneshot::Sender<()>),
+    /// End the session; `reason` is recorded.
+    Close {
+        reason: String,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// A live (or recently ended) session, as others hold it. Cheap to clone.
@@ -40,6 +44,9 @@ pub struct SessionHandle {
     pub(super) executor: ExecutorHandle,
     /// The call it drives over a sideband (its audio is the provider's).
     pub call: Option<Arc<agentd_api::session::CallStatus>>,
+    /// The channel (SIP, WebRTC) the session carries a call for, if any:
+    /// set once by whoever answers the call, seen by every clone.
+    pub(super) channel: Arc<std::sync::OnceLock<String>>,
 }
 
 impl SessionHandle {
@@ -133,7 +140,44 @@ impl SessionHandle {
 
     /// End the session: cancel running work, drop pending approvals, close the model.
     pub async fn close(&self) -> Result<(), SessionError> {
-        self.ask(Command::Close).await
+        self.close_with("closed on request").await
+    }
+
+    /// End the session, recording `reason` (e.g. `draining`).
+    pub async fn close_with(&self, reason: &str) -> Result<(), SessionError> {
+        self.ask(|reply| Command::Close {
+            reason: reason.to_string(),
+            reply,
+        })
+        .await
+    }
+
+    /// Mark the session as carrying a call on `channel` (`sip`, `webrtc`):
+    /// a drain waits for such sessions instead of closing them when idle.
+    /// The first mark wins.
+    pub fn set_channel(&self, channel: &str) {
+        let _ = self.channel.set(channel.to_string());
+    }
+
+    /// The channel the session carries a call for, if any.
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.get().map(String::as_str)
+    }
+
+    /// Whether the session carries a call on a channel (see [`Self::set_channel`]).
+    pub fn is_channel(&self) -> bool {
+        self.channel.get().is_some()
+    }
+
+    /// Whether a response or a tool call (running, or waiting for a
+    /// decision) is in flight. Asks the executor, never the session task,
+    /// so a busy session answers at once.
+    pub async fn busy(&self) -> bool {
+        if self.bus.response_in_flight() {
+            return true;
+        }
+        let tools = self.executor.status().await;
+        tools.running > 0 || !tools.pending.is_empty()
     }
 
     /// Whether the session task has ended.

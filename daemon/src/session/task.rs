@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use super::events::{Direction, EventBus, SessionEvent};
 use super::executor::{self, ExecutorContext, ExecutorHandle, ToolCall};
@@ -21,6 +22,7 @@ use super::settings::{for_media, session_config};
 use super::{Notice, Notices, SessionError, SessionStatus, now_ms};
 use crate::catalog::{Agent, Catalog};
 use crate::config::SettingsOverlay;
+use crate::metrics::metrics;
 use crate::plugin::{CallInfo, GuardrailSubject};
 use crate::realtime::client::{self, Endpoint, ModelCommand, ModelEvent};
 use crate::realtime::protocol::{ClientEvent, Item, Usage};
@@ -65,8 +67,13 @@ pub async fn start(
         .get(agent)
         .cloned()
         .ok_or_else(|| SessionError::UnknownAgent(agent.to_string()))?;
+    // Every line logged for this session (its tasks, its tool calls, its
+    // model connection) carries its id and agent.
+    let span = tracing::info_span!("session", session = %id, agent = %agent.name());
     let initial = for_media(session_config(&agent, &overrides, true), media);
-    let conn = client::connect(&endpoint, initial).await?;
+    let conn = client::connect(&endpoint, initial)
+        .instrument(span.clone())
+        .await?;
     let id: Arc<str> = Arc::from(id);
     let bus = EventBus::new(id.clone());
     bus.journal_trips(journal.clone());
@@ -77,19 +84,19 @@ pub async fn start(
     });
     let (tx, rx) = mpsc::channel(256);
     let (input_tx, input_rx) = mpsc::unbounded_channel();
-    let input_task = tokio::spawn(guardrails::input_pipeline(
-        id.clone(),
-        bus.clone(),
-        conn.commands.clone(),
-        input_rx,
-    ));
-    let (executor, executor_task) = executor::spawn(ExecutorContext {
-        session: id.clone(),
-        bus: bus.clone(),
-        journal: journal.clone(),
-        to_model: conn.commands.clone(),
-        notices: notices.clone(),
-        call: call_hooks,
+    let input_task = tokio::spawn(
+        guardrails::input_pipeline(id.clone(), bus.clone(), conn.commands.clone(), input_rx)
+            .instrument(span.clone()),
+    );
+    let (executor, executor_task) = span.in_scope(|| {
+        executor::spawn(ExecutorContext {
+            session: id.clone(),
+            bus: bus.clone(),
+            journal: journal.clone(),
+            to_model: conn.commands.clone(),
+            notices: notices.clone(),
+            call: call_hooks,
+        })
     });
     let session = Session {
         id: id.clone(),
@@ -115,19 +122,27 @@ pub async fn start(
         dropped_audio_bytes: 0,
         media,
         call: call.clone(),
+        turn_began: None,
+        first_audio_seen: false,
     };
-    tracing::info!(session = %id, agent = %session.agent.name(), "session started");
+    span.in_scope(|| tracing::info!("session started"));
     session.journal.record_later(Record::SessionStarted {
         session: id.to_string(),
         agent: session.agent.name().to_string(),
         model: session.agent.model.name.clone(),
     });
-    tokio::spawn(session.run(rx, conn.events));
+    metrics().sessions_started.inc();
+    metrics().sessions_live.inc();
+    tokio::spawn(session.run(rx, conn.events).instrument(span));
     Ok(SessionHandle {
         id,
         bus,
         commands: tx,
         executor,
+        channel: Arc::new(match &call {
+            Some(c) => std::sync::OnceLock::from(c.channel.clone()),
+            None => std::sync::OnceLock::new(),
+        }),
         call: call.map(Arc::new),
     })
 }
@@ -161,6 +176,12 @@ pub(super) struct Session {
     /// Where the conversation's audio travels (a sideband has none).
     media: crate::realtime::conversation::Media,
     call: Option<agentd_api::session::CallStatus>,
+    /// When the turn being answered began: the end of the user's turn (a
+    /// message, committed audio) or, for a response the model starts on its
+    /// own (after a tool output), its start. Times the latency histograms.
+    turn_began: Option<std::time::Instant>,
+    /// Whether this turn's first audio was already timed.
+    first_audio_seen: bool,
 }
 
 pub(super) enum Flow {
@@ -277,7 +298,8 @@ impl Session {
             reason: reason.to_string(),
         });
         self.send(ModelCommand::Close);
-        tracing::info!(session = %self.id, %reason, "session closed");
+        tracing::info!(%reason, "session closed");
+        metrics().session_ended(crate::metrics::EndReason::classify(reason));
         self.emit(SessionEvent::SessionClosed {
             reason: reason.to_string(),
         });
@@ -309,6 +331,7 @@ impl Session {
     async fn on_command(&mut self, cmd: Command) -> Flow {
         match cmd {
             Command::Input(content) => {
+                self.turn_began = Some(std::time::Instant::now());
                 let input = Input {
                     content,
                     guardrails: self.agent.input_guardrails.clone(),
@@ -317,7 +340,12 @@ impl Session {
                 // The pipeline lives as long as the session; a send error means it is shutting down.
                 let _ = self.inputs.send(input);
             }
-            Command::Audio { audio, commit } => self.send(ModelCommand::Audio { audio, commit }),
+            Command::Audio { audio, commit } => {
+                if commit {
+                    self.turn_began = Some(std::time::Instant::now());
+                }
+                self.send(ModelCommand::Audio { audio, commit })
+            }
             Command::Interrupt => self.send(ModelCommand::Interrupt { force_cancel: true }),
             Command::Playback { item_id, played_ms } => {
                 self.send(ModelCommand::Playback { item_id, played_ms })
@@ -339,9 +367,9 @@ impl Session {
                 };
                 let _ = reply.send(result);
             }
-            Command::Close(reply) => {
+            Command::Close { reason, reply } => {
                 let _ = reply.send(());
-                return Flow::Stop("closed on request".into());
+                return Flow::Stop(reason);
             }
         }
         Flow::Continue
@@ -441,12 +469,20 @@ impl Session {
                 content_index,
                 response_id,
                 audio,
-            } => self.emit(SessionEvent::Audio {
-                item_id,
-                content_index,
-                response_id,
-                audio,
-            }),
+            } => {
+                if !self.first_audio_seen
+                    && let Some(began) = self.turn_began
+                {
+                    self.first_audio_seen = true;
+                    metrics().first_audio.observe(began.elapsed().as_secs_f64());
+                }
+                self.emit(SessionEvent::Audio {
+                    item_id,
+                    content_index,
+                    response_id,
+                    audio,
+                })
+            }
             ModelEvent::AudioDone {
                 item_id,
                 content_index,
@@ -511,10 +547,19 @@ impl Session {
                 tracing::info!(session = %self.id, %digit, "DTMF digit");
                 self.emit(SessionEvent::Dtmf { digit, received_at })
             }
-            ModelEvent::TurnStarted { .. } => self.emit(SessionEvent::AgentStart {
-                agent: self.agent.name().to_string(),
-            }),
+            ModelEvent::TurnStarted { .. } => {
+                self.turn_began.get_or_insert_with(std::time::Instant::now);
+                self.emit(SessionEvent::AgentStart {
+                    agent: self.agent.name().to_string(),
+                })
+            }
             ModelEvent::TurnEnded { usage, .. } => {
+                if let Some(began) = self.turn_began.take() {
+                    metrics()
+                        .turn_latency
+                        .observe(began.elapsed().as_secs_f64());
+                }
+                self.first_audio_seen = false;
                 self.transcripts.clear();
                 self.responses += 1;
                 if let Some(u) = usage {

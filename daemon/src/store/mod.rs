@@ -332,11 +332,21 @@ impl Journal {
         })
     }
 
+    /// Hand `op` to the writer thread, counted in the queue-depth gauge
+    /// until the writer takes it.
+    fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
+        let queue = &crate::metrics::metrics().journal_queue;
+        queue.inc();
+        self.writes.send(op).map_err(|_| {
+            queue.dec();
+            StoreError::Closed
+        })
+    }
+
     /// Write a record; resolves once it is committed.
     pub async fn record(&self, record: Record) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+        self.send_op(WriteOp::Write(record, now_ms(), Some(tx)))
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -347,8 +357,7 @@ impl Journal {
     pub fn submit(&self, record: Record) -> Committed {
         let (tx, rx) = oneshot::channel();
         let sent = self
-            .writes
-            .send(WriteOp::Write(record, now_ms(), Some(tx)))
+            .send_op(WriteOp::Write(record, now_ms(), Some(tx)))
             .is_ok();
         Committed { rx, sent }
     }
@@ -356,8 +365,7 @@ impl Journal {
     /// Write a record without waiting for the commit (for facts already acted on).
     pub fn record_later(&self, record: Record) {
         if self
-            .writes
-            .send(WriteOp::Write(record, now_ms(), None))
+            .send_op(WriteOp::Write(record, now_ms(), None))
             .is_err()
         {
             tracing::error!("journal is closed; a record was lost");
@@ -427,10 +435,18 @@ impl Journal {
     /// between them); resolves when done.
     pub async fn prune(&self, retention: Retention) -> Result<Pruned, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Prune(retention, reply))
+        self.send_op(WriteOp::Prune(retention, reply))
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Resolves once everything handed to the writer before it is committed
+    /// (on shutdown: nothing recorded so far is lost).
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (done, flushed) = oneshot::channel();
+        self.send_op(WriteOp::Flush(done))
+            .map_err(|_| StoreError::Closed)?;
+        flushed.await.map_err(|_| StoreError::Closed)
     }
 
     /// Send a read once everything handed to the writer before it is
@@ -441,8 +457,7 @@ impl Journal {
         op: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> ReadOp,
     ) -> Result<T, StoreError> {
         let (done, flushed) = oneshot::channel();
-        self.writes
-            .send(WriteOp::Flush(done))
+        self.send_op(WriteOp::Flush(done))
             .map_err(|_| StoreError::Closed)?;
         flushed.await.map_err(|_| StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();

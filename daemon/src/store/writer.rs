@@ -38,6 +38,9 @@ pub(super) fn run(mut conn: Connection, ops: std_mpsc::Receiver<WriteOp>) {
         while let Ok(op) = ops.try_recv() {
             batch.push(op);
         }
+        crate::metrics::metrics()
+            .journal_queue
+            .dec_by(batch.len() as i64);
         let mut writes = Vec::new();
         let mut prunes = Vec::new();
         for op in batch {
@@ -61,6 +64,7 @@ fn commit(conn: &mut Connection, writes: &mut Vec<(Record, u64, Option<Ack>)>) {
     if writes.is_empty() {
         return;
     }
+    let started = std::time::Instant::now();
     let result = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction()?;
         for (record, time, _) in writes.iter() {
@@ -68,6 +72,9 @@ fn commit(conn: &mut Connection, writes: &mut Vec<(Record, u64, Option<Ack>)>) {
         }
         tx.commit()
     })();
+    crate::metrics::metrics()
+        .journal_write
+        .observe(started.elapsed().as_secs_f64());
     if let Err(e) = &result {
         tracing::error!(error = %e, records = writes.len(), "journal write failed");
     }
@@ -280,6 +287,7 @@ fn prune(
         // Whatever waits gets committed before the next batch.
         let mut waiting = Vec::new();
         while let Ok(op) = ops.try_recv() {
+            crate::metrics::metrics().journal_queue.dec();
             match op {
                 WriteOp::Write(record, time, ack) => waiting.push((record, time, ack)),
                 WriteOp::Flush(done) => {

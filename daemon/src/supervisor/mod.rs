@@ -19,6 +19,7 @@ pub mod approvals;
 pub mod models;
 pub mod table;
 mod task;
+pub use task::status_line;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -114,6 +115,9 @@ pub struct Supervisor {
     started_ms: u64,
     /// Phone and browser calls (the `calls` module owns their records).
     calls: Arc<crate::calls::Calls>,
+    /// Set once a stop is asked for (`agentctl drain`); the daemon's main
+    /// loop waits on it as it does on SIGTERM.
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl Supervisor {
@@ -143,6 +147,7 @@ impl Supervisor {
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            stop: Arc::new(watch::channel(false).0),
         })
     }
 
@@ -374,6 +379,18 @@ impl Supervisor {
     /// [`SessionError::Draining`] from now on; live ones go on.
     pub async fn drain(&self) {
         let _ = self.ask(Command::Drain).await;
+    }
+
+    /// Ask the daemon to drain and stop, as SIGTERM does (`POST /v1/drain`).
+    pub fn request_stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Resolves once a stop was asked for with [`Self::request_stop`].
+    pub async fn stop_requested(&self) {
+        let mut rx = self.stop.subscribe();
+        // The sender lives as long as `self`: the error arm cannot happen.
+        let _ = rx.wait_for(|asked| *asked).await;
     }
 
     /// Close every live session (on shutdown), all at once.

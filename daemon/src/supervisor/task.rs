@@ -34,6 +34,8 @@ pub(super) struct State {
     draining: bool,
     /// Where reloads are recorded.
     journal: Journal,
+    /// systemd hears of reloads (`RELOADING=1`, then `READY=1`).
+    systemd: crate::systemd::Notifier,
 }
 
 impl State {
@@ -56,6 +58,7 @@ impl State {
             queued: None,
             draining: false,
             journal,
+            systemd: crate::systemd::Notifier::from_env(),
         }
     }
 
@@ -70,7 +73,10 @@ impl State {
                 // Notices first: a pending call must be in the index before a
                 // decision for it, sent after its event was seen, is looked up.
                 biased;
-                Some(notice) = notices.recv() => self.on_notice(notice),
+                Some(notice) = notices.recv() => {
+                    self.on_notice(notice);
+                    crate::metrics::metrics().approvals_pending.set(self.approvals.len() as i64);
+                }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd, &prepared_tx),
                     None => break,
@@ -198,6 +204,7 @@ impl State {
         waiters: Waiters,
         prepared: &mpsc::Sender<Result<Prepared, Vec<String>>>,
     ) {
+        self.systemd.reloading();
         let old = self.catalog.borrow().clone();
         let host = self.host.clone();
         let done = prepared.clone();
@@ -234,6 +241,12 @@ impl State {
         };
         let outcome = ReloadOutcome::new(trigger, result, &self.catalog.borrow());
         outcome.log();
+        let serving = self.catalog.borrow().clone();
+        self.systemd.notify(&format!(
+            "READY=1\n{}",
+            status_line(&serving, self.sessions.live())
+        ));
+        crate::metrics::metrics().reloaded(outcome.kind());
         self.journal
             .record_later(outcome.record(&self.catalog.borrow()));
         self.last_reload = Some(outcome.clone());
@@ -241,6 +254,16 @@ impl State {
             let _ = w.send(outcome.clone());
         }
     }
+}
+
+/// The `STATUS=` line systemd shows: agents, plugins, live sessions.
+pub fn status_line(catalog: &Catalog, live: usize) -> String {
+    format!(
+        "STATUS=serving {} agents, {} plugins, {} live sessions",
+        catalog.agents.len(),
+        catalog.plugins.len(),
+        live
+    )
 }
 
 /// Drop compiled components no plugin of `catalog` uses (past the cache's

@@ -3,6 +3,7 @@
 //! same default socket, so both find each other without configuration).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// `[daemon]`: settings that need a restart to change.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,23 @@ pub struct DaemonConfig {
     pub socket_group: Option<(String, u32)>,
     /// `[daemon.http]`: the TCP listener, off when absent.
     pub http: Option<super::HttpConfig>,
+    /// How long a drain (SIGTERM, `agentctl drain`) lets live calls go on.
+    pub drain_timeout: Duration,
+    /// How log lines are written; `None`: JSON under journald
+    /// (`JOURNAL_STREAM` set), text elsewhere.
+    pub log_format: Option<LogFormat>,
+}
+
+/// `[daemon] drain_timeout` when the file names none.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `[daemon] log_format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, span fields (session, agent) merged in.
+    Json,
 }
 
 /// Most calls `tool_queue` may let wait.

@@ -55,6 +55,8 @@ pub struct HttpConfig {
     pub max_body: usize,
     /// Requests per minute per client address.
     pub rate_limit: u32,
+    /// `GET /metrics` answers without a token (a scraper on a private network).
+    pub metrics_public: bool,
 }
 
 /// Default largest request body over TCP.

@@ -18,7 +18,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use agents::{AgentConfig, HandoffConfig, ToolRef};
-pub use daemon::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+pub use daemon::{
+    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, LogFormat, MAX_TOOL_QUEUE, default_socket_path,
+    default_state_dir,
+};
 pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
 pub use http::{DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token};
 pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider, api_base_from_url};

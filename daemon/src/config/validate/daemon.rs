@@ -3,7 +3,10 @@
 
 use super::Ctx;
 use crate::config::raw;
-use crate::config::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+use crate::config::{
+    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, LogFormat, MAX_TOOL_QUEUE, default_socket_path,
+    default_state_dir, parse_duration,
+};
 
 impl Ctx<'_> {
     /// `[daemon]`; `default_agent` must name one of the file's agents.
@@ -38,7 +41,25 @@ impl Ctx<'_> {
             tool_queue: crate::plugin::DEFAULT_TOOL_QUEUE,
             socket_group: self.socket_group(&raw.daemon),
             http: raw.daemon.http.as_ref().and_then(|h| self.http(h)),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            log_format: None,
         };
+        if let Some(t) = &raw.daemon.drain_timeout {
+            match parse_duration(t.get_ref()) {
+                Ok(d) => daemon.drain_timeout = d,
+                Err(e) => self.error(t, format!("drain_timeout: {e}")),
+            }
+        }
+        if let Some(f) = &raw.daemon.log_format {
+            match f.get_ref().as_str() {
+                "text" => daemon.log_format = Some(LogFormat::Text),
+                "json" => daemon.log_format = Some(LogFormat::Json),
+                other => self.error(
+                    f,
+                    format!("log_format must be \"text\" or \"json\", not \"{other}\""),
+                ),
+            }
+        }
         if let Some(n) = &raw.daemon.tool_queue {
             match usize::try_from(*n.get_ref()) {
                 Ok(v) if v <= MAX_TOOL_QUEUE => daemon.tool_queue = v,
@@ -70,6 +91,40 @@ mod tests {
         assert_eq!(
             messages("[daemon]\ntool_queue = -1\n"),
             ["/etc/agentd/agents.toml:2:14: tool_queue must be 0 to 1048576"]
+        );
+    }
+
+    #[test]
+    fn drain_timeout_and_log_format_are_read_and_checked() {
+        let c = parse(
+            "[daemon]
+drain_timeout = \"90s\"
+log_format = \"json\"
+",
+        )
+        .unwrap();
+        assert_eq!(c.daemon.drain_timeout, std::time::Duration::from_secs(90));
+        assert_eq!(c.daemon.log_format, Some(crate::config::LogFormat::Json));
+        let c = parse("").unwrap();
+        assert_eq!(c.daemon.drain_timeout, crate::config::DEFAULT_DRAIN_TIMEOUT);
+        assert_eq!(c.daemon.log_format, None);
+        let m = messages(
+            "[daemon]
+log_format = \"xml\"
+",
+        );
+        assert_eq!(
+            m,
+            ["/etc/agentd/agents.toml:2:14: log_format must be \"text\" or \"json\", not \"xml\""]
+        );
+        let m = messages(
+            "[daemon]
+drain_timeout = \"soon\"
+",
+        );
+        assert!(
+            m[0].starts_with("/etc/agentd/agents.toml:2:17: drain_timeout: "),
+            "{m:?}"
         );
     }
 }

@@ -128,6 +128,7 @@ impl Ctx<'_> {
                 .collect(),
             max_body,
             rate_limit,
+            metrics_public: raw.metrics_public,
         })
     }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::read_bytes;
@@ -15,6 +14,7 @@ use crate::control::errors::ApiError;
 use crate::control::reply::{self, Body};
 use crate::supervisor::Supervisor;
 use agentd_api::Identity;
+use agentd_api::requests::{Simulate, Transfer};
 
 /// Largest SDP offer relayed.
 const MAX_SDP: usize = 64 << 10;
@@ -105,13 +105,6 @@ pub async fn hang_up(
     Ok(reply::json(StatusCode::OK, &c))
 }
 
-/// `{"target_uri": "tel:+1…"}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Transfer {
-    target_uri: String,
-}
-
 pub async fn transfer(
     daemon: &Supervisor,
     who: &Identity,
@@ -120,25 +113,6 @@ pub async fn transfer(
 ) -> Result<Response<Body>, ApiError> {
     let c = calls::transfer(daemon, call_id, &body.target_uri, &who.to_string(), true).await?;
     Ok(reply::json(StatusCode::OK, &c))
-}
-
-/// `agentctl call simulate`: what the offline model is to play.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Simulate {
-    to: String,
-    #[serde(default)]
-    from: Option<String>,
-    /// What the caller says, one utterance each (`dtmf 12#` presses keys).
-    #[serde(default)]
-    say: Vec<String>,
-    /// `false`: only sign the webhook and return it (tests deliver it themselves).
-    #[serde(default = "yes")]
-    deliver: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 pub async fn simulate(daemon: &Supervisor, body: Simulate) -> Result<Response<Body>, ApiError> {

@@ -9,7 +9,7 @@ mod calls;
 mod policy;
 mod reload;
 mod sessions;
-mod status;
+pub(crate) mod status;
 mod tools;
 
 use std::path::Path;
@@ -86,6 +86,8 @@ pub async fn dispatch(
             calls::transfer(daemon, who, &call_id, read_json(req).await?).await
         }
         Route::SimulateCall => calls::simulate(daemon, read_json(req).await?).await,
+        Route::Metrics => Ok(status::metrics()),
+        Route::Drain => Ok(status::drain(daemon).await),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `GET /v1/status`, `/v1/plugins`, `/v1/agents`: what the current catalog
-//! holds, read from one snapshot per request.
+//! holds, read from one snapshot per request; `GET /metrics` and
+//! `POST /v1/drain`, the operator's two daemon-wide routes.
 
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use agentd_api::responses::{AgentSummary, AgentToolSummary, PluginSummary, Statu
 
 pub async fn status(daemon: &Supervisor, socket: &Path) -> Response<Body> {
     let catalog = daemon.catalog();
+    let counts = daemon.counts().await;
     let status = Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -20,7 +22,8 @@ pub async fn status(daemon: &Supervisor, socket: &Path) -> Response<Body> {
         socket: socket.display().to_string(),
         agents: agent_summaries(&catalog),
         plugins: plugin_summaries(&catalog),
-        sessions: daemon.counts().await.live_sessions,
+        sessions: counts.live_sessions,
+        draining: counts.draining,
         last_reload: daemon
             .last_reload()
             .await
@@ -28,6 +31,28 @@ pub async fn status(daemon: &Supervisor, socket: &Path) -> Response<Body> {
             .map(super::reload::report),
     };
     reply::json(StatusCode::OK, &status)
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub fn metrics() -> Response<Body> {
+    reply::bytes(
+        StatusCode::OK,
+        crate::metrics::CONTENT_TYPE,
+        crate::metrics::render().into_bytes(),
+    )
+}
+
+/// `POST /v1/drain`: take no new sessions now, and ask the daemon to stop
+/// once the live ones are done (see [`crate::drain`]).
+pub async fn drain(daemon: &Supervisor) -> Response<Body> {
+    daemon.drain().await;
+    daemon.request_stop();
+    let report = agentd_api::responses::Draining {
+        draining: true,
+        sessions: daemon.counts().await.live_sessions,
+        timeout_s: daemon.catalog().config.daemon.drain_timeout.as_secs(),
+    };
+    reply::json(StatusCode::ACCEPTED, &report)
 }
 
 pub fn plugins(daemon: &Supervisor) -> Response<Body> {

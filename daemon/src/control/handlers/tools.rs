@@ -48,6 +48,12 @@ pub async fn call(
     let started = std::time::Instant::now();
     let result = plugin.call_tool(&tool, &arguments, &info).await;
     let elapsed_us = started.elapsed().as_micros() as u64;
+    if let Some(m) = plugin.tool_metrics.get(&tool) {
+        m.answered(match result {
+            Ok(_) => crate::metrics::ToolOutcomeLabel::Completed,
+            Err(_) => crate::metrics::ToolOutcomeLabel::Failed,
+        });
+    }
     let reply = match result {
         Ok(output) => ToolCallResult {
             ok: true,

@@ -263,6 +263,8 @@ impl Executor {
             });
             let approve = p.agent.config.approval.on_timeout == OnTimeout::Approve;
             tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, call_id = %id, approve, "approval timed out");
+            crate::metrics::metrics()
+                .approval_decided(crate::metrics::Decider::Timeout, p.asked.elapsed());
             let record = Record::Approval {
                 session: self.ctx.session.to_string(),
                 call_id: id.clone(),
@@ -306,6 +308,8 @@ impl Executor {
         } = answer;
         let always = always || remember_for_agent;
         let latency_ms = p.asked.elapsed().as_millis() as u64;
+        crate::metrics::metrics()
+            .approval_decided(crate::metrics::Decider::of(&decider), p.asked.elapsed());
         tracing::info!(session = %self.ctx.session, tool = %p.tool.qualified, %call_id, approve, always, remember_for_agent, %decider, latency_ms, "approval decided");
         let record = Record::Approval {
             session: self.ctx.session.to_string(),

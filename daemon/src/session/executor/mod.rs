@@ -33,6 +33,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::events::{EventBus, SessionEvent, ToolOutcome};
 use super::{Notice, Notices, PendingApproval, SessionError};
@@ -206,7 +207,7 @@ pub(crate) fn spawn(ctx: ExecutorContext) -> (ExecutorHandle, tokio::task::JoinH
         in_flight: HashMap::new(),
         screening: JoinSet::new(),
     };
-    (handle, tokio::spawn(executor.run(rx)))
+    (handle, tokio::spawn(executor.run(rx).in_current_span()))
 }
 
 struct Executor {
@@ -265,7 +266,7 @@ impl Executor {
                 output,
                 start_response: true,
             });
-        });
+        }.in_current_span());
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -393,6 +394,15 @@ impl Executor {
         output: String,
         outcome: ToolOutcome,
     ) -> crate::store::Committed {
+        if let crate::catalog::ToolImpl::Plugin(plugin) = &tool.runs
+            && let Some(m) = plugin.tool_metrics.get(&tool.tool)
+        {
+            m.answered(match outcome {
+                ToolOutcome::Completed => crate::metrics::ToolOutcomeLabel::Completed,
+                ToolOutcome::Failed => crate::metrics::ToolOutcomeLabel::Failed,
+                ToolOutcome::Rejected => crate::metrics::ToolOutcomeLabel::Rejected,
+            });
+        }
         let committed = self.ctx.journal.submit(Record::ToolResult {
             session: self.ctx.session.to_string(),
             call_id: call.call_id.clone(),

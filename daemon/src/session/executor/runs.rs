@@ -98,7 +98,9 @@ impl Executor {
                 ToolRun { result }
             }
         };
-        let handle = self.running.spawn(work);
+        let handle = self
+            .running
+            .spawn(tracing::Instrument::in_current_span(work));
         self.in_flight.insert(
             handle.id(),
             Running {

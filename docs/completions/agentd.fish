@@ -1,0 +1,37 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_agentd_global_optspecs
+    string join \n c/config= socket= h/help V/version
+end
+
+function __fish_agentd_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_agentd_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_agentd_using_subcommand
+    set -l cmd (__fish_agentd_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c agentd -n "__fish_agentd_needs_command" -s c -l config -d 'Config file [default: ./agents.toml, else /etc/agentd/agents.toml]' -r -F
+complete -c agentd -n "__fish_agentd_needs_command" -l socket -d 'Control socket to listen on, instead of `[daemon] socket` (ignored when systemd passes the socket: `agentd.socket`)' -r -F
+complete -c agentd -n "__fish_agentd_needs_command" -s h -l help -d 'Print help'
+complete -c agentd -n "__fish_agentd_needs_command" -s V -l version -d 'Print version'
+complete -c agentd -n "__fish_agentd_needs_command" -f -a "check" -d 'Validate a config file and the plugins it names, then exit (like `nginx -t`)'
+complete -c agentd -n "__fish_agentd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentd -n "__fish_agentd_using_subcommand check" -s c -l config -d 'Config file [default: ./agents.toml, else /etc/agentd/agents.toml]' -r -F
+complete -c agentd -n "__fish_agentd_using_subcommand check" -l socket -d 'Control socket to listen on, instead of `[daemon] socket` (ignored when systemd passes the socket: `agentd.socket`)' -r -F
+complete -c agentd -n "__fish_agentd_using_subcommand check" -s h -l help -d 'Print help'
+complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate a config file and the plugins it names, then exit (like `nginx -t`)'
+complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
