@@ -77,7 +77,7 @@ async fn sigterm_closes_idle_sessions_and_waits_for_calls_in_flight() {
     let status = d
         .wait_exit(Duration::from_secs(60))
         .await
-        .expect("agentd exits once drained");
+        .unwrap_or_else(|| panic!("agentd did not exit once drained:\n{}", d.log()));
     assert!(status.success(), "{status}\n{}", d.log());
     assert!(!d.socket.exists(), "the socket is removed");
     assert!(d.log().contains("drained"), "{}", d.log());
@@ -89,7 +89,10 @@ async fn the_drain_timeout_closes_what_is_left_with_its_reason() {
     let (_, mut ev, _) = busy_session(&d).await;
     d.signal(libc::SIGTERM);
     assert_eq!(closed_reason(&mut ev).await, "drain timeout");
-    let status = d.wait_exit(Duration::from_secs(60)).await.expect("exits");
+    let status = d
+        .wait_exit(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("agentd did not exit:\n{}", d.log()));
     assert!(status.success(), "{status}");
 }
 
@@ -105,7 +108,10 @@ async fn a_second_sigterm_stops_at_once() {
     .await;
     d.signal(libc::SIGTERM);
     assert_eq!(closed_reason(&mut ev).await, "shutdown");
-    let status = d.wait_exit(Duration::from_secs(60)).await.expect("exits");
+    let status = d
+        .wait_exit(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("agentd did not exit:\n{}", d.log()));
     assert!(status.success(), "{status}");
 }
 
@@ -118,6 +124,9 @@ async fn agentctl_drain_stops_the_daemon_like_sigterm() {
     assert!(ok, "{err}");
     assert!(out.contains("draining: 1 live session"), "{out}");
     assert_eq!(closed_reason(&mut ev).await, "draining");
-    let status = d.wait_exit(Duration::from_secs(60)).await.expect("exits");
+    let status = d
+        .wait_exit(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("agentd did not exit:\n{}", d.log()));
     assert!(status.success(), "{status}");
 }

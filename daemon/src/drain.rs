@@ -31,6 +31,10 @@ pub const SHUTDOWN: &str = "shutdown";
 pub const QUIET: Duration = Duration::from_secs(1);
 /// How often live sessions are looked at.
 const TICK: Duration = Duration::from_millis(200);
+/// How long one session may take to answer the drain (its state, a close)
+/// before the drain goes on without it: a session stuck in its teardown must
+/// not keep the daemon from stopping.
+const ANSWER: Duration = Duration::from_secs(5);
 
 /// What a drain did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -53,10 +57,29 @@ fn now_ms() -> u64 {
 
 /// Whether the drain waits for `h` rather than closing it now.
 async fn waits_for(h: &SessionHandle) -> bool {
-    if h.is_channel() || h.busy().await {
+    if h.is_channel() {
+        return true;
+    }
+    // No answer in time: not busy (a closing session answers nothing).
+    if tokio::time::timeout(ANSWER, h.busy())
+        .await
+        .unwrap_or(false)
+    {
         return true;
     }
     now_ms().saturating_sub(h.bus.last_event_ms()) < QUIET.as_millis() as u64
+}
+
+/// Close `h` with `reason`; false if it was already gone or did not answer
+/// within [`ANSWER`] (logged: the drain goes on without it).
+async fn close(h: &SessionHandle, reason: &str) -> bool {
+    match tokio::time::timeout(ANSWER, h.close_with(reason)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            tracing::warn!(session = %h.id, reason, "session did not answer the drain's close in time");
+            false
+        }
+    }
 }
 
 /// Drain the daemon: see the module notes. `force` resolves on a second
@@ -88,7 +111,7 @@ pub async fn drain(
         for h in live {
             if waits_for(&h).await {
                 left.push(h);
-            } else if h.close_with(DRAINING).await.is_ok() {
+            } else if close(&h, DRAINING).await {
                 tracing::info!(session = %h.id, "idle session closed: draining");
                 out.closed_idle += 1;
             }
@@ -109,8 +132,8 @@ pub async fn drain(
         if let Some(reason) = cut {
             out.forced = reason == SHUTDOWN;
             tracing::warn!(sessions = left.len(), %reason, "closing the sessions still live");
-            let closed = futures_util::future::join_all(left.iter().map(|h| h.close_with(reason)));
-            out.cut += closed.await.iter().filter(|r| r.is_ok()).count();
+            let closed = futures_util::future::join_all(left.iter().map(|h| close(h, reason)));
+            out.cut += closed.await.iter().filter(|closed| **closed).count();
             break;
         }
     }

@@ -245,9 +245,16 @@ async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
     }
     pruning.abort();
     // Anything that slipped in between (a session registered mid-drain).
-    daemon.close_all().await;
-    if let Err(e) = daemon.journal().flush().await {
-        tracing::error!(error = %e, "cannot flush the journal");
+    if tokio::time::timeout(std::time::Duration::from_secs(10), daemon.close_all())
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions did not all close in 10 s; stopping without them");
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(30), daemon.journal().flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot flush the journal"),
+        Err(_) => tracing::error!("the journal did not flush in 30 s"),
     }
     // A socket systemd passed stays: systemd owns it, and the next start
     // gets it again.
@@ -367,11 +374,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match args.command {
+    let code = match args.command {
         Some(Cmd::Check { file }) => {
             let path = file.or(args.config).unwrap_or_else(default_config);
             runtime.block_on(check(path))
         }
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
-    }
+    };
+    // Everything that matters (the journal) was flushed before `run`
+    // returned: a blocking task still running must not keep the process up.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    code
 }
