@@ -171,6 +171,7 @@ impl H {
             overrides,
             journal,
             notices: None,
+            events: Default::default(),
         };
         let (s, m) = tokio::join!(
             // No supervisor here: the catalog never changes.

@@ -37,6 +37,7 @@ pub use types::{
     ModelConfig, PluginConfig, Provider, Sandbox, SettingsOverlay, ToolGuardrailRef, ToolRef,
     default_socket_path, default_state_dir,
 };
+pub use types::{JournalSync, MIN_EVENT_MEMORY};
 pub use units::{parse_duration, parse_size};
 
 impl Config {

@@ -51,6 +51,10 @@ pub struct RawDaemon {
     pub default_agent: Option<S>,
     /// Tool and guardrail calls that may wait for an instance slot, daemon-wide.
     pub tool_queue: Option<Spanned<i64>>,
+    /// Memory all sessions' kept events may use, daemon-wide, like `"256MiB"`.
+    pub event_memory: Option<S>,
+    /// `"normal"` (default) or `"full"`: when a journal commit is durable.
+    pub journal_sync: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,6 +34,8 @@ pub enum Route {
         query: EventsQuery,
     },
     Decide(String),
+    /// Every session's events, live (`follow` is required).
+    AllEvents,
     /// Every pending call, daemon-wide.
     ListApprovals,
     /// Answers remembered per agent.
@@ -97,6 +99,16 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
                 id: id(s),
                 query: EventsQuery::parse(query)?,
             })
+        }),
+        ["v1", "events"] => only(GET, &|| {
+            let q = EventsQuery::parse(query)?;
+            if !q.follow || q.since > 1 {
+                return Err(ApiError::bad_request(
+                    "GET /v1/events is live only: ask with follow=1 and no since \
+                     (each session's own stream, /v1/sessions/{id}/events, has since)",
+                ));
+            }
+            Ok(Route::AllEvents)
         }),
         ["v1", "approvals"] => only(GET, &|| Ok(Route::ListApprovals)),
         ["v1", "approvals", "remembered"] if *method == Method::GET => Ok(Route::Remembered),

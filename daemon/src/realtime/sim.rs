@@ -30,12 +30,20 @@ pub struct SimServer {
 impl SimServer {
     /// Bind to a free loopback port and serve until dropped.
     pub async fn start() -> std::io::Result<SimServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serve on `addr` until dropped (`agentd sim --listen ADDR`: the offline
+    /// model in a process of its own, so its work is not the daemon's).
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<SimServer> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
+                        // Small events, answered at once.
+                        let _ = stream.set_nodelay(true);
                         tokio::spawn(serve(stream));
                     }
                     Err(e) => {
@@ -46,6 +54,11 @@ impl SimServer {
             }
         });
         Ok(SimServer { addr, task })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `ws://127.0.0.1:PORT/v1/realtime?model=…`

@@ -35,6 +35,8 @@ pub struct SessionOptions {
     /// Where the session reports pending approvals and its end (the daemon's
     /// supervisor); `None` for a session nobody indexes (tests).
     pub notices: Option<Notices>,
+    /// The daemon-wide event stream and memory budget the session's events join.
+    pub events: super::hub::EventHub,
 }
 
 /// Connect to the model and start the session's task (and its executor).
@@ -51,6 +53,7 @@ pub async fn start(
         overrides,
         journal,
         notices,
+        events,
     } = options;
     let current = catalog.borrow_and_update().clone();
     let agent = current
@@ -60,7 +63,7 @@ pub async fn start(
         .ok_or_else(|| SessionError::UnknownAgent(agent.to_string()))?;
     let conn = client::connect(&endpoint, session_config(&agent, &overrides, true)).await?;
     let id: Arc<str> = Arc::from(id);
-    let bus = EventBus::new(id.clone());
+    let bus = EventBus::new(id.clone(), &events);
     bus.journal_trips(journal.clone());
     // The reference's first event: the (empty) history, once connected.
     bus.publish(SessionEvent::HistoryUpdated {

@@ -98,6 +98,8 @@ pub struct Supervisor {
     catalog: watch::Receiver<Arc<Catalog>>,
     journal: Journal,
     started_ms: u64,
+    /// Every session's events join this stream and share its memory budget.
+    events: session::EventHub,
 }
 
 impl Supervisor {
@@ -107,6 +109,17 @@ impl Supervisor {
         catalog: Catalog,
         host: Arc<PluginHost>,
         journal: Journal,
+    ) -> Result<Supervisor, StartError> {
+        Self::start_with_events(catalog, host, journal, session::EventHub::default()).await
+    }
+
+    /// Like [`Supervisor::start`], with the daemon-wide event hub (its memory
+    /// budget and spill folder) given.
+    pub async fn start_with_events(
+        catalog: Catalog,
+        host: Arc<PluginHost>,
+        journal: Journal,
+        events: session::EventHub,
     ) -> Result<Supervisor, StartError> {
         let mut models = models::ModelServers::default();
         if let Some(e) = models.ensure(&catalog.config).await.into_iter().next() {
@@ -123,6 +136,7 @@ impl Supervisor {
             commands: tx,
             catalog: catalog_rx,
             journal,
+            events,
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -148,6 +162,11 @@ impl Supervisor {
     /// The journal every session records into.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// The daemon-wide event stream and budget.
+    pub fn events(&self) -> &session::EventHub {
+        &self.events
     }
 
     /// When the daemon started, ms since the Unix epoch.
@@ -178,6 +197,7 @@ impl Supervisor {
                 overrides,
                 journal: self.journal.clone(),
                 notices: Some(plan.notices),
+                events: self.events.clone(),
             },
         )
         .await?;

@@ -19,7 +19,26 @@ pub struct DaemonConfig {
     /// Calls that may wait for a plugin instance at once, daemon-wide; one
     /// more fails at once with an error naming this limit.
     pub tool_queue: usize,
+    /// Bytes all sessions' kept events may hold in memory; older ones spill
+    /// to `<state_dir>/events`.
+    pub event_memory: usize,
+    /// When a journal commit is durable.
+    pub journal_sync: JournalSync,
 }
+
+/// `[daemon] journal_sync`: SQLite's `synchronous` in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JournalSync {
+    /// `synchronous = NORMAL`: a commit survives the process being killed,
+    /// not a power cut (the last commits may be lost then).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: an fsync per commit; survives a power cut.
+    Full,
+}
+
+/// Least `event_memory` accepted: one big audio event fits.
+pub const MIN_EVENT_MEMORY: u64 = 1 << 20;
 
 /// Most calls `tool_queue` may let wait.
 pub const MAX_TOOL_QUEUE: usize = 1 << 20;

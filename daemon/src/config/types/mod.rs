@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use agents::{AgentConfig, HandoffConfig, ToolRef};
-pub use daemon::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+pub use daemon::{
+    DaemonConfig, JournalSync, MAX_TOOL_QUEUE, MIN_EVENT_MEMORY, default_socket_path,
+    default_state_dir,
+};
 pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
 pub use models::{DEFAULT_MODEL, MAX_RECONNECT_ATTEMPTS, ModelConfig, Provider};
 // Defined once, in the control API crate, because the API carries them.

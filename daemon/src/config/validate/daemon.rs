@@ -3,7 +3,10 @@
 
 use super::Ctx;
 use crate::config::raw;
-use crate::config::{DaemonConfig, MAX_TOOL_QUEUE, default_socket_path, default_state_dir};
+use crate::config::{
+    DaemonConfig, JournalSync, MAX_TOOL_QUEUE, MIN_EVENT_MEMORY, default_socket_path,
+    default_state_dir,
+};
 
 impl Ctx<'_> {
     /// `[daemon]`; `default_agent` must name one of the file's agents.
@@ -36,7 +39,28 @@ impl Ctx<'_> {
                 .as_ref()
                 .map(|s| s.get_ref().clone()),
             tool_queue: crate::plugin::DEFAULT_TOOL_QUEUE,
+            event_memory: crate::session::hub::DEFAULT_EVENT_MEMORY,
+            journal_sync: JournalSync::default(),
         };
+        if let Some(s) = &raw.daemon.event_memory {
+            match crate::config::parse_size(s.get_ref()) {
+                Ok(n) if n >= MIN_EVENT_MEMORY => {
+                    daemon.event_memory = usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                Ok(_) => self.error(s, "event_memory must be at least 1MiB".to_string()),
+                Err(e) => self.error(s, format!("event_memory: {e}")),
+            }
+        }
+        if let Some(s) = &raw.daemon.journal_sync {
+            match s.get_ref().as_str() {
+                "normal" => daemon.journal_sync = JournalSync::Normal,
+                "full" => daemon.journal_sync = JournalSync::Full,
+                other => self.error(
+                    s,
+                    format!("journal_sync must be \"normal\" or \"full\", not \"{other}\""),
+                ),
+            }
+        }
         if let Some(n) = &raw.daemon.tool_queue {
             match usize::try_from(*n.get_ref()) {
                 Ok(v) if v <= MAX_TOOL_QUEUE => daemon.tool_queue = v,
@@ -68,6 +92,24 @@ mod tests {
         assert_eq!(
             messages("[daemon]\ntool_queue = -1\n"),
             ["/etc/agentd/agents.toml:2:14: tool_queue must be 0 to 1048576"]
+        );
+    }
+
+    #[test]
+    fn event_memory_and_journal_sync_are_read_and_checked() {
+        use crate::config::JournalSync;
+        let c = parse("[daemon]\nevent_memory = \"64MiB\"\njournal_sync = \"full\"\n").unwrap();
+        assert_eq!(c.daemon.event_memory, 64 << 20);
+        assert_eq!(c.daemon.journal_sync, JournalSync::Full);
+        let c = parse("").unwrap();
+        assert_eq!(c.daemon.event_memory, 256 << 20);
+        assert_eq!(c.daemon.journal_sync, JournalSync::Normal);
+        assert_eq!(
+            messages("[daemon]\nevent_memory = \"10KiB\"\njournal_sync = \"always\"\n"),
+            [
+                "/etc/agentd/agents.toml:2:16: event_memory must be at least 1MiB",
+                "/etc/agentd/agents.toml:3:16: journal_sync must be \"normal\" or \"full\", not \"always\""
+            ]
         );
     }
 }
