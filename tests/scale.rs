@@ -195,3 +195,60 @@ async fn events_over_the_memory_budget_spill_and_are_still_served() {
     assert_eq!(from.first(), Some(&1000));
     assert_eq!(from.len() as u64, last - 999);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_loses_nothing_while_events_spill() {
+    let sim = Sim::start();
+    let d = TestDaemon::start_full(
+        "event_memory = \"1MiB\"",
+        &format!(
+            "{}\n[agents.a]\ninstructions = \"x\"\noutput_modalities = [\"audio\"]\n",
+            sim.model_config()
+        ),
+        KEY,
+    )
+    .await;
+    let s = d.start_session("a").await;
+    // A recorder that reads slowly: it stalls on its first lines, so the
+    // session runs far ahead of it and what it has not read spills to disk.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let client = d.client();
+    let path = format!("/v1/sessions/{s}/events?since=0&follow=1");
+    let recorder = tokio::spawn(async move {
+        let mut n = 0u64;
+        client
+            .stream(&path, |e: Value| {
+                n += 1;
+                if n <= 5 {
+                    std::thread::sleep(Duration::from_millis(400));
+                }
+                tx.send(e).is_ok()
+            })
+            .await
+    });
+    let mut ev = d.watch(&s);
+    let words = vec!["word"; 40].join(" ");
+    for _ in 0..30 {
+        d.send(&s, &words).await;
+        let n = ev.count("agent_end");
+        ev.until("the turn's end", |e| e["type"] == "agent_end").await;
+        assert_eq!(ev.count("agent_end"), n + 1);
+    }
+    d.client()
+        .close_session(&s)
+        .await
+        .expect("close the session");
+    let mut seqs = Vec::new();
+    loop {
+        let e = next(&mut rx, "session_closed on the recorder's stream").await;
+        assert_ne!(e["type"], "events_lost", "{e}");
+        seqs.push(e["seq"].as_u64().expect("seq"));
+        if e["type"] == "session_closed" {
+            break;
+        }
+    }
+    let last = *seqs.last().unwrap();
+    assert!(last > 2_000, "{last}");
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    recorder.await.unwrap().expect("the stream ends cleanly");
+}

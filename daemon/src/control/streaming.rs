@@ -26,9 +26,9 @@ use tokio::sync::mpsc;
 
 use super::reply::Body;
 use crate::session::events::{Backlog, EventBus, Logged, line_or};
-use crate::session::{SessionEvent, SessionHandle};
+use crate::session::SessionHandle;
 #[cfg(test)]
-use crate::session::Envelope;
+use crate::session::{Envelope, SessionEvent};
 use crate::supervisor::Supervisor;
 use agentd_api::events::{EventsLost, StreamItem};
 use agentd_api::query::EventsQuery;
@@ -132,7 +132,7 @@ async fn send_backlog(
     }
     let mut closed = false;
     for logged in backlog.memory {
-        let seq = logged.env.seq;
+        let seq = logged.seq;
         if seq <= *last {
             continue;
         }
@@ -143,7 +143,7 @@ async fn send_backlog(
             out.line(&lost).await?;
         }
         *last = seq;
-        closed |= matches!(logged.env.event, SessionEvent::SessionClosed { .. });
+        closed |= logged.is_closed();
         if let Some(line) = logged.line() {
             out.line(line).await?;
         }
@@ -196,7 +196,7 @@ async fn follow_session(
         };
         match next {
             Ok(logged) => {
-                let seq = logged.env.seq;
+                let seq = logged.seq;
                 if seq <= last {
                     continue;
                 }
@@ -211,7 +211,7 @@ async fn follow_session(
                 if let Some(line) = logged.line() {
                     out.line(line).await?;
                 }
-                if matches!(logged.env.event, SessionEvent::SessionClosed { .. }) {
+                if logged.is_closed() {
                     return Ok(());
                 }
             }
@@ -271,8 +271,8 @@ async fn follow_all(
         };
         match next {
             Ok(logged) => {
-                let session = logged.env.session.clone();
-                let seq = logged.env.seq;
+                let session = logged.session.clone();
+                let seq = logged.seq;
                 let at = last.entry(session.clone()).or_insert(0);
                 if seq <= *at {
                     continue;
@@ -293,8 +293,8 @@ async fn follow_all(
                 if let Some(line) = logged.line() {
                     out.line(line).await?;
                 }
-                if matches!(logged.env.event, SessionEvent::SessionClosed { .. }) {
-                    last.remove(&session);
+                // Its `last` stays: a later re-read must not send it again.
+                if logged.is_closed() {
                     buses.remove(&session);
                 }
             }
@@ -305,7 +305,6 @@ async fn follow_all(
                     let closed =
                         send_backlog(out, &h.id, h.bus.since(*at + 1), at, u64::MAX).await?;
                     if closed {
-                        last.remove(&h.id);
                         buses.remove(&h.id);
                     } else {
                         buses.insert(h.id.clone(), h.bus.clone());

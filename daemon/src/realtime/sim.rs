@@ -74,7 +74,8 @@ impl Drop for SimServer {
 }
 
 async fn serve(stream: TcpStream) {
-    let ws = match tokio_tungstenite::accept_async(stream).await {
+    let config = crate::realtime::connection::ws_config();
+    let ws = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
         Ok(ws) => ws,
         Err(e) => {
             tracing::debug!(error = %e, "sim model: handshake failed");

@@ -22,6 +22,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::hub::EventHub;
+use crate::realtime::protocol::RawEvent;
 pub use agentd_api::events::{Direction, Envelope, SessionEvent, ToolOutcome};
 
 /// At most this many events are kept in memory per session for late
@@ -33,18 +34,64 @@ pub const UNSERIALIZABLE: &str = "event_not_serializable";
 
 /// One published event with its NDJSON line, made at most once.
 pub struct Logged {
-    pub env: Envelope,
+    pub seq: u64,
+    pub session: Arc<str>,
+    pub time_ms: u64,
+    body: Body,
     /// Estimated bytes in memory (the budget's unit).
     size: usize,
     line: OnceLock<Option<Bytes>>,
+}
+
+/// What a logged event holds.
+enum Body {
+    Event(SessionEvent),
+    /// A `raw_model_event`, as the model's JSON text: written out verbatim.
+    Raw(RawEvent),
 }
 
 impl Logged {
     /// The event as one newline-terminated JSON line (an `error` event in
     /// its place when it cannot be serialized), shared by all subscribers.
     pub fn line(&self) -> Option<&Bytes> {
-        self.line.get_or_init(|| event_line(&self.env)).as_ref()
+        self.line
+            .get_or_init(|| match &self.body {
+                Body::Event(event) => line_of(self.seq, &self.session, self.time_ms, event),
+                Body::Raw(raw) => Some(raw_line(self.seq, &self.session, self.time_ms, raw)),
+            })
+            .as_ref()
     }
+
+    /// The session's last event.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.body, Body::Event(SessionEvent::SessionClosed { .. }))
+    }
+
+    /// The event's `type`.
+    pub fn kind(&self) -> &'static str {
+        match &self.body {
+            Body::Event(e) => e.kind(),
+            Body::Raw(_) => "raw_model_event",
+        }
+    }
+}
+
+/// The line of a `raw_model_event`, built around the model's text as it came
+/// (the same fields and value as serializing the [`Envelope`] would give).
+fn raw_line(seq: u64, session: &str, time_ms: u64, raw: &RawEvent) -> Bytes {
+    let json = raw.json();
+    let mut out = Vec::with_capacity(json.len() + session.len() + 96);
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"session\":");
+    // A string always serializes.
+    let _ = serde_json::to_writer(&mut out, session);
+    out.extend_from_slice(b",\"time_ms\":");
+    out.extend_from_slice(time_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"type\":\"raw_model_event\",\"data\":");
+    out.extend_from_slice(json.as_bytes());
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 /// What a subscriber starting at `since` can still get.
@@ -100,7 +147,7 @@ struct Log {
 
 impl Log {
     fn first_in_memory(&self) -> u64 {
-        self.events.front().map_or(self.next_seq, |e| e.env.seq)
+        self.events.front().map_or(self.next_seq, |e| e.seq)
     }
 
     fn kept_since(&self, since: u64) -> Backlog {
@@ -129,10 +176,13 @@ impl Log {
     }
 }
 
-/// A cheap estimate of an event's size, dominated by its largest strings.
+/// A cheap estimate of an event's size, dominated by its largest strings,
+/// which are counted twice: once in the event, once in its serialized line
+/// (made when a subscriber or the spill first needs it).
 fn approx_bytes(event: &SessionEvent) -> usize {
     let payload = match event {
         SessionEvent::Audio { audio, .. } => audio.len(),
+        // Published by the session as text (`publish_raw`), rarely as a tree.
         SessionEvent::RawModelEvent { data } => json_bytes(data),
         SessionEvent::ToolStart { arguments, .. }
         | SessionEvent::ToolApprovalRequired { arguments, .. } => arguments.len(),
@@ -148,7 +198,7 @@ fn approx_bytes(event: &SessionEvent) -> usize {
         SessionEvent::TranscriptDelta { delta, .. } => delta.len(),
         _ => 0,
     };
-    payload + 160
+    payload * 2 + 160
 }
 
 /// Roughly what `v` takes in memory: its strings plus a little per node.
@@ -232,10 +282,22 @@ impl EventBus {
                 message: message.clone(),
             });
         }
+        let size = approx_bytes(&event);
+        self.append(Body::Event(event), size)
+    }
+
+    /// Append a model event as it came (a `raw_model_event`); returns its
+    /// sequence number.
+    pub fn publish_raw(&self, raw: RawEvent) -> u64 {
+        // The text and its line hold it twice.
+        let size = raw.json().len() * 2 + 160;
+        self.append(Body::Raw(raw), size)
+    }
+
+    fn append(&self, body: Body, size: usize) -> u64 {
         let time_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let size = approx_bytes(&event);
         // The lock covers numbering and logging only, so order in the log is
         // order of sequence numbers; sending happens under it too so live
         // subscribers see the same order.
@@ -243,12 +305,10 @@ impl EventBus {
         let seq = log.next_seq;
         log.next_seq += 1;
         let logged = Arc::new(Logged {
-            env: Envelope {
-                seq,
-                session: self.session.clone(),
-                time_ms,
-                event,
-            },
+            seq,
+            session: self.session.clone(),
+            time_ms,
+            body,
             size,
             line: OnceLock::new(),
         });
@@ -355,7 +415,9 @@ impl EventBus {
             // Nothing older than what is left can be served any more.
             let first = log.first_in_memory();
             log.dropped_below = first;
-            log.spill.path = None;
+            if let Some(p) = log.spill.path.take() {
+                let _ = std::fs::remove_file(p);
+            }
         }
         freed
     }
@@ -375,21 +437,36 @@ impl Drop for EventBus {
 
 /// The event as a line, or an `error` event in its place if it cannot be serialized.
 pub fn event_line(env: &Envelope) -> Option<Bytes> {
-    line_or(env, |e| {
+    line_of(env.seq, &env.session, env.time_ms, &env.event)
+}
+
+/// [`Envelope`]'s wire form, borrowed: the same fields in the same order,
+/// so a line is made without copying the event.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    seq: u64,
+    session: &'a str,
+    time_ms: u64,
+    #[serde(flatten)]
+    event: &'a SessionEvent,
+}
+
+fn line_of(seq: u64, session: &Arc<str>, time_ms: u64, event: &SessionEvent) -> Option<Bytes> {
+    let env = EnvelopeRef {
+        seq,
+        session,
+        time_ms,
+        event,
+    };
+    line_or(&env, |e| {
         tracing::error!(
-            session = %env.session,
-            seq = env.seq,
-            event = env.event.kind(),
+            session = %session,
+            seq,
+            event = event.kind(),
             error = %e,
             "cannot serialize a session event; sending an error event in its place"
         );
-        Some(stand_in(
-            env.session.clone(),
-            env.seq,
-            env.time_ms,
-            env.event.kind(),
-            e,
-        ))
+        Some(stand_in(session.clone(), seq, time_ms, event.kind(), e))
     })
 }
 
@@ -447,7 +524,7 @@ mod tests {
             assert_eq!(out.first(), Some(&s.first));
             assert_eq!(out.last(), Some(&s.last));
         }
-        out.extend(b.memory.iter().map(|e| e.env.seq));
+        out.extend(b.memory.iter().map(|e| e.seq));
         out
     }
 
@@ -463,7 +540,7 @@ mod tests {
         let (backlog, mut rx) = bus.subscribe(3);
         assert_eq!(seqs(&backlog), [3, 4, 5]);
         bus.publish(SessionEvent::InputAudioTimeoutTriggered);
-        assert_eq!(rx.try_recv().unwrap().env.seq, 6);
+        assert_eq!(rx.try_recv().unwrap().seq, 6);
         assert_eq!(bus.last_seq(), 6);
     }
 
@@ -489,7 +566,7 @@ mod tests {
         let kept = bus.since(0);
         assert!(kept.spilled.is_none());
         let s = seqs(&kept);
-        assert!(s.len() > 30, "keeps as much as fits: {}", s.len());
+        assert!(s.len() > 15, "keeps as much as fits: {}", s.len());
         // The newest events are the ones kept, and numbering is unaffected.
         assert_eq!(s.last(), Some(&1_000));
         assert_eq!(bus.last_seq(), 1_000);
@@ -540,6 +617,31 @@ mod tests {
         for b in &buses {
             assert_eq!(seqs(&b.since(0)), (1..=200).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_raw_model_event_line_is_what_its_envelope_would_serialize_to() {
+        let bus = EventBus::new(Arc::from("s\"1"), &EventHub::default());
+        let text = "{\"type\":\"response.output_audio.delta\",\n \"delta\":\"QUJD\",\"n\":[1,2]}";
+        let (raw, _) = crate::realtime::protocol::parse_server_event(text);
+        bus.publish_raw(raw);
+        bus.publish(SessionEvent::RawModelEvent {
+            data: serde_json::from_str(text).unwrap(),
+        });
+        let kept = bus.since(0).memory;
+        let ours: Value = serde_json::from_slice(kept[0].line().unwrap()).unwrap();
+        let theirs: Value = serde_json::from_slice(kept[1].line().unwrap()).unwrap();
+        assert_eq!(ours["seq"], 1);
+        assert_eq!(ours["session"], "s\"1");
+        assert_eq!(ours["data"], theirs["data"]);
+        assert_eq!(ours["type"], "raw_model_event");
+        assert_eq!(kept[0].kind(), "raw_model_event");
+        // One line, newline-terminated.
+        let line = kept[0].line().unwrap();
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert!(line.ends_with(b"\n"));
+        let envelope: Envelope = serde_json::from_slice(line).unwrap();
+        assert!(matches!(envelope.event, SessionEvent::RawModelEvent { .. }));
     }
 
     #[test]

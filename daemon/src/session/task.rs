@@ -397,7 +397,9 @@ impl Session {
 
     async fn on_model_event(&mut self, ev: ModelEvent) -> Flow {
         match ev {
-            ModelEvent::Raw(data) => self.emit(SessionEvent::RawModelEvent { data }),
+            ModelEvent::Raw(raw) => {
+                self.bus.publish_raw(raw);
+            }
             ModelEvent::Error { code, message } => {
                 tracing::warn!(session = %self.id, ?code, %message, "model error");
                 self.emit(SessionEvent::Error { code, message });
