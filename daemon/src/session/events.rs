@@ -28,6 +28,9 @@ pub use agentd_api::events::{Direction, Envelope, SessionEvent, ToolOutcome};
 /// At most this many events are kept in memory per session for late
 /// subscribers (older ones spill like those over the byte budget).
 pub const KEPT_EVENTS: usize = 20_000;
+/// …and about this many bytes of them: one long call does not take the
+/// whole daemon-wide budget while others could use it (the rest spills).
+pub const SESSION_MEMORY: usize = 8 << 20;
 
 /// The `code` of the `error` event sent in place of one that could not be serialized.
 pub const UNSERIALIZABLE: &str = "event_not_serializable";
@@ -314,7 +317,9 @@ impl EventBus {
         });
         log.bytes += size;
         log.events.push_back(logged.clone());
-        let too_many = log.events.len() > KEPT_EVENTS;
+        // A little over, so a sweep moves a batch rather than one event each time.
+        let too_many = log.events.len() > KEPT_EVENTS + KEPT_EVENTS / 16
+            || log.bytes > SESSION_MEMORY + SESSION_MEMORY / 8;
         // No receivers is fine: nobody is watching.
         let _ = self.live.send(logged.clone());
         self.hub.publish(logged);
@@ -349,7 +354,7 @@ impl EventBus {
     }
 
     /// Move the oldest in-memory events out until at most `keep_bytes` (and
-    /// [`KEPT_EVENTS`]) stay, the newest always: to the spill file when there
+    /// [`KEPT_EVENTS`], [`SESSION_MEMORY`]) stay, the newest always: to the spill file when there
     /// is one, else they are dropped (subscribers get `events_lost`). Returns
     /// the bytes freed. Runs on the hub's sweeper thread; the file is written
     /// without holding the log's lock, and events leave memory only once
@@ -358,7 +363,7 @@ impl EventBus {
         let (batch, path, mut end) = {
             let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
             let len = log.events.len();
-            let mut over = log.bytes.saturating_sub(keep_bytes);
+            let mut over = log.bytes.saturating_sub(keep_bytes.min(SESSION_MEMORY));
             let forced = len.saturating_sub(KEPT_EVENTS);
             let mut n = 0;
             for e in &log.events {

@@ -2,8 +2,9 @@
 //! session's events (`GET /v1/events?follow=1`), and the memory budget all
 //! sessions' kept events share (`[daemon] event_memory`).
 //!
-//! Publishing only adds to a counter. When the total passes the budget, a
-//! sweeper thread (not the session, which is never slowed by it) moves the
+//! Publishing only adds to a counter. When the total passes the budget (or
+//! one session's log passes its own share, [`super::events::SESSION_MEMORY`]),
+//! a sweeper thread (not the session, which is never slowed by it) moves the
 //! oldest events of the biggest logs to their spill files until the total
 //! is back under three quarters of the budget; spilled events are still
 //! served from disk to `?since=N` and to subscribers that fell behind.
