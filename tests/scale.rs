@@ -160,7 +160,8 @@ async fn events_over_the_memory_budget_spill_and_are_still_served() {
     for _ in 0..40 {
         d.send(&s, &words).await;
         let n = ev.count("agent_end");
-        ev.until("the turn's end", |e| e["type"] == "agent_end").await;
+        ev.until("the turn's end", |e| e["type"] == "agent_end")
+            .await;
         assert_eq!(ev.count("agent_end"), n + 1);
     }
     let spill = d.dir.path().join("state/events");
@@ -186,10 +187,13 @@ async fn events_over_the_memory_budget_spill_and_are_still_served() {
     // And from the middle.
     let mut from = Vec::new();
     d.client()
-        .stream(&format!("/v1/sessions/{s}/events?since=1000"), |e: Value| {
-            from.push(e["seq"].as_u64().expect("seq"));
-            true
-        })
+        .stream(
+            &format!("/v1/sessions/{s}/events?since=1000"),
+            |e: Value| {
+                from.push(e["seq"].as_u64().expect("seq"));
+                true
+            },
+        )
         .await
         .expect("read from 1000");
     assert_eq!(from.first(), Some(&1000));
@@ -231,7 +235,8 @@ async fn a_slow_subscriber_loses_nothing_while_events_spill() {
     for _ in 0..30 {
         d.send(&s, &words).await;
         let n = ev.count("agent_end");
-        ev.until("the turn's end", |e| e["type"] == "agent_end").await;
+        ev.until("the turn's end", |e| e["type"] == "agent_end")
+            .await;
         assert_eq!(ev.count("agent_end"), n + 1);
     }
     d.client()

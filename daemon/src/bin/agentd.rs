@@ -143,8 +143,7 @@ async fn run(config_path: PathBuf) -> ExitCode {
         }
     };
     let events = agentd::session::EventHub::new(catalog.config.daemon.event_memory, spill);
-    let daemon = match Supervisor::start_with_events(catalog, Arc::new(host), journal, events)
-        .await
+    let daemon = match Supervisor::start_with_events(catalog, Arc::new(host), journal, events).await
     {
         Ok(d) => Arc::new(d),
         Err(e) => {

@@ -25,8 +25,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::reply::Body;
-use crate::session::events::{Backlog, EventBus, Logged, line_or};
 use crate::session::SessionHandle;
+use crate::session::events::{Backlog, EventBus, Logged, line_or};
 #[cfg(test)]
 use crate::session::{Envelope, SessionEvent};
 use crate::supervisor::Supervisor;
@@ -109,8 +109,8 @@ async fn send_backlog(
         match tokio::task::spawn_blocking(move || r.read()).await {
             Ok(Ok(bytes)) => {
                 // The lines are those of range.first, range.first + 1, …
-                let mut seq = range.first;
-                for line in bytes.split_inclusive(|b| *b == b'\n') {
+                let lines = bytes.split_inclusive(|b| *b == b'\n');
+                for (seq, line) in (range.first..).zip(lines) {
                     if seq >= before {
                         break;
                     }
@@ -121,7 +121,6 @@ async fn send_backlog(
                         out.line(&Bytes::copy_from_slice(line)).await?;
                         *last = seq;
                     }
-                    seq += 1;
                 }
             }
             Ok(Err(e)) => {

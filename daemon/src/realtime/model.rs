@@ -7,7 +7,6 @@
 //! timers) adds the events about the connection itself
 //! ([`ModelEvent::ConnectionStatus`], [`ModelEvent::Closed`]).
 
-
 use super::protocol::{ClientEvent, ContentPart, Item, SessionConfig, Usage};
 
 /// What the session asks of the model.

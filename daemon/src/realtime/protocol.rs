@@ -541,7 +541,10 @@ pub fn parse_server_event(text: &str) -> (RawEvent, ServerEvent) {
             format!("event `{kind}`: {e}")
         }
     };
-    (RawEvent::verbatim(text), ServerEvent::Unknown { raw, problem })
+    (
+        RawEvent::verbatim(text),
+        ServerEvent::Unknown { raw, problem },
+    )
 }
 
 impl ClientEvent {

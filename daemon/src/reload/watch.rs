@@ -64,10 +64,9 @@ fn relevant(event: &notify::Event, config: &Config) -> bool {
 /// (the destination is the last path), or closed after writing.
 fn completes(event: &notify::Event, config: &Config) -> bool {
     match event.kind {
-        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => event
-            .paths
-            .last()
-            .is_some_and(|p| watched_file(p, config)),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => {
+            event.paths.last().is_some_and(|p| watched_file(p, config))
+        }
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
             event.paths.iter().any(|p| watched_file(p, config))
         }
@@ -192,9 +191,9 @@ mod tests {
     fn a_rename_into_place_or_a_close_after_writing_completes_a_file() {
         let c = config("[daemon]\nplugin_dir = \"plugins\"\n");
         let ev = |kind, paths: &[&str]| {
-            paths
-                .iter()
-                .fold(notify::Event::new(kind), |e, p| e.add_path(PathBuf::from(p)))
+            paths.iter().fold(notify::Event::new(kind), |e, p| {
+                e.add_path(PathBuf::from(p))
+            })
         };
         let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
         let both = EventKind::Modify(ModifyKind::Name(RenameMode::Both));

@@ -164,7 +164,7 @@ fn sweep(inner: &Inner) {
     // before many small ones do.
     let mut sized: Vec<(usize, Arc<EventBus>)> =
         buses.drain(..).map(|b| (b.memory_bytes(), b)).collect();
-    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.sort_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
     let fair = target / sized.len().max(1);
     for (_, bus) in &sized {
         let keep = if over && used(inner) > target {

@@ -26,8 +26,8 @@ pub mod executor;
 mod guardrails;
 mod handle;
 mod handoff;
-pub mod hub;
 pub mod history;
+pub mod hub;
 pub mod settings;
 mod task;
 

@@ -44,7 +44,13 @@ pub fn run(args: ReloadArgs) -> Result<ExitCode> {
         crate::plugins::plugins()?;
         if args.agentd.is_none() {
             status(cargo().current_dir(root()).args([
-                "build", "--quiet", "--release", "-p", "agentd", "--bin", "agentd",
+                "build",
+                "--quiet",
+                "--release",
+                "-p",
+                "agentd",
+                "--bin",
+                "agentd",
             ]))?;
         }
     }
@@ -98,7 +104,12 @@ async fn hash(client: &Client) -> Option<String> {
 }
 
 /// Rename `bytes` into place; ms until the served hash is no longer `old`.
-async fn time_reload(client: &Client, path: &Path, bytes: &[u8], old: &str) -> Result<(f64, String)> {
+async fn time_reload(
+    client: &Client,
+    path: &Path,
+    bytes: &[u8],
+    old: &str,
+) -> Result<(f64, String)> {
     let t = Instant::now();
     replace(path, bytes)?;
     loop {
@@ -135,7 +146,8 @@ async fn drive(args: &ReloadArgs) -> Result<()> {
         .agentd
         .clone()
         .unwrap_or_else(|| target_dir().join("release").join("agentd"));
-    let base = std::fs::read(root().join("plugins/calc.wasm")).context("reading plugins/calc.wasm")?;
+    let base =
+        std::fs::read(root().join("plugins/calc.wasm")).context("reading plugins/calc.wasm")?;
     let dir = tempfile::tempdir().context("temp dir")?;
     let plugin = dir.path().join("calc.wasm");
     std::fs::write(&plugin, variant(&base, b"start")).context("writing the plugin")?;
@@ -226,7 +238,9 @@ async fn drive(args: &ReloadArgs) -> Result<()> {
         args.repeat,
         rec["uncached_median_ms"].as_f64().unwrap_or(0.0),
         rec["compile_median_ms"].as_f64().unwrap_or(0.0),
-        rec["uncached_minus_compile_median_ms"].as_f64().unwrap_or(0.0),
+        rec["uncached_minus_compile_median_ms"]
+            .as_f64()
+            .unwrap_or(0.0),
         rec["cached_median_ms"].as_f64().unwrap_or(0.0),
     );
     Ok(())

@@ -82,7 +82,8 @@ pub fn run(args: ScaleArgs) -> Result<ExitCode> {
         let driver = target_dir().join("release").join("xtask");
         if driver.exists() {
             let mut cmd = Command::new(&driver);
-            cmd.current_dir(root()).args(["bench", "scale", "--no-build"]);
+            cmd.current_dir(root())
+                .args(["bench", "scale", "--no-build"]);
             cmd.arg("--sessions").arg(
                 args.sessions
                     .iter()
@@ -221,8 +222,14 @@ fn start_sim(agentd: &Path) -> Result<(Proc, String)> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("cannot start {} sim", agentd.display()))?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no sim stdout"))?;
-    let sim = Proc { name: "agentd sim", child };
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no sim stdout"))?;
+    let sim = Proc {
+        name: "agentd sim",
+        child,
+    };
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
@@ -321,15 +328,13 @@ async fn one_run(args: &ScaleArgs, agentd: &Path, calc: &Path, n: usize) -> Resu
                     "tool_end" => {
                         s.tool_done.insert(session, true);
                     }
-                    "agent_end" => {
-                        if s.tool_done.insert(session.clone(), false) == Some(true) {
-                            s.ended.entry(session).or_default().push(Instant::now());
-                        }
+                    "agent_end" if s.tool_done.insert(session.clone(), false) == Some(true) => {
+                        s.ended.entry(session).or_default().push(Instant::now());
                     }
                     "error" => s.errors.push(e.to_string()),
                     "events_lost" => {
-                        s.lost += e["last"].as_u64().unwrap_or(0) + 1
-                            - e["first"].as_u64().unwrap_or(0)
+                        s.lost +=
+                            e["last"].as_u64().unwrap_or(0) + 1 - e["first"].as_u64().unwrap_or(0)
                     }
                     _ => {}
                 }
@@ -422,7 +427,9 @@ async fn one_run(args: &ScaleArgs, agentd: &Path, calc: &Path, n: usize) -> Resu
         }
         let s = seen.lock().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
-            if let (Some(end), Some(start)) = (s.ended.get(id).and_then(|v| v.get(turn)), starts.get(id)) {
+            if let (Some(end), Some(start)) =
+                (s.ended.get(id).and_then(|v| v.get(turn)), starts.get(id))
+            {
                 latencies.push(end.duration_since(*start).as_secs_f64() * 1e3);
             }
         }
@@ -443,7 +450,8 @@ async fn one_run(args: &ScaleArgs, agentd: &Path, calc: &Path, n: usize) -> Resu
     daemon.stop();
     drop(sim);
     let per = |kib: u64| (kib.saturating_sub(rss0)) as f64 / n.max(1) as f64;
-    let ok = turns_done == n * args.turns && errors.is_empty() && request_errors.is_empty() && lost == 0;
+    let ok =
+        turns_done == n * args.turns && errors.is_empty() && request_errors.is_empty() && lost == 0;
     Ok(json!({
         "sessions": n,
         "turns": args.turns,
