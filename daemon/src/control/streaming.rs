@@ -40,6 +40,9 @@ use crate::session::events::{UNSERIALIZABLE, event_line, stand_in};
 /// waits and re-reads the log when it is back (the session never waits).
 const STREAM_QUEUE: usize = 64;
 
+/// Spilled events are read back this many bytes at a time.
+const SPILL_CHUNK: usize = 1 << 20;
+
 /// Small lines are sent to the socket together, up to about this many bytes.
 const BATCH_BYTES: usize = 32 << 10;
 
@@ -104,29 +107,43 @@ async fn send_backlog(
         && range.last > *last
         && range.first < before
     {
-        // File I/O: off the reactor.
-        let r = range.clone();
-        match tokio::task::spawn_blocking(move || r.read()).await {
-            Ok(Ok(bytes)) => {
-                // The lines are those of range.first, range.first + 1, …
-                let lines = bytes.split_inclusive(|b| *b == b'\n');
-                for (seq, line) in (range.first..).zip(lines) {
-                    if seq >= before {
-                        break;
-                    }
-                    if seq > *last {
-                        if let Some(lost) = gap_line(session, *last, seq) {
-                            out.line(&lost).await?;
-                        }
-                        out.line(&Bytes::copy_from_slice(line)).await?;
-                        *last = seq;
-                    }
+        // File I/O, off the reactor, a chunk at a time.
+        let mut seq = range.first;
+        let mut at = range.start;
+        while at < range.end && seq < before {
+            let r = range.clone();
+            let chunk = match tokio::task::spawn_blocking(move || r.read_at(at, SPILL_CHUNK)).await
+            {
+                Ok(Ok(bytes)) if !bytes.is_empty() => bytes,
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => {
+                    tracing::warn!(session, path = %range.path.display(), error = %e, "cannot read spilled events");
+                    break;
                 }
+                Err(e) => {
+                    tracing::warn!(session, error = %e, "spilled-event reader failed");
+                    break;
+                }
+            };
+            at += chunk.len() as u64;
+            let chunk = Bytes::from(chunk);
+            // The lines are those of range.first, range.first + 1, …
+            let mut pos = 0;
+            while pos < chunk.len() && seq < before {
+                let end = chunk[pos..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(chunk.len(), |i| pos + i + 1);
+                if seq > *last {
+                    if let Some(lost) = gap_line(session, *last, seq) {
+                        out.line(&lost).await?;
+                    }
+                    out.line(&chunk.slice(pos..end)).await?;
+                    *last = seq;
+                }
+                seq += 1;
+                pos = end;
             }
-            Ok(Err(e)) => {
-                tracing::warn!(session, path = %range.path.display(), error = %e, "cannot read spilled events");
-            }
-            Err(e) => tracing::warn!(session, error = %e, "spilled-event reader failed"),
         }
     }
     let mut closed = false;

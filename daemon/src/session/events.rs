@@ -120,11 +120,35 @@ pub struct SpilledRange {
 impl SpilledRange {
     /// The lines, read from the file (blocking I/O: call off the reactor).
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        self.read_at(self.start, usize::MAX)
+    }
+
+    /// Whole lines from byte `from` of the range, about `max` bytes of them
+    /// (at least one line), so a far-behind subscriber never holds the whole
+    /// file in memory at once. Blocking I/O: call off the reactor.
+    pub fn read_at(&self, from: u64, max: usize) -> std::io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
         let mut f = std::fs::File::open(&self.path)?;
-        f.seek(SeekFrom::Start(self.start))?;
-        let mut buf = vec![0; (self.end - self.start) as usize];
+        f.seek(SeekFrom::Start(from))?;
+        let want = (self.end.saturating_sub(from) as usize).min(max);
+        let mut buf = vec![0; want];
         f.read_exact(&mut buf)?;
+        if from + (want as u64) < self.end {
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(i) => buf.truncate(i + 1),
+                None => {
+                    // One line longer than `max`: read on to its end.
+                    let mut rest = Vec::new();
+                    f.take(self.end - from - want as u64)
+                        .read_to_end(&mut rest)?;
+                    let cut = rest
+                        .iter()
+                        .position(|b| *b == b'\n')
+                        .map_or(rest.len(), |i| i + 1);
+                    buf.extend_from_slice(&rest[..cut]);
+                }
+            }
+        }
         Ok(buf)
     }
 }
@@ -595,6 +619,19 @@ mod tests {
         assert_eq!(seqs(&all), (1..=500).collect::<Vec<_>>());
         let from = bus.since(123);
         assert_eq!(seqs(&from), (123..=500).collect::<Vec<_>>());
+        // Read back in chunks smaller than a line, or of several: whole
+        // lines each time, the same bytes in all.
+        let range = all.spilled.clone().unwrap();
+        for max in [1, 50_000, 1 << 20] {
+            let (mut at, mut joined) = (range.start, Vec::new());
+            while at < range.end {
+                let chunk = range.read_at(at, max).unwrap();
+                assert!(chunk.ends_with(b"\n"));
+                at += chunk.len() as u64;
+                joined.extend(chunk);
+            }
+            assert_eq!(joined, range.read().unwrap(), "{max}");
+        }
         // Dropping the bus removes its file and gives its budget back.
         let path = all.spilled.unwrap().path;
         assert!(path.exists());
