@@ -489,7 +489,8 @@ impl RawEvent {
     /// whitespace (inside a JSON string they cannot appear unescaped), so
     /// they become spaces: the value stays the same and fits on one line.
     fn verbatim(text: &str) -> RawEvent {
-        if text.contains(['\n', '\r']) {
+        // Two memchr scans: much faster than one scan for either character.
+        if text.contains('\n') || text.contains('\r') {
             RawEvent(text.replace(['\n', '\r'], " ").into_boxed_str())
         } else {
             RawEvent(Box::from(text))
