@@ -376,8 +376,12 @@ mod tests {
         // The registry is the process's: other tests in this binary (a
         // draining daemon refusing a call) count on it too, so at least.
         let value = |series: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+            text.lines().find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
         };
         assert!(
             value("agentd_sessions_ended_total{reason=\"draining\"}").is_some(),
