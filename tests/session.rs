@@ -13,7 +13,8 @@ use agentd::catalog::Catalog;
 use agentd::config::{Config, Modality, SettingsOverlay};
 use agentd::plugin::PluginHost;
 use agentd::realtime::client::{Endpoint, Resilience};
-use agentd::session::{self, Envelope, SessionHandle};
+use agentd::session::events::Logged;
+use agentd::session::{self, SessionHandle};
 use agentd::store::Journal;
 use common::puppet::{Conn, Puppet, reference_events, same_shape};
 use common::{fixture, plugin};
@@ -132,7 +133,7 @@ struct H {
     m: Conn,
     /// The model's listener, for reconnects.
     p: Puppet,
-    rx: broadcast::Receiver<Arc<Envelope>>,
+    rx: broadcast::Receiver<Arc<Logged>>,
     seen: Vec<Value>,
     backlog: Vec<Value>,
 }
@@ -174,6 +175,7 @@ impl H {
             notices: None,
             call: None,
             call_hooks: None,
+            events: Default::default(),
         };
         let (s, m) = tokio::join!(
             // No supervisor here: the catalog never changes.
@@ -188,8 +190,9 @@ impl H {
         let s = s.unwrap_or_else(|e| panic!("{e}"));
         let (backlog, rx) = s.bus.subscribe(0);
         let backlog = backlog
+            .memory
             .iter()
-            .map(|e| serde_json::to_value(&**e).unwrap())
+            .map(|e| serde_json::from_slice(e.line().expect("a line")).unwrap())
             .collect();
         H {
             s,
@@ -211,7 +214,7 @@ impl H {
                         panic!("no {kind} event within 10 s; saw {:#?}", self.kinds())
                     })
                     .expect("event bus");
-                serde_json::to_value(&*env).unwrap()
+                serde_json::from_slice(env.line().expect("a line")).unwrap()
             } else {
                 self.backlog.remove(0)
             };

@@ -22,11 +22,17 @@ _agentd() {
             agentd,help)
                 cmd="agentd__subcmd__help"
                 ;;
+            agentd,sim)
+                cmd="agentd__subcmd__sim"
+                ;;
             agentd__subcmd__help,check)
                 cmd="agentd__subcmd__help__subcmd__check"
                 ;;
             agentd__subcmd__help,help)
                 cmd="agentd__subcmd__help__subcmd__help"
+                ;;
+            agentd__subcmd__help,sim)
+                cmd="agentd__subcmd__help__subcmd__sim"
                 ;;
             *)
                 ;;
@@ -35,7 +41,7 @@ _agentd() {
 
     case "${cmd}" in
         agentd)
-            opts="-c -h -V --config --socket --help --version check help"
+            opts="-c -h -V --config --socket --help --version check sim help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,7 +93,7 @@ _agentd() {
             return 0
             ;;
         agentd__subcmd__help)
-            opts="check help"
+            opts="check sim help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,6 +127,50 @@ _agentd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentd__subcmd__help__subcmd__sim)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentd__subcmd__sim)
+            opts="-c -h --listen --config --socket --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -29,9 +29,15 @@ complete -c agentd -n "__fish_agentd_needs_command" -l socket -d 'Control socket
 complete -c agentd -n "__fish_agentd_needs_command" -s h -l help -d 'Print help'
 complete -c agentd -n "__fish_agentd_needs_command" -s V -l version -d 'Print version'
 complete -c agentd -n "__fish_agentd_needs_command" -f -a "check" -d 'Validate a config file and the plugins it names, then exit (like `nginx -t`)'
+complete -c agentd -n "__fish_agentd_needs_command" -f -a "sim" -d 'Run only the offline model (the `sim` provider\'s Realtime server) on ADDR, until SIGTERM or SIGINT: a local Realtime endpoint for tests and benchmarks, out of the daemon\'s process'
 complete -c agentd -n "__fish_agentd_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentd -n "__fish_agentd_using_subcommand check" -s c -l config -d 'Config file [default: ./agents.toml, else /etc/agentd/agents.toml]' -r -F
 complete -c agentd -n "__fish_agentd_using_subcommand check" -l socket -d 'Control socket to listen on, instead of `[daemon] socket` (ignored when systemd passes the socket: `agentd.socket`)' -r -F
 complete -c agentd -n "__fish_agentd_using_subcommand check" -s h -l help -d 'Print help'
-complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate a config file and the plugins it names, then exit (like `nginx -t`)'
-complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentd -n "__fish_agentd_using_subcommand sim" -l listen -d 'Address to listen on, e.g. 127.0.0.1:8900 (port 0 picks a free one)' -r
+complete -c agentd -n "__fish_agentd_using_subcommand sim" -s c -l config -d 'Config file [default: ./agents.toml, else /etc/agentd/agents.toml]' -r -F
+complete -c agentd -n "__fish_agentd_using_subcommand sim" -l socket -d 'Control socket to listen on, instead of `[daemon] socket` (ignored when systemd passes the socket: `agentd.socket`)' -r -F
+complete -c agentd -n "__fish_agentd_using_subcommand sim" -s h -l help -d 'Print help'
+complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check sim help" -f -a "check" -d 'Validate a config file and the plugins it names, then exit (like `nginx -t`)'
+complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check sim help" -f -a "sim" -d 'Run only the offline model (the `sim` provider\'s Realtime server) on ADDR, until SIGTERM or SIGINT: a local Realtime endpoint for tests and benchmarks, out of the daemon\'s process'
+complete -c agentd -n "__fish_agentd_using_subcommand help; and not __fish_seen_subcommand_from check sim help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

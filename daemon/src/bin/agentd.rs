@@ -46,6 +46,14 @@ enum Cmd {
         /// The file to check [default: as for --config]
         file: Option<PathBuf>,
     },
+    /// Run only the offline model (the `sim` provider's Realtime server) on
+    /// ADDR, until SIGTERM or SIGINT: a local Realtime endpoint for tests and
+    /// benchmarks, out of the daemon's process
+    Sim {
+        /// Address to listen on, e.g. 127.0.0.1:8900 (port 0 picks a free one)
+        #[arg(long, value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn default_config() -> PathBuf {
@@ -120,7 +128,10 @@ async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
         _ => Arc::from(catalog.config.daemon.socket.as_path()),
     };
     let journal_path = catalog.config.daemon.state_dir.join("journal.sqlite3");
-    let journal = match agentd::store::Journal::open(&journal_path) {
+    let journal = match agentd::store::Journal::open_synced(
+        &journal_path,
+        catalog.config.daemon.journal_sync,
+    ) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("agentd: {e}");
@@ -133,7 +144,20 @@ async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
         config_hash: catalog.config.source_hash.clone(),
         detail: config_path.display().to_string(),
     });
-    let daemon = match Supervisor::start(catalog, Arc::new(host), journal).await {
+    // Events over `[daemon] event_memory` spill here; a previous run's files
+    // name sessions that are gone.
+    let spill_dir = catalog.config.daemon.state_dir.join("events");
+    let spill = match agentd::session::EventHub::clear_spill_dir(&spill_dir) {
+        Ok(()) => Some(spill_dir),
+        Err(e) => {
+            tracing::warn!(dir = %spill_dir.display(), error = %e,
+                "cannot prepare the event spill folder; events over event_memory are dropped (subscribers get events_lost)");
+            None
+        }
+    };
+    let events = agentd::session::EventHub::new(catalog.config.daemon.event_memory, spill);
+    let daemon = match Supervisor::start_with_events(catalog, Arc::new(host), journal, events).await
+    {
         Ok(d) => Arc::new(d),
         Err(e) => {
             eprintln!("agentd: {e}");
@@ -354,6 +378,25 @@ async fn check(path: PathBuf) -> ExitCode {
     }
 }
 
+/// `agentd sim --listen ADDR`: the offline model alone. The first line on
+/// stdout is the URL it serves, so a script can read the port it got.
+async fn sim(listen: std::net::SocketAddr) -> ExitCode {
+    let server = match agentd::realtime::sim::SimServer::bind(listen).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("agentd sim: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("ws://{}/v1/realtime", server.local_addr());
+    tracing::info!(addr = %server.local_addr(), "offline model listening");
+    let mut signals = StopSignals::install().ok();
+    let by = next_stop(&mut signals).await;
+    tracing::info!(by, "offline model stopping");
+    drop(server);
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     if let Some(code) = gen_docs::from_args(Args::command()) {
         return code;
@@ -361,8 +404,13 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // `check` prints its verdict; only problems belong in its log. The
     // daemon's logger is installed once its config names the format.
-    if args.command.is_some() {
-        agentd::logs::init(agentd::config::LogFormat::Text, "warn");
+    if let Some(cmd) = &args.command {
+        let level = if matches!(cmd, Cmd::Sim { .. }) {
+            "info"
+        } else {
+            "warn"
+        };
+        agentd::logs::init(agentd::config::LogFormat::Text, level);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -379,6 +427,7 @@ fn main() -> ExitCode {
             let path = file.or(args.config).unwrap_or_else(default_config);
             runtime.block_on(check(path))
         }
+        Some(Cmd::Sim { listen }) => runtime.block_on(sim(listen)),
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
     };
     // Everything that matters (the journal) was flushed before `run`

@@ -220,12 +220,7 @@ fn watch_end(daemon: Supervisor, call_id: String, handle: crate::session::Sessio
         let (_, mut rx) = handle.bus.subscribe(u64::MAX);
         while !handle.is_closed() {
             match rx.recv().await {
-                Ok(ev)
-                    if matches!(
-                        ev.event,
-                        agentd_api::events::SessionEvent::SessionClosed { .. }
-                    ) =>
-                {
+                Ok(ev) if ev.is_closed() => {
                     break;
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -42,6 +42,7 @@ pub use types::{
     DEFAULT_WEBHOOK_PATH, HttpConfig, Role, SipConfig, SipRoute, Token, api_base_from_url,
     wildcard_match,
 };
+pub use types::{JournalSync, MIN_EVENT_MEMORY};
 pub use units::{parse_duration, parse_size};
 
 impl Config {

@@ -116,6 +116,10 @@ pub struct RawDaemon {
     pub drain_timeout: Option<S>,
     /// `"text"` or `"json"`; JSON under journald when unset.
     pub log_format: Option<S>,
+    /// Memory all sessions' kept events may use, daemon-wide, like `"256MiB"`.
+    pub event_memory: Option<S>,
+    /// `"normal"` (default) or `"full"`: when a journal commit is durable.
+    pub journal_sync: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -35,6 +35,8 @@ pub enum Route {
         query: EventsQuery,
     },
     Decide(String),
+    /// Every session's events, live (`follow` is required).
+    AllEvents,
     /// Every pending call, daemon-wide.
     ListApprovals,
     /// Answers remembered per agent.
@@ -143,6 +145,16 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
             id: p(0),
             query: EventsQuery::parse(query)?,
         },
+        RouteId::AllEvents => {
+            let q = EventsQuery::parse(query)?;
+            if !q.follow || q.since > 1 {
+                return Err(ApiError::bad_request(
+                    "GET /v1/events is live only: ask with follow=1 and no since \
+                     (each session's own stream, /v1/sessions/{id}/events, has since)",
+                ));
+            }
+            Route::AllEvents
+        }
         RouteId::ListApprovals => Route::ListApprovals,
         RouteId::Remembered => Route::Remembered,
         RouteId::Forget => Route::Forget,

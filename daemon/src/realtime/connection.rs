@@ -248,11 +248,27 @@ async fn handshake(
     } else {
         tls::Stream::Plain(tcp)
     };
-    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
         .await
         .map_err(|e| failed(e.to_string()))?;
     Ok(ws)
 }
+
+/// Buffers sized for realtime frames, not tungstenite's defaults (a 128 KiB
+/// read buffer allocated up front per connection — most of an idle
+/// session's memory). Events are small (text deltas, audio chunks of a few
+/// KiB of base64); the read buffer grows for a bigger frame when one comes.
+pub fn ws_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+}
+
+/// Bytes read from the socket at a time, and allocated per connection.
+const READ_BUFFER: usize = 8 << 10;
+/// Frames are written once this much is queued (or at a flush, which the
+/// writer does whenever its queue empties).
+const WRITE_BUFFER: usize = 16 << 10;
 
 /// The write half with its queue: frames wait here, never in an `await`
 /// that would stop the task.

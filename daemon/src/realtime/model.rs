@@ -7,8 +7,6 @@
 //! timers) adds the events about the connection itself
 //! ([`ModelEvent::ConnectionStatus`], [`ModelEvent::Closed`]).
 
-use serde_json::Value;
-
 use super::protocol::{ClientEvent, ContentPart, Item, SessionConfig, Usage};
 
 /// What the session asks of the model.
@@ -43,7 +41,7 @@ pub enum ModelCommand {
 #[derive(Debug, Clone)]
 pub enum ModelEvent {
     /// Every server message, verbatim, before anything else is derived from it.
-    Raw(Value),
+    Raw(super::protocol::RawEvent),
     /// A server `error` event or a message that could not be understood.
     Error {
         code: Option<String>,

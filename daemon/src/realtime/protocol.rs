@@ -489,14 +489,56 @@ pub enum ServerEvent {
     Unknown { raw: Value, problem: String },
 }
 
-/// Parse one server message. Never fails: what cannot be typed comes back as
-/// [`ServerEvent::Unknown`] with the reason.
-pub fn parse_server_event(text: &str) -> (Value, ServerEvent) {
+/// One server message as it came, as JSON text on one line: what
+/// `raw_model_event` carries. Kept as text, not as a parsed [`Value`], so an
+/// event is parsed once (to its [`ServerEvent`]) and its raw form is written
+/// to subscribers as it is, without building a tree or re-escaping its
+/// strings (a base64 audio chunk is most of an audio event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent(Box<str>);
+
+impl RawEvent {
+    /// `text`, known to be one JSON value. Line breaks outside strings are
+    /// whitespace (inside a JSON string they cannot appear unescaped), so
+    /// they become spaces: the value stays the same and fits on one line.
+    fn verbatim(text: &str) -> RawEvent {
+        // Two memchr scans: much faster than one scan for either character.
+        if text.contains('\n') || text.contains('\r') {
+            RawEvent(text.replace(['\n', '\r'], " ").into_boxed_str())
+        } else {
+            RawEvent(Box::from(text))
+        }
+    }
+
+    /// A JSON string holding `text` (for a message that is not JSON).
+    fn string(text: &str) -> RawEvent {
+        let shown: String = text.chars().take(256).collect();
+        RawEvent(Value::String(shown).to_string().into_boxed_str())
+    }
+
+    /// The JSON text, one line.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// The message as a [`Value`] (parsed now; for tests and rare paths).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// Parse one server message, once. Never fails: what cannot be typed comes
+/// back as [`ServerEvent::Unknown`] with the reason.
+pub fn parse_server_event(text: &str) -> (RawEvent, ServerEvent) {
+    if let Ok(ev) = serde_json::from_str::<ServerEvent>(text) {
+        return (RawEvent::verbatim(text), ev);
+    }
+    // Not one of ours (or malformed): parse it as a tree to say why.
     let raw: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             return (
-                Value::String(text.chars().take(256).collect()),
+                RawEvent::string(text),
                 ServerEvent::Unknown {
                     raw: Value::Null,
                     problem: format!("not JSON: {e}"),
@@ -504,14 +546,19 @@ pub fn parse_server_event(text: &str) -> (Value, ServerEvent) {
             );
         }
     };
-    match ServerEvent::deserialize(&raw) {
-        Ok(ev) => (raw, ev),
+    let problem = match ServerEvent::deserialize(&raw) {
+        // Typed from the tree after all (the text had something only the
+        // direct parse refuses): keep it.
+        Ok(ev) => return (RawEvent::verbatim(text), ev),
         Err(e) => {
             let kind = raw.get("type").and_then(Value::as_str).unwrap_or("<none>");
-            let problem = format!("event `{kind}`: {e}");
-            (raw.clone(), ServerEvent::Unknown { raw, problem })
+            format!("event `{kind}`: {e}")
         }
-    }
+    };
+    (
+        RawEvent::verbatim(text),
+        ServerEvent::Unknown { raw, problem },
+    )
 }
 
 impl ClientEvent {
@@ -625,6 +672,7 @@ mod tests {
         let mut types = std::collections::BTreeSet::new();
         for line in SERVER_FIXTURES.lines() {
             let (raw, ev) = parse_server_event(line);
+            let raw = raw.value();
             assert!(!matches!(ev, ServerEvent::Unknown { .. }), "{ev:?}");
             let kind = raw["type"].as_str().unwrap_or_default();
             types.insert(kind.to_string());
@@ -697,7 +745,7 @@ mod tests {
             parse_server_event(r#"{"type":"output_audio_buffer.started","response_id":"r"}"#);
         match ev {
             ServerEvent::Unknown { raw: kept, problem } => {
-                assert_eq!(kept, raw);
+                assert_eq!(kept, raw.value());
                 assert!(problem.contains("unknown variant"), "{problem}");
             }
             other => panic!("{other:?}"),
@@ -709,7 +757,7 @@ mod tests {
         let (_, ev) = parse_server_event("{not json");
         assert!(matches!(ev, ServerEvent::Unknown { .. }));
         let (raw, ev) = parse_server_event(r#"{"type":"response.done","response":7}"#);
-        assert_eq!(raw["type"], "response.done");
+        assert_eq!(raw.value()["type"], "response.done");
         match ev {
             ServerEvent::Unknown { problem, .. } => {
                 assert!(problem.starts_with("event `response.done`"), "{problem}")

@@ -41,13 +41,21 @@ pub struct SimServer {
 impl SimServer {
     /// Bind to a free loopback port and serve until dropped.
     pub async fn start() -> std::io::Result<SimServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serve on `addr` until dropped (`agentd sim --listen ADDR`: the offline
+    /// model in a process of its own, so its work is not the daemon's).
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<SimServer> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let calls = Arc::new(SimCalls::default());
         let task = tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
+                        // Small events, answered at once.
+                        let _ = stream.set_nodelay(true);
                         tokio::spawn(serve(stream, calls.clone()));
                     }
                     Err(e) => {
@@ -58,6 +66,11 @@ impl SimServer {
             }
         });
         Ok(SimServer { addr, task })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `ws://127.0.0.1:PORT/v1/realtime?model=…`
@@ -139,7 +152,7 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
         let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
             TokioIo::new(upgraded),
             tokio_tungstenite::tungstenite::protocol::Role::Server,
-            None,
+            Some(crate::realtime::connection::ws_config()),
         )
         .await;
         let mut conn = SimConnection::new();

@@ -20,8 +20,8 @@
 //!   setting, guardrail list, policy, handoff and plugin version a session
 //!   uses), a model when its config differs, a plugin when the catalog built a
 //!   new version of it;
-//! - `[daemon]` socket, state_dir, cache_dir, watch and tool_queue need a
-//!   restart: a change to them rejects the reload, naming them.
+//! - `[daemon]` socket, state_dir, cache_dir, watch, tool_queue,
+//!   event_memory and journal_sync need a restart: a change to them rejects the reload, naming them.
 
 pub mod watch;
 
@@ -257,6 +257,8 @@ fn fixed_settings(old: &Config, new: &Config) -> Vec<String> {
     check("cache_dir", o.cache_dir != n.cache_dir);
     check("watch", o.watch != n.watch);
     check("tool_queue", o.tool_queue != n.tool_queue);
+    check("event_memory", o.event_memory != n.event_memory);
+    check("journal_sync", o.journal_sync != n.journal_sync);
     errors
 }
 

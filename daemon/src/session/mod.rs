@@ -11,7 +11,8 @@
 //! - [`guardrails`]: input, output and transcript guardrails off the session task;
 //! - [`handoff`]: switching agents when the model calls a handoff tool;
 //! - [`settings`]: an agent turned into `session.update` settings;
-//! - [`events`], [`history`]: what subscribers see, and the conversation.
+//! - [`events`], [`history`]: what subscribers see, and the conversation;
+//! - [`hub`]: the daemon-wide event stream and the memory budget of kept events.
 //!
 //! Behaviour follows the reference `RealtimeSession`: tool calls run
 //! concurrently by default (a slow tool never stalls the model stream),
@@ -26,6 +27,7 @@ mod guardrails;
 mod handle;
 mod handoff;
 pub mod history;
+pub mod hub;
 pub mod settings;
 mod task;
 
@@ -39,6 +41,7 @@ use crate::realtime::endpoint::EndpointError;
 pub use events::{Direction, Envelope, EventBus, SessionEvent, ToolOutcome};
 pub use executor::{Answer, ExecutorHandle};
 pub use handle::SessionHandle;
+pub use hub::EventHub;
 pub use task::{SessionOptions, start};
 
 /// What the model is told when a call is not approved (the reference's text).

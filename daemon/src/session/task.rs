@@ -41,6 +41,8 @@ pub struct SessionOptions {
     pub call: Option<agentd_api::session::CallStatus>,
     /// How its built-in call tools act on that call.
     pub call_hooks: Option<super::CallHooks>,
+    /// The daemon-wide event stream and memory budget the session's events join.
+    pub events: super::hub::EventHub,
 }
 
 /// Connect to the model and start the session's task (and its executor).
@@ -59,6 +61,7 @@ pub async fn start(
         notices,
         call,
         call_hooks,
+        events,
     } = options;
     let media = endpoint.media;
     let current = catalog.borrow_and_update().clone();
@@ -75,7 +78,7 @@ pub async fn start(
         .instrument(span.clone())
         .await?;
     let id: Arc<str> = Arc::from(id);
-    let bus = EventBus::new(id.clone());
+    let bus = EventBus::new(id.clone(), &events);
     bus.journal_trips(journal.clone());
     // The reference's first event: the (empty) history, once connected.
     bus.publish(SessionEvent::HistoryUpdated {
@@ -446,7 +449,9 @@ impl Session {
 
     async fn on_model_event(&mut self, ev: ModelEvent) -> Flow {
         match ev {
-            ModelEvent::Raw(data) => self.emit(SessionEvent::RawModelEvent { data }),
+            ModelEvent::Raw(raw) => {
+                self.bus.publish_raw(raw);
+            }
             ModelEvent::Error { code, message } => {
                 tracing::warn!(session = %self.id, ?code, %message, "model error");
                 self.emit(SessionEvent::Error { code, message });

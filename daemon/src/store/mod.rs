@@ -17,8 +17,11 @@
 //!
 //! Audit reads are bounded: `limit` is clamped to 1..=[`MAX_AUDIT_LIMIT`].
 //!
-//! The file runs in WAL mode with `synchronous = NORMAL`: a committed record
-//! survives a daemon crash; a power cut may lose the last few. WAL is also
+//! The file runs in WAL mode with `synchronous = NORMAL` by default: a
+//! committed record survives a daemon crash (the process being killed); a
+//! power cut may lose the last few. `[daemon] journal_sync = "full"` makes it
+//! `synchronous = FULL`: an fsync per commit, and a commit survives a power
+//! cut too. WAL is also
 //! what lets the reader read while the writer commits. The schema version
 //! lives in `PRAGMA user_version` and is migrated forward on open ([`schema`]).
 
@@ -247,7 +250,15 @@ fn now_ms() -> u64 {
 impl Journal {
     /// Open (creating and migrating as needed) the journal at `path`.
     pub fn open(path: &Path) -> Result<Journal, StoreError> {
-        Self::start(path, None)
+        Self::open_synced(path, crate::config::JournalSync::Normal)
+    }
+
+    /// Like [`Journal::open`], with the durability `[daemon] journal_sync` asks.
+    pub fn open_synced(
+        path: &Path,
+        sync: crate::config::JournalSync,
+    ) -> Result<Journal, StoreError> {
+        Self::start(path, None, sync)
     }
 
     /// A journal of its own that disappears with its last handle, for tests
@@ -274,10 +285,18 @@ impl Journal {
                 path: path.clone(),
                 reason: format!("cannot create its temporary folder: {e}"),
             })?;
-        Self::start(&path, Some(Arc::new(Scratch(dir))))
+        Self::start(
+            &path,
+            Some(Arc::new(Scratch(dir))),
+            crate::config::JournalSync::Normal,
+        )
     }
 
-    fn start(path: &Path, scratch: Option<Arc<Scratch>>) -> Result<Journal, StoreError> {
+    fn start(
+        path: &Path,
+        scratch: Option<Arc<Scratch>>,
+        sync: crate::config::JournalSync,
+    ) -> Result<Journal, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: path.to_path_buf(),
             reason,
@@ -294,7 +313,11 @@ impl Journal {
         }
         (|| -> rusqlite::Result<()> {
             writer.pragma_update(None, "journal_mode", "WAL")?;
-            writer.pragma_update(None, "synchronous", "NORMAL")?;
+            let level = match sync {
+                crate::config::JournalSync::Normal => "NORMAL",
+                crate::config::JournalSync::Full => "FULL",
+            };
+            writer.pragma_update(None, "synchronous", level)?;
             writer.busy_timeout(BUSY_TIMEOUT)?;
             schema::migrate(&writer)
         })()

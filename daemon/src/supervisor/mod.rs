@@ -118,6 +118,8 @@ pub struct Supervisor {
     /// Set once a stop is asked for (`agentctl drain`); the daemon's main
     /// loop waits on it as it does on SIGTERM.
     stop: Arc<watch::Sender<bool>>,
+    /// Every session's events join this stream and share its memory budget.
+    events: session::EventHub,
 }
 
 impl Supervisor {
@@ -127,6 +129,17 @@ impl Supervisor {
         catalog: Catalog,
         host: Arc<PluginHost>,
         journal: Journal,
+    ) -> Result<Supervisor, StartError> {
+        Self::start_with_events(catalog, host, journal, session::EventHub::default()).await
+    }
+
+    /// Like [`Supervisor::start`], with the daemon-wide event hub (its memory
+    /// budget and spill folder) given.
+    pub async fn start_with_events(
+        catalog: Catalog,
+        host: Arc<PluginHost>,
+        journal: Journal,
+        events: session::EventHub,
     ) -> Result<Supervisor, StartError> {
         let mut models = models::ModelServers::default();
         if let Some(e) = models.ensure(&catalog.config).await.into_iter().next() {
@@ -144,6 +157,7 @@ impl Supervisor {
             catalog: catalog_rx,
             journal,
             calls: Arc::default(),
+            events,
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -200,6 +214,11 @@ impl Supervisor {
     /// The journal every session records into.
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// The daemon-wide event stream and budget.
+    pub fn events(&self) -> &session::EventHub {
+        &self.events
     }
 
     /// When the daemon started, ms since the Unix epoch.
@@ -263,6 +282,7 @@ impl Supervisor {
                 notices: Some(plan.notices),
                 call: status,
                 call_hooks,
+                events: self.events.clone(),
             },
         )
         .await?;

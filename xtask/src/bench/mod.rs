@@ -5,7 +5,10 @@
 //!
 //! - `peer` ([`peer`]): agentd against the reference Python client on the
 //!   peer harness's scripted Realtime server. It is also what plain
-//!   `cargo xtask bench [OPTIONS]` runs, as BENCHMARKS.md shows.
+//!   `cargo xtask bench [OPTIONS]` runs, as BENCHMARKS.md shows;
+//! - `scale` ([`scale`]): 1 to 10,000 concurrent sessions on one daemon,
+//!   the model out of process, one daemon-wide subscriber;
+//! - `reload` ([`reload`]): a changed plugin renamed into place → served.
 //!
 //! Shared by all of them: [`child`] (processes started for a run, stopped
 //! when it ends however it ends) and [`measure`] (a process's CPU time and
@@ -14,6 +17,8 @@
 mod child;
 mod measure;
 mod peer;
+mod reload;
+mod scale;
 
 use std::process::ExitCode;
 
@@ -35,12 +40,18 @@ pub struct BenchArgs {
 enum Benchmark {
     /// agentd vs the reference Python client, same mock server and scenarios, interleaved.
     Peer(peer::PeerArgs),
+    /// Many concurrent sessions doing tool-call turns: open time, memory, turns/s, latency.
+    Scale(scale::ScaleArgs),
+    /// Hot reload: a changed plugin renamed into place until it serves, uncached and cached.
+    Reload(reload::ReloadArgs),
 }
 
 /// Run the benchmark named (or `peer`).
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.benchmark {
         Some(Benchmark::Peer(peer)) => peer::run(peer),
+        Some(Benchmark::Scale(scale)) => scale::run(scale),
+        Some(Benchmark::Reload(r)) => reload::run(r),
         None => peer::run(args.peer),
     }
 }
@@ -62,6 +73,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
         match cli.bench.benchmark {
             Some(Benchmark::Peer(p)) => p,
+            Some(other) => panic!("{args:?}: not peer: {other:?}"),
             None => cli.bench.peer,
         }
     }

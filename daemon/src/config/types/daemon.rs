@@ -29,7 +29,26 @@ pub struct DaemonConfig {
     /// How log lines are written; `None`: JSON under journald
     /// (`JOURNAL_STREAM` set), text elsewhere.
     pub log_format: Option<LogFormat>,
+    /// Bytes all sessions' kept events may hold in memory; older ones spill
+    /// to `<state_dir>/events`.
+    pub event_memory: usize,
+    /// When a journal commit is durable.
+    pub journal_sync: JournalSync,
 }
+
+/// `[daemon] journal_sync`: SQLite's `synchronous` in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JournalSync {
+    /// `synchronous = NORMAL`: a commit survives the process being killed,
+    /// not a power cut (the last commits may be lost then).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: an fsync per commit; survives a power cut.
+    Full,
+}
+
+/// Least `event_memory` accepted: one big audio event fits.
+pub const MIN_EVENT_MEMORY: u64 = 1 << 20;
 
 /// `[daemon] drain_timeout` when the file names none.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 pub use agents::{AgentConfig, HandoffConfig, ToolRef};
 pub use daemon::{
-    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, LogFormat, MAX_TOOL_QUEUE, default_socket_path,
-    default_state_dir,
+    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, JournalSync, LogFormat, MAX_TOOL_QUEUE, MIN_EVENT_MEMORY,
+    default_socket_path, default_state_dir,
 };
 pub use guardrails::{GuardrailRef, GuardrailSettings, ToolGuardrailRef};
 pub use http::{DEFAULT_HTTP_MAX_BODY, DEFAULT_RATE_LIMIT, HttpConfig, Role, Token};

@@ -4,8 +4,8 @@
 use super::Ctx;
 use crate::config::raw;
 use crate::config::{
-    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, LogFormat, MAX_TOOL_QUEUE, default_socket_path,
-    default_state_dir, parse_duration,
+    DEFAULT_DRAIN_TIMEOUT, DaemonConfig, JournalSync, LogFormat, MAX_TOOL_QUEUE, MIN_EVENT_MEMORY,
+    default_socket_path, default_state_dir, parse_duration,
 };
 
 impl Ctx<'_> {
@@ -43,7 +43,28 @@ impl Ctx<'_> {
             http: raw.daemon.http.as_ref().and_then(|h| self.http(h)),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             log_format: None,
+            event_memory: crate::session::hub::DEFAULT_EVENT_MEMORY,
+            journal_sync: JournalSync::default(),
         };
+        if let Some(s) = &raw.daemon.event_memory {
+            match crate::config::parse_size(s.get_ref()) {
+                Ok(n) if n >= MIN_EVENT_MEMORY => {
+                    daemon.event_memory = usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                Ok(_) => self.error(s, "event_memory must be at least 1MiB".to_string()),
+                Err(e) => self.error(s, format!("event_memory: {e}")),
+            }
+        }
+        if let Some(s) = &raw.daemon.journal_sync {
+            match s.get_ref().as_str() {
+                "normal" => daemon.journal_sync = JournalSync::Normal,
+                "full" => daemon.journal_sync = JournalSync::Full,
+                other => self.error(
+                    s,
+                    format!("journal_sync must be \"normal\" or \"full\", not \"{other}\""),
+                ),
+            }
+        }
         if let Some(t) = &raw.daemon.drain_timeout {
             match parse_duration(t.get_ref()) {
                 Ok(d) => daemon.drain_timeout = d,
@@ -125,6 +146,24 @@ drain_timeout = \"soon\"
         assert!(
             m[0].starts_with("/etc/agentd/agents.toml:2:17: drain_timeout: "),
             "{m:?}"
+        );
+    }
+
+    #[test]
+    fn event_memory_and_journal_sync_are_read_and_checked() {
+        use crate::config::JournalSync;
+        let c = parse("[daemon]\nevent_memory = \"64MiB\"\njournal_sync = \"full\"\n").unwrap();
+        assert_eq!(c.daemon.event_memory, 64 << 20);
+        assert_eq!(c.daemon.journal_sync, JournalSync::Full);
+        let c = parse("").unwrap();
+        assert_eq!(c.daemon.event_memory, 256 << 20);
+        assert_eq!(c.daemon.journal_sync, JournalSync::Normal);
+        assert_eq!(
+            messages("[daemon]\nevent_memory = \"10KiB\"\njournal_sync = \"always\"\n"),
+            [
+                "/etc/agentd/agents.toml:2:16: event_memory must be at least 1MiB",
+                "/etc/agentd/agents.toml:3:16: journal_sync must be \"normal\" or \"full\", not \"always\""
+            ]
         );
     }
 }

@@ -53,6 +53,7 @@ pub async fn dispatch(
         Route::SetAgent(id) => sessions::set_agent(daemon, &id, read_json(req).await?).await,
         Route::History(id) => sessions::history(daemon, &id).await,
         Route::Events { id, query } => sessions::events(daemon, &id, query).await,
+        Route::AllEvents => Ok(super::streaming::all_events(daemon.clone())),
         Route::Decide(call_id) => {
             approvals::decide(daemon, who, call_id, read_json(req).await?).await
         }

@@ -46,8 +46,8 @@ use serde_json::Value;
 
 use super::model::{ModelCommand, ModelEvent};
 use super::protocol::{
-    ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem, Role,
-    ServerEvent, SessionConfig,
+    ClientEvent, ContentPart, FunctionCallItem, FunctionCallOutputItem, Item, MessageItem,
+    RawEvent, Role, ServerEvent, SessionConfig,
 };
 use playback::{Playback, base64_len};
 use replay::{Replay, is_settled};
@@ -235,7 +235,7 @@ impl Conversation {
     }
 
     /// One server event, with its JSON as received.
-    pub fn on_server_event(&mut self, raw: Value, ev: ServerEvent) {
+    pub fn on_server_event(&mut self, raw: RawEvent, ev: ServerEvent) {
         self.emit(ModelEvent::Raw(raw));
         match ev {
             ServerEvent::Unknown { problem, .. } => {
