@@ -250,6 +250,7 @@ fn discover(dir: &std::path::Path) -> Vec<PluginConfig> {
                 name,
                 path,
                 sandbox: Sandbox::default(),
+                instance: Default::default(),
                 at: None,
             })
         })

@@ -1,5 +1,6 @@
 //! `agentd`: the daemon. `agentd [--config FILE]` runs it in the foreground;
-//! `agentd check [FILE]` validates a config (plugins included) and exits.
+//! `agentd check [FILE]` validates a config (plugins included) and exits;
+//! `agentd plugin inspect|new|build` are the plugin author's tools.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +37,22 @@ enum Cmd {
     Check {
         /// The file to check [default: as for --config]
         file: Option<PathBuf>,
+    },
+    /// Write, build and inspect plugins
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+}
+
+#[derive(Subcommand)]
+enum PluginCmd {
+    /// Show a component's contract version, tools (with their JSON Schemas),
+    /// guardrails and what it imports (the grants it would need)
+    Inspect {
+        /// The component (.wasm)
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -239,6 +256,36 @@ async fn check(path: PathBuf) -> ExitCode {
     }
 }
 
+async fn inspect(file: PathBuf, json: bool) -> ExitCode {
+    let host = match PluginHost::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("agentd: cannot start the plugin host: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match host.inspect(&file).await {
+        Ok(found) if json => match serde_json::to_string_pretty(&found) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("agentd: cannot write JSON: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(found) => {
+            print!("{}", found.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // `check` prints its verdict; only problems belong in its log.
@@ -261,6 +308,9 @@ fn main() -> ExitCode {
         Some(Cmd::Check { file }) => {
             let path = file.or(args.config).unwrap_or_else(default_config);
             runtime.block_on(check(path))
+        }
+        Some(Cmd::Plugin(PluginCmd::Inspect { file, json })) => {
+            runtime.block_on(inspect(file, json))
         }
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config))),
     }

@@ -18,3 +18,54 @@ pub(super) fn is_env_name(name: &str) -> bool {
     matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
+
+/// Edit distance (Levenshtein, by characters) between `a` and `b`.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The known name closest to `unknown`, when it is close enough to be a
+/// likely typo (at most a third of its length apart, and at least one edit
+/// closer than a full rewrite).
+pub fn closest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let budget = (unknown.chars().count() / 3).max(1);
+    known
+        .into_iter()
+        .map(|k| (edit_distance(unknown, k), k))
+        .filter(|(d, k)| *d <= budget && *d < k.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_names_are_typos_not_strangers() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            closest("per-sesion", ["per-call", "per-session"]),
+            Some("per-session")
+        );
+        assert_eq!(closest("calc", ["calc", "clock"]), Some("calc"));
+        assert_eq!(closest("weather", ["calc", "clock"]), None);
+        assert_eq!(closest("memroy", ["memory", "timeout"]), Some("memory"));
+    }
+}

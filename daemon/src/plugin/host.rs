@@ -179,7 +179,13 @@ impl PluginHost {
         // Linked for every plugin; each request is checked against allow_hosts.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| HostError::LinkHttp(format!("{e:#}")))?;
-        bindings::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
+        // Both contract versions' `host` interface: 0.1 and 0.2 components link.
+        bindings::v0_2::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::LinkHost(format!("{e:#}")))?;
+        bindings::v0_1::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
