@@ -310,3 +310,116 @@ fn plugin_inspect_shows_contract_tools_schemas_guardrails_and_imports() {
     assert!(!ok);
     assert!(err.contains("cannot read /nonexistent/x.wasm"), "{err}");
 }
+
+/// `agentd plugin new` + `agentd plugin build` for Rust: the project's own
+/// native test passes, and the component it builds is one agentd loads and
+/// calls. (Cargo's output goes to a target folder kept between test runs.)
+#[tokio::test]
+async fn plugin_new_then_build_for_rust_yields_a_component_agentd_loads() {
+    let work = tempfile::tempdir().unwrap();
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-new-target");
+    let run = |args: &[&str], cwd: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentd"))
+            .args(args)
+            .current_dir(cwd)
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("run agentd");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&["plugin", "new", "greeter"], work.path());
+    assert!(ok, "{err}");
+    assert!(out.contains("agentd plugin build"), "{out}");
+    let project = work.path().join("greeter");
+    // The same name twice is refused, naming the folder.
+    let (ok, _, err) = run(&["plugin", "new", "greeter"], work.path());
+    assert!(!ok && err.contains("already exists"), "{err}");
+
+    let test = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["test", "--quiet"])
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo test");
+    assert!(
+        test.status.success(),
+        "the new project's native test: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+
+    let (ok, out, err) = run(&["plugin", "build"], &project);
+    assert!(ok, "{err}");
+    let wasm = project.join("greeter.wasm");
+    assert_eq!(out.trim(), "./greeter.wasm");
+    assert!(wasm.is_file());
+
+    let host = host();
+    let cfg = PluginConfig {
+        name: "greeter".into(),
+        path: wasm,
+        sandbox: Sandbox::default(),
+        instance: InstanceMode::PerCall,
+        at: None,
+    };
+    let plugin = host.load(&cfg).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plugin.contract, Contract::V0_2);
+    let out = plugin
+        .call_tool("greet", r#"{"name":"Ada"}"#, &in_session("s"))
+        .await
+        .unwrap();
+    assert_eq!(out, "Hello, Ada!");
+
+    // Not a project: the message says what is missing.
+    let (ok, _, err) = run(&["plugin", "build"], work.path());
+    assert!(!ok);
+    assert!(err.contains("agentd-plugin.toml"), "{err}");
+}
+
+/// The Python and JavaScript examples (built by `cargo xtask plugins` with
+/// componentize-py and jco) serve a tool and a guardrail, and a guardrail
+/// error (contract 0.2) trips.
+#[tokio::test]
+async fn python_and_js_plugins_serve_a_tool_and_a_guardrail() {
+    let host = host();
+    for name in ["text-py", "text-js"] {
+        let cfg = PluginConfig {
+            name: name.into(),
+            path: common::plugin(name),
+            sandbox: Sandbox::default(),
+            instance: InstanceMode::PerCall,
+            at: None,
+        };
+        let plugin = host.load(&cfg).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(plugin.contract, Contract::V0_2, "{name}");
+        let info = in_session("s");
+        let out = plugin
+            .call_tool("word_count", r#"{"text":"one two  three"}"#, &info)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(out, "3", "{name}");
+        let check = async |text: &str| {
+            plugin
+                .check_guardrail("no_shouting", &GuardrailSubject::OutputText(text.into()), &info)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let v = check("PLEASE STOP SHOUTING").await;
+        assert!(v.tripwire, "{name}");
+        assert_eq!(
+            v.reason.as_deref(),
+            Some("shouting: most letters are capitals"),
+            "{name}"
+        );
+        assert!(!check("a calm sentence").await.tripwire, "{name}");
+        let v = check(&"a".repeat(100_001)).await;
+        assert!(v.tripwire, "{name}: an error trips");
+        assert!(
+            v.reason.as_deref().unwrap_or("").starts_with("the guardrail failed: text of 100001 characters"),
+            "{name}: {v:?}"
+        );
+    }
+}

@@ -54,6 +54,24 @@ enum PluginCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a ready-to-build plugin project in ./NAME with one example tool
+    /// (or guardrail) and a test that runs natively
+    New {
+        /// The plugin's name (also the folder and the component's file name)
+        name: String,
+        /// The plugin's language
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: agentd::authoring::Lang,
+        /// An example guardrail instead of an example tool
+        #[arg(long)]
+        guardrail: bool,
+    },
+    /// Build the plugin project in DIR to DIR/NAME.wasm, installing the
+    /// target or toolchain it needs first
+    Build {
+        /// The project folder [default: .]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn default_config() -> PathBuf {
@@ -286,6 +304,34 @@ async fn inspect(file: PathBuf, json: bool) -> ExitCode {
     }
 }
 
+fn new_plugin(name: String, lang: agentd::authoring::Lang, guardrail: bool) -> ExitCode {
+    use agentd::authoring::{World, new};
+    let req = new::NewProject {
+        name,
+        lang,
+        world: if guardrail {
+            World::Guardrails
+        } else {
+            World::Tools
+        },
+        parent: PathBuf::from("."),
+    };
+    match new::create(&req) {
+        Ok(dir) => {
+            println!(
+                "{}: a {lang:?} plugin; `cd {}` and run `agentd plugin build`",
+                dir.display(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agentd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // `check` prints its verdict; only problems belong in its log.
@@ -311,6 +357,23 @@ fn main() -> ExitCode {
         }
         Some(Cmd::Plugin(PluginCmd::Inspect { file, json })) => {
             runtime.block_on(inspect(file, json))
+        }
+        Some(Cmd::Plugin(PluginCmd::New {
+            name,
+            lang,
+            guardrail,
+        })) => new_plugin(name, lang, guardrail),
+        Some(Cmd::Plugin(PluginCmd::Build { dir })) => {
+            match agentd::authoring::build::build(&dir.unwrap_or_else(|| PathBuf::from("."))) {
+                Ok(out) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("agentd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config))),
     }
