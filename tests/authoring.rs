@@ -393,7 +393,10 @@ async fn python_and_js_plugins_serve_a_tool_and_a_guardrail() {
             instance: InstanceMode::PerCall,
             at: None,
         };
-        let plugin = host.load(&cfg).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plugin = host
+            .load(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(plugin.contract, Contract::V0_2, "{name}");
         let info = in_session("s");
         let out = plugin
@@ -403,7 +406,11 @@ async fn python_and_js_plugins_serve_a_tool_and_a_guardrail() {
         assert_eq!(out, "3", "{name}");
         let check = async |text: &str| {
             plugin
-                .check_guardrail("no_shouting", &GuardrailSubject::OutputText(text.into()), &info)
+                .check_guardrail(
+                    "no_shouting",
+                    &GuardrailSubject::OutputText(text.into()),
+                    &info,
+                )
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e}"))
         };
@@ -418,8 +425,91 @@ async fn python_and_js_plugins_serve_a_tool_and_a_guardrail() {
         let v = check(&"a".repeat(100_001)).await;
         assert!(v.tripwire, "{name}: an error trips");
         assert!(
-            v.reason.as_deref().unwrap_or("").starts_with("the guardrail failed: text of 100001 characters"),
+            v.reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("the guardrail failed: text of 100001 characters"),
             "{name}: {v:?}"
         );
     }
+}
+
+/// Peak resident memory of a process, from /proc (kB → bytes).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kb << 10
+}
+
+/// A copy of `wasm` with a custom section holding a fresh nonce: a component
+/// that behaves the same but that no cache has seen.
+fn unseen_copy(wasm: &std::path::Path, to: &std::path::Path) {
+    let mut bytes = std::fs::read(wasm).unwrap();
+    let nonce: [u8; 8] = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        .to_le_bytes()[..8]
+        .try_into()
+        .unwrap();
+    // Custom section: id 0, size 10, name "x" (length 1), 8 bytes of payload.
+    bytes.extend_from_slice(&[0, 10, 1, b'x']);
+    bytes.extend_from_slice(&nonce);
+    common::replace_file(to, &bytes);
+}
+
+/// A reload that adds a 12 MB JS component: the daemon compiles it in a
+/// child process (its own peak memory stays far below Cranelift's), shows
+/// `compiling (N s)` in `agentctl plugins` meanwhile, keeps serving, and
+/// then serves the new plugin from the cache the child wrote.
+#[tokio::test]
+async fn big_components_compile_in_a_child_process_with_progress() {
+    let calc = common::plugin("calc");
+    let body = format!(
+        "[plugins.calc]\npath = \"{}\"\n\n[agents.a]\ntools = [\"calc.*\"]\n",
+        calc.display()
+    );
+    let d = common::TestDaemon::start(&body).await;
+    let copy = d.dir.path().join("textjs.wasm");
+    unseen_copy(&common::plugin("text-js"), &copy);
+    d.rewrite_config(&format!(
+        "{body}\n[plugins.textjs]\npath = \"{}\"\n",
+        copy.display()
+    ));
+    let mut saw_progress = false;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let (ok, out, err) = d.agentctl(&["plugins"]);
+        assert!(ok, "{err}");
+        if out.contains("textjs: compiling (") {
+            saw_progress = true;
+            // The serving version is untouched meanwhile.
+            assert!(out.contains("calc ("), "{out}");
+        }
+        if out.contains("textjs (") && out.contains("tools [word_count]") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never loaded:\n{out}\n{}",
+            d.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        saw_progress,
+        "`agentctl plugins` never showed the compilation"
+    );
+    let log = d.log();
+    assert!(!log.contains("compiling in the daemon"), "{log}");
+    let peak = peak_rss(d.pid());
+    assert!(
+        peak < 200 << 20,
+        "the daemon's peak RSS is {} MiB: Cranelift ran in it",
+        peak >> 20
+    );
 }

@@ -108,7 +108,11 @@ fn newest(dir: &Path) -> Option<std::time::SystemTime> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "__pycache__" || name == "node_modules" || name.ends_with(".wasm") {
+        if name.starts_with('.')
+            || name == "__pycache__"
+            || name == "node_modules"
+            || name.ends_with(".wasm")
+        {
             continue;
         }
         let t = if path.is_dir() {

@@ -188,7 +188,15 @@ fn build_python(dir: &Path, m: &Manifest, out: &Path) -> Result<(), AuthoringErr
         .current_dir(dir)
         .arg("-d")
         .arg(&wit)
-        .args(["-w", m.world.wit_name(), "componentize", "-p", ".", "app", "-o"])
+        .args([
+            "-w",
+            m.world.wit_name(),
+            "componentize",
+            "-p",
+            ".",
+            "app",
+            "-o",
+        ])
         .arg(&tmp))?;
     std::fs::rename(&tmp, out).map_err(|source| AuthoringError::Write {
         path: out.to_path_buf(),

@@ -16,7 +16,9 @@ mod sdk;
 use std::path::{Path, PathBuf};
 
 /// A plugin's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     Rust,
@@ -98,12 +100,11 @@ impl Manifest {
     /// Read `dir/agentd-plugin.toml`.
     pub fn read(dir: &Path) -> Result<Manifest, AuthoringError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| {
-            AuthoringError::ReadManifest {
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| AuthoringError::ReadManifest {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         let manifest: Manifest =
             toml::from_str(&text).map_err(|e| AuthoringError::BadManifest {
                 path: path.clone(),

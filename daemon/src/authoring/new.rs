@@ -19,19 +19,30 @@ pub struct NewProject {
 
 fn template(lang: Lang, world: World) -> Vec<(&'static str, &'static str)> {
     match (lang, world) {
-        (Lang::Rust, World::Tools | World::Both) => vec![("src/lib.rs", include_str!("templates/rust_tool.rs"))],
+        (Lang::Rust, World::Tools | World::Both) => {
+            vec![("src/lib.rs", include_str!("templates/rust_tool.rs"))]
+        }
         (Lang::Rust, World::Guardrails) => {
             vec![("src/lib.rs", include_str!("templates/rust_guardrail.rs"))]
         }
         (Lang::Python, World::Tools | World::Both) => vec![
             ("app.py", include_str!("templates/python_tool.py")),
             ("logic.py", include_str!("templates/python_tool_logic.py")),
-            ("test_logic.py", include_str!("templates/python_tool_test.py")),
+            (
+                "test_logic.py",
+                include_str!("templates/python_tool_test.py"),
+            ),
         ],
         (Lang::Python, World::Guardrails) => vec![
             ("app.py", include_str!("templates/python_guardrail.py")),
-            ("logic.py", include_str!("templates/python_guardrail_logic.py")),
-            ("test_logic.py", include_str!("templates/python_guardrail_test.py")),
+            (
+                "logic.py",
+                include_str!("templates/python_guardrail_logic.py"),
+            ),
+            (
+                "test_logic.py",
+                include_str!("templates/python_guardrail_test.py"),
+            ),
         ],
         (Lang::Js, World::Tools | World::Both) => vec![
             ("app.js", include_str!("templates/js_tool.js")),
@@ -86,7 +97,10 @@ strip = true
 fn readme(m: &Manifest) -> String {
     let (test, edit) = match m.lang {
         Lang::Rust => ("cargo test", "src/lib.rs"),
-        Lang::Python => ("python3 test_logic.py", "logic.py (the logic) and app.py (the contract)"),
+        Lang::Python => (
+            "python3 test_logic.py",
+            "logic.py (the logic) and app.py (the contract)",
+        ),
         Lang::Js => ("node --test", "app.js"),
     };
     format!(
@@ -115,7 +129,10 @@ pub fn create(req: &NewProject) -> Result<PathBuf, AuthoringError> {
         world: req.world,
     };
     let ident = req.name.replace('-', "_");
-    let fill = |t: &str| t.replace("{{name}}", &req.name).replace("{{ident}}", &ident);
+    let fill = |t: &str| {
+        t.replace("{{name}}", &req.name)
+            .replace("{{ident}}", &ident)
+    };
     let lang = match req.lang {
         Lang::Rust => "rust",
         Lang::Python => "python",
@@ -144,7 +161,13 @@ pub fn create(req: &NewProject) -> Result<PathBuf, AuthoringError> {
         Lang::Js => {
             write_file(&dir.join(".gitignore"), "*.wasm\n")?;
             // `node --test` and the component both read app.js as an ES module.
-            write_file(&dir.join("package.json"), &format!("{{\n  \"name\": \"{}\",\n  \"private\": true,\n  \"type\": \"module\"\n}}\n", req.name))?;
+            write_file(
+                &dir.join("package.json"),
+                &format!(
+                    "{{\n  \"name\": \"{}\",\n  \"private\": true,\n  \"type\": \"module\"\n}}\n",
+                    req.name
+                ),
+            )?;
             write_file(&dir.join("wit").join("plugin.wit"), sdk::WIT)?;
         }
     }
@@ -174,7 +197,10 @@ mod tests {
             .unwrap();
             assert!(dir.join(file).is_file(), "{name}: {file}");
             let m = Manifest::read(&dir).unwrap();
-            assert_eq!((m.name.as_str(), m.lang, m.world), (name.as_str(), lang, world));
+            assert_eq!(
+                (m.name.as_str(), m.lang, m.world),
+                (name.as_str(), lang, world)
+            );
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             assert!(!text.contains("{{"), "{name}: unfilled template");
         }

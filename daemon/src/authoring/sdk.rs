@@ -10,24 +10,69 @@ use super::AuthoringError;
 pub(super) const FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../../../plugin-sdk/Cargo.toml")),
     ("README.md", include_str!("../../../plugin-sdk/README.md")),
-    ("macros/Cargo.toml", include_str!("../../../plugin-sdk/macros/Cargo.toml")),
-    ("macros/src/collect.rs", include_str!("../../../plugin-sdk/macros/src/collect.rs")),
-    ("macros/src/describe.rs", include_str!("../../../plugin-sdk/macros/src/describe.rs")),
-    ("macros/src/errors.rs", include_str!("../../../plugin-sdk/macros/src/errors.rs")),
-    ("macros/src/generate.rs", include_str!("../../../plugin-sdk/macros/src/generate.rs")),
-    ("macros/src/guardrail.rs", include_str!("../../../plugin-sdk/macros/src/guardrail.rs")),
-    ("macros/src/lib.rs", include_str!("../../../plugin-sdk/macros/src/lib.rs")),
-    ("macros/src/signature.rs", include_str!("../../../plugin-sdk/macros/src/signature.rs")),
-    ("macros/src/test_support.rs", include_str!("../../../plugin-sdk/macros/src/test_support.rs")),
-    ("macros/src/tool.rs", include_str!("../../../plugin-sdk/macros/src/tool.rs")),
-    ("src/args.rs", include_str!("../../../plugin-sdk/src/args.rs")),
-    ("src/guardrail.rs", include_str!("../../../plugin-sdk/src/guardrail.rs")),
+    (
+        "macros/Cargo.toml",
+        include_str!("../../../plugin-sdk/macros/Cargo.toml"),
+    ),
+    (
+        "macros/src/collect.rs",
+        include_str!("../../../plugin-sdk/macros/src/collect.rs"),
+    ),
+    (
+        "macros/src/describe.rs",
+        include_str!("../../../plugin-sdk/macros/src/describe.rs"),
+    ),
+    (
+        "macros/src/errors.rs",
+        include_str!("../../../plugin-sdk/macros/src/errors.rs"),
+    ),
+    (
+        "macros/src/generate.rs",
+        include_str!("../../../plugin-sdk/macros/src/generate.rs"),
+    ),
+    (
+        "macros/src/guardrail.rs",
+        include_str!("../../../plugin-sdk/macros/src/guardrail.rs"),
+    ),
+    (
+        "macros/src/lib.rs",
+        include_str!("../../../plugin-sdk/macros/src/lib.rs"),
+    ),
+    (
+        "macros/src/signature.rs",
+        include_str!("../../../plugin-sdk/macros/src/signature.rs"),
+    ),
+    (
+        "macros/src/test_support.rs",
+        include_str!("../../../plugin-sdk/macros/src/test_support.rs"),
+    ),
+    (
+        "macros/src/tool.rs",
+        include_str!("../../../plugin-sdk/macros/src/tool.rs"),
+    ),
+    (
+        "src/args.rs",
+        include_str!("../../../plugin-sdk/src/args.rs"),
+    ),
+    (
+        "src/guardrail.rs",
+        include_str!("../../../plugin-sdk/src/guardrail.rs"),
+    ),
     ("src/lib.rs", include_str!("../../../plugin-sdk/src/lib.rs")),
     ("src/log.rs", include_str!("../../../plugin-sdk/src/log.rs")),
-    ("src/output.rs", include_str!("../../../plugin-sdk/src/output.rs")),
-    ("src/schema.rs", include_str!("../../../plugin-sdk/src/schema.rs")),
+    (
+        "src/output.rs",
+        include_str!("../../../plugin-sdk/src/output.rs"),
+    ),
+    (
+        "src/schema.rs",
+        include_str!("../../../plugin-sdk/src/schema.rs"),
+    ),
     ("src/wit.rs", include_str!("../../../plugin-sdk/src/wit.rs")),
-    ("wit/plugin.wit", include_str!("../../../plugin-sdk/wit/plugin.wit")),
+    (
+        "wit/plugin.wit",
+        include_str!("../../../plugin-sdk/wit/plugin.wit"),
+    ),
 ];
 
 /// The one WIT file of the contract (0.2), for Python and JS projects.
@@ -45,7 +90,9 @@ fn standalone(text: &str) -> String {
             continue;
         }
         let line = match line.trim() {
-            "version.workspace = true" => "version = \"{version}\"".replace("{version}", env!("CARGO_PKG_VERSION")),
+            "version.workspace = true" => {
+                "version = \"{version}\"".replace("{version}", env!("CARGO_PKG_VERSION"))
+            }
             "edition.workspace = true" => "edition = \"2024\"".to_string(),
             "rust-version.workspace = true" => "rust-version = \"1.95\"".to_string(),
             "license.workspace = true" => "license = \"Apache-2.0\"".to_string(),
@@ -85,7 +132,11 @@ mod tests {
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
-                let rel = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 if rel == "tests" || rel == "target" {
                     continue;
                 }

@@ -41,6 +41,19 @@ enum Cmd {
     /// Write, build and inspect plugins
     #[command(subcommand)]
     Plugin(PluginCmd),
+    /// Compile a component into the cache (the daemon runs this as a child
+    /// process, so Cranelift's memory is never the daemon's)
+    #[command(hide = true)]
+    Compile {
+        #[arg(long)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        instance_slots: u32,
+        /// The SHA-256 the daemon read; a file that changed since is refused
+        #[arg(long)]
+        hash: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +136,8 @@ async fn run(config_path: PathBuf) -> ExitCode {
     let host = match PluginHost::with_options(HostOptions {
         cache_dir: Some(config.daemon.cache_dir.clone()),
         tool_queue: config.daemon.tool_queue,
+        // Big components are compiled by a child `agentd compile`.
+        compiler: std::env::current_exe().ok(),
         ..HostOptions::default()
     }) {
         Ok(h) => h,
@@ -358,6 +373,23 @@ fn main() -> ExitCode {
         Some(Cmd::Plugin(PluginCmd::Inspect { file, json })) => {
             runtime.block_on(inspect(file, json))
         }
+        Some(Cmd::Compile {
+            cache_dir,
+            instance_slots,
+            hash,
+            file,
+        }) => match agentd::plugin::compile::compile_into_cache(
+            cache_dir,
+            instance_slots,
+            &file,
+            &hash,
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agentd compile: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Cmd::Plugin(PluginCmd::New {
             name,
             lang,

@@ -73,6 +73,9 @@ pub struct HostOptions {
     pub tool_queue: usize,
     /// Calls that may hold an instance at once; sizes the instance pool.
     pub instance_slots: u32,
+    /// A program that compiles components into the cache out of process
+    /// (`agentd compile`, see [`super::compile`]); `None` compiles in process.
+    pub compiler: Option<PathBuf>,
 }
 
 impl Default for HostOptions {
@@ -81,6 +84,7 @@ impl Default for HostOptions {
             cache_dir: None,
             tool_queue: DEFAULT_TOOL_QUEUE,
             instance_slots: DEFAULT_INSTANCE_SLOTS,
+            compiler: None,
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct PluginHost {
     pub(super) linker: Arc<Linker<HostState>>,
     pub(super) cache: Option<ComponentCache>,
     pub(super) queue: Arc<CallQueue>,
+    pub(super) compiler: Option<PathBuf>,
+    pub(super) instance_slots: u32,
+    pub(super) compiles: super::compile::CompileLog,
     _ticker: EpochTicker,
 }
 
@@ -201,6 +208,9 @@ impl PluginHost {
             linker: Arc::new(linker),
             cache,
             queue: Arc::new(CallQueue::new(slots as usize, options.tool_queue)),
+            compiler: options.compiler,
+            instance_slots: slots,
+            compiles: Default::default(),
             _ticker: ticker,
         })
     }

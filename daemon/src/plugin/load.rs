@@ -129,6 +129,16 @@ impl PluginHost {
         bytes: Vec<u8>,
         hash: String,
     ) -> Result<Plugin, LoadError> {
+        // A miss is compiled (in a child process when the host has a
+        // compiler program, see `super::compile`) and timed for status pages.
+        let cached = self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.path_for(&hash).is_file());
+        let _running = (!cached).then(|| self.compiles.start(&cfg.name));
+        if !cached {
+            self.compile_in_child(&cfg.path, &hash).await;
+        }
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let key = hash.clone();

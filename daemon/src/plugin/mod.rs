@@ -19,6 +19,8 @@
 //! - [`sandbox`]: what each call may touch (deny by default, grants from the
 //!   config), in one place;
 //! - [`cache`]: compiled components on disk, who may own them, pruning;
+//! - [`compile`]: compiling out of the daemon's address space (a child
+//!   process writing the cache) and each plugin's compile progress;
 //! - [`schema`]: each tool's argument schema, compiled at load, checked on
 //!   every call before policy or the plugin sees it;
 //! - [`bindings`]: the host side of the WIT contract, 0.1 and 0.2;
@@ -36,6 +38,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod call;
+pub mod compile;
 pub mod error;
 pub mod host;
 pub mod inspect;
@@ -48,6 +51,7 @@ pub mod schema;
 pub use bindings::Contract;
 pub use cache::{CacheDirError, ComponentCache, Origin, PruneReport};
 pub use call::{CallInfo, GuardrailSubject, GuardrailVerdict};
+pub use compile::CompileStatus;
 pub use error::{CallError, HostError, LoadError};
 pub use host::{DEFAULT_TOOL_QUEUE, HostOptions, PluginHost};
 pub use instances::InstanceStats;

@@ -98,6 +98,8 @@ pub struct Supervisor {
     catalog: watch::Receiver<Arc<Catalog>>,
     journal: Journal,
     started_ms: u64,
+    /// The plugin host, for what it reports (compile progress); its state is its own.
+    host: Arc<PluginHost>,
 }
 
 impl Supervisor {
@@ -117,7 +119,13 @@ impl Supervisor {
         let (catalog_tx, catalog_rx) = watch::channel(catalog);
         let (tx, rx) = mpsc::channel(256);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-        let state = task::State::new(catalog_tx, host, models, notices_tx, journal.clone());
+        let state = task::State::new(
+            catalog_tx,
+            host.clone(),
+            models,
+            notices_tx,
+            journal.clone(),
+        );
         tokio::spawn(state.run(rx, notices_rx));
         Ok(Supervisor {
             commands: tx,
@@ -126,7 +134,13 @@ impl Supervisor {
             started_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            host,
         })
+    }
+
+    /// The plugin host (compile progress, queue status).
+    pub fn host(&self) -> &PluginHost {
+        &self.host
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
