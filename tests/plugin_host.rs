@@ -690,6 +690,7 @@ fn small_host(instance_slots: u32, tool_queue: usize) -> PluginHost {
         cache_dir: Some(common::shared_cache_dir()),
         tool_queue,
         instance_slots,
+        compiler: None,
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }
