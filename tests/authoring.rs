@@ -513,3 +513,75 @@ async fn big_components_compile_in_a_child_process_with_progress() {
         peak >> 20
     );
 }
+
+/// `agentd check` lists every problem at once, each with file:line:col, and
+/// names the closest known name for a misspelt plugin, agent or model.
+#[test]
+fn check_reports_every_problem_with_the_closest_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agents.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[models.fast]
+provider = "sim"
+
+[plugins.calc]
+path = "{calc}"
+
+[agents.billing]
+model = "fsat"
+handoffs = ["suport"]
+
+[agents.support]
+tools = ["clac.add"]
+"#,
+            calc = common::plugin("calc").display()
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = agentd(&["check", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("agents.toml:8:9: no model named `fsat` under [models]; did you mean `fast`?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "agents.toml:9:13: handoff to unknown agent `suport`; did you mean `support`?"
+        ),
+        "{err}"
+    );
+}
+
+/// The `pii` example, loaded by agentd: a Luhn-valid card number trips, a
+/// look-alike does not, and the reason never repeats the data.
+#[tokio::test]
+async fn the_pii_plugin_trips_on_personal_data_in_agentd() {
+    let host = host();
+    let cfg = PluginConfig {
+        name: "pii".into(),
+        path: common::plugin("pii"),
+        sandbox: Sandbox::default(),
+        instance: InstanceMode::PerCall,
+        at: None,
+    };
+    let plugin = host.load(&cfg).await.unwrap_or_else(|e| panic!("{e}"));
+    let info = in_session("s");
+    let check = async |name: &str, text: &str| {
+        plugin
+            .check_guardrail(name, &GuardrailSubject::OutputText(text.into()), &info)
+            .await
+            .unwrap()
+    };
+    let v = check("card_numbers", "my card is 4111 1111 1111 1111").await;
+    assert!(v.tripwire);
+    assert_eq!(v.reason.as_deref(), Some("contains a card number"));
+    assert!(
+        !check("card_numbers", "order 4111 1111 1111 1112")
+            .await
+            .tripwire
+    );
+    let v = check("pii", "reach me at ada@example.org").await;
+    assert_eq!(v.reason.as_deref(), Some("contains an email address"));
+}

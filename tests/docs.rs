@@ -75,12 +75,9 @@ fn every_shell_command_in_the_docs_runs() {
         let work = tempfile::tempdir().unwrap();
         for b in blocks(&text) {
             let at = format!("{}:{}", page.display(), b.line);
-            match &b.no_run {
-                Some(reason) => {
-                    assert!(!reason.is_empty(), "{at}: a no-run block must say why");
-                    continue;
-                }
-                None => {}
+            if let Some(reason) = &b.no_run {
+                assert!(!reason.is_empty(), "{at}: a no-run block must say why");
+                continue;
             }
             let out = Command::new("bash")
                 .args(["-euo", "pipefail", "-c", &b.text])

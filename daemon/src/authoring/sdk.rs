@@ -156,7 +156,12 @@ mod tests {
     #[test]
     fn manifests_stand_alone() {
         let text = standalone(FILES[0].1);
-        assert!(!text.contains("workspace"), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_end().ends_with("workspace = true")),
+            "{text}"
+        );
         assert!(!text.contains("[dev-dependencies]"), "{text}");
         assert!(text.contains("edition = \"2024\""), "{text}");
     }
