@@ -107,10 +107,10 @@ pub struct PluginSummary {
     pub error: Option<String>,
     /// Milliseconds spent in a compilation running now (a new version; the
     /// one with `hash` keeps serving until it is ready).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiling_ms: Option<u64>,
     /// How long the plugin's last compilation took, in milliseconds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_compile_ms: Option<u64>,
 }
 
