@@ -329,4 +329,19 @@ async fn reused_instances_are_timed_and_their_memory_and_slots_counted() {
     // The idle instance keeps its slot and its memory.
     assert_eq!(m.get("agentd_plugin_instances_in_use", &[]), 1.0);
     assert!(m.get("agentd_wasm_memory_bytes", &[]) > 0.0);
+
+    // Reloaded with another mode, the kept instance of the old plugin goes
+    // (though the ended session is still readable): slot and memory back.
+    let (ok, _, err) = d.agentctl(&["session", "close", &s]);
+    assert!(ok, "{err}");
+    ev.until_type("session_closed", &[]).await;
+    d.rewrite_config(&reused_config("per-call"));
+    let (ok, _, err) = d.agentctl(&["reload"]);
+    assert!(ok, "{err}");
+    common::wait_until("the kept instance is gone", || async {
+        let m = Scrape::take(&d).await;
+        m.get("agentd_plugin_instances_in_use", &[]) == 0.0
+            && m.get("agentd_wasm_memory_bytes", &[]) == 0.0
+    })
+    .await;
 }

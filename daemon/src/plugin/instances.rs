@@ -19,6 +19,9 @@
 //!   because it holds its share of the pooling allocator; `per-session` keeps
 //!   at most [`PER_SESSION_MAX`] per plugin so idle instances cannot take all
 //!   slots;
+//! - once a reload replaces or removes the plugin, its idle instances are
+//!   dropped and instances it still lends are dropped when their call ends
+//!   ([`Plugin::retire_instances`]), so an old generation holds no slots;
 //! - every call on a reused instance gets a fresh deadline; the store's WASI
 //!   context (and so the call id in its stdout/stderr log lines) is the one
 //!   made for the instance's first call;
@@ -52,12 +55,20 @@ pub(super) enum Kind {
 }
 
 /// A plugin's reused instances; empty and unused for `per-call`.
-#[derive(Default)]
 pub(super) struct Instances {
-    /// Idle instances, oldest first.
-    idle: Mutex<Vec<Kept>>,
+    /// Idle instances, oldest first; `None` once retired.
+    idle: Mutex<Option<Vec<Kept>>>,
     /// Live instances (idle or serving a call), for the plugin's limit.
     live: Arc<AtomicU32>,
+}
+
+impl Default for Instances {
+    fn default() -> Instances {
+        Instances {
+            idle: Mutex::new(Some(Vec::new())),
+            live: Arc::default(),
+        }
+    }
 }
 
 /// What a plugin's reuse looks like now, for status pages and tests.
@@ -106,7 +117,8 @@ struct Kept {
 impl Instances {
     /// The idle instance of `session` for `kind`, if there is one.
     fn take(&self, kind: Kind, session: &str) -> Option<Kept> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let idle = guard.as_mut()?;
         let at = idle
             .iter()
             .position(|k| k.kind == kind && k.session == session)?;
@@ -128,10 +140,12 @@ impl Instances {
             return Some(t);
         }
         let evicted = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            idle.iter()
-                .position(|k| k.session != session)
-                .map(|at| idle.remove(at))
+            let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            guard.as_mut().and_then(|idle| {
+                idle.iter()
+                    .position(|k| k.session != session)
+                    .map(|at| idle.remove(at))
+            })
         };
         // Dropped outside the lock: dropping a store frees its instance.
         drop(evicted?);
@@ -139,16 +153,31 @@ impl Instances {
     }
 
     fn put_back(&self, kept: Kept) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(kept);
+        let mut guard = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(idle) => idle.push(kept),
+            None => {
+                drop(guard);
+                // Retired: dropped outside the lock, like an eviction.
+                drop(kept);
+            }
+        }
+    }
+
+    /// Drop every idle instance and keep none from now on.
+    fn retire(&self) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(idle);
     }
 
     pub(super) fn stats(&self) -> InstanceStats {
         InstanceStats {
             live: self.live.load(Ordering::Acquire),
-            idle: self.idle.lock().map(|i| i.len()).unwrap_or(0) as u32,
+            idle: self
+                .idle
+                .lock()
+                .map(|i| i.as_ref().map_or(0, Vec::len))
+                .unwrap_or(0) as u32,
         }
     }
 }
@@ -298,6 +327,13 @@ impl Plugin {
             self.instances.put_back(kept);
         }
         result
+    }
+
+    /// This plugin was replaced or removed by a reload: its idle instances
+    /// go now, those in a call when the call ends, and it keeps none again
+    /// (later calls on it get per-call instances).
+    pub fn retire_instances(&self) {
+        self.instances.retire();
     }
 
     /// Live and idle reused instances of this plugin now.
