@@ -286,3 +286,62 @@ guardrails = ["blocklist.blocklist"]
         1.0
     );
 }
+
+/// The calc plugin with reused instances (`instance = "per-session"`), or not.
+fn reused_config(instance: &str) -> String {
+    format!(
+        r#"
+[plugins.calc]
+path = "{calc}"
+instance = "{instance}"
+
+[agents.concierge]
+instructions = "You are a concierge."
+tools = ["calc.*"]
+"#,
+        calc = plugin("calc").display(),
+    )
+}
+
+#[tokio::test]
+async fn reused_instances_are_timed_and_their_memory_and_slots_counted() {
+    let d = TestDaemon::start(&reused_config("per-session")).await;
+    let s = d.start_session("concierge").await;
+    let mut ev = d.watch(&s);
+    for _ in 0..2 {
+        d.send(&s, r#"call calc.add {"a":2,"b":3}"#).await;
+        ev.until_type("tool_end", &[("tool", "calc.add")]).await;
+        ev.until("the reply's end", |e| e["type"] == "agent_end")
+            .await;
+    }
+    let m = Scrape::take(&d).await;
+    let phase = |p: &str| {
+        m.get(
+            "agentd_tool_call_duration_seconds_count",
+            &[("plugin", "calc"), ("tool", "add"), ("phase", p)],
+        )
+    };
+    // Both calls waited (not at all, the second) and ran; only the first
+    // made an instance.
+    assert_eq!(phase("queue"), 2.0);
+    assert_eq!(phase("instantiate"), 1.0);
+    assert_eq!(phase("run"), 2.0);
+    // The idle instance keeps its slot and its memory.
+    assert_eq!(m.get("agentd_plugin_instances_in_use", &[]), 1.0);
+    assert!(m.get("agentd_wasm_memory_bytes", &[]) > 0.0);
+
+    // Reloaded with another mode, the kept instance of the old plugin goes
+    // (though the ended session is still readable): slot and memory back.
+    let (ok, _, err) = d.agentctl(&["session", "close", &s]);
+    assert!(ok, "{err}");
+    ev.until_type("session_closed", &[]).await;
+    d.rewrite_config(&reused_config("per-call"));
+    let (ok, _, err) = d.agentctl(&["reload"]);
+    assert!(ok, "{err}");
+    common::wait_until("the kept instance is gone", || async {
+        let m = Scrape::take(&d).await;
+        m.get("agentd_plugin_instances_in_use", &[]) == 0.0
+            && m.get("agentd_wasm_memory_bytes", &[]) == 0.0
+    })
+    .await;
+}

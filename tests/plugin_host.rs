@@ -19,6 +19,7 @@ async fn load(host: &PluginHost, name: &str, path: std::path::PathBuf, sandbox: 
         name: name.into(),
         path,
         sandbox,
+        instance: Default::default(),
         at: None,
     };
     host.load(&cfg).await.unwrap_or_else(|e| panic!("{e}"))
@@ -192,6 +193,7 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
         name: "garbage".into(),
         path: garbage.clone(),
         sandbox: Sandbox::default(),
+        instance: Default::default(),
         at: None,
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
@@ -210,11 +212,12 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
         name: "empty".into(),
         path: empty,
         sandbox: Sandbox::default(),
+        instance: Default::default(),
         at: None,
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
     assert!(
-        err.contains("exports neither `agentd:plugin/tools@0.1.0`"),
+        err.contains("exports neither `agentd:plugin/tools` nor `agentd:plugin/guardrails` (this agentd loads agentd:plugin@0.1.0, agentd:plugin@0.2.0)"),
         "{err}"
     );
 
@@ -222,6 +225,7 @@ async fn garbage_and_wrong_worlds_are_refused_with_the_reason() {
         name: "missing".into(),
         path: dir.path().join("missing.wasm"),
         sandbox: Sandbox::default(),
+        instance: Default::default(),
         at: None,
     };
     let err = host.load(&cfg).await.unwrap_err().to_string();
@@ -585,6 +589,7 @@ async fn an_unchanged_file_is_reused_and_a_new_sandbox_applies_without_recompili
         name: "faulty".into(),
         path: fixture("faulty"),
         sandbox,
+        instance: Default::default(),
         at: None,
     };
     let first = std::sync::Arc::new(host.load(&cfg(faulty_sandbox())).await.unwrap());
@@ -685,6 +690,7 @@ fn small_host(instance_slots: u32, tool_queue: usize) -> PluginHost {
         cache_dir: Some(common::shared_cache_dir()),
         tool_queue,
         instance_slots,
+        compiler: None,
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }

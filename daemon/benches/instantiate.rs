@@ -102,10 +102,14 @@ fn main() {
     let component = Component::new(&engine, &bytes).expect("compile");
     let mut linker: Linker<Raw> = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("wasi");
-    bindings::tools::agentd::plugin::host::add_to_linker::<Raw, HasSelf<Raw>>(&mut linker, |s| s)
-        .expect("host");
-    let pre = bindings::tools::ToolPluginPre::new(linker.instantiate_pre(&component).expect("pre"))
-        .expect("bindings");
+    bindings::v0_2::tools::agentd::plugin::host::add_to_linker::<Raw, HasSelf<Raw>>(
+        &mut linker,
+        |s| s,
+    )
+    .expect("host");
+    let pre =
+        bindings::v0_2::tools::ToolPluginPre::new(linker.instantiate_pre(&component).expect("pre"))
+            .expect("bindings");
     let ctx = CallContext {
         session_id: "bench".into(),
         agent: "bench".into(),
@@ -140,6 +144,7 @@ fn main() {
         name: "calc".into(),
         path: calc.clone(),
         sandbox: Sandbox::default(),
+        instance: Default::default(),
         at: None,
     };
     let host = PluginHost::with_cache(cache.path().to_path_buf()).expect("host");

@@ -302,6 +302,7 @@ fn discover(dir: &std::path::Path) -> Vec<PluginConfig> {
                 name,
                 path,
                 sandbox: Sandbox::default(),
+                instance: Default::default(),
                 at: None,
             })
         })
@@ -331,9 +332,19 @@ impl Resolver<'_> {
     fn missing_plugin(&self, name: &str) -> String {
         match self.failed.iter().find(|f| f.name == name) {
             Some(f) => format!("plugin `{name}` failed to load: {}", f.error),
-            None => format!(
-                "no plugin named `{name}` (declare it under [plugins] or put {name}.wasm in plugin_dir)"
-            ),
+            None => {
+                let known = self
+                    .plugins
+                    .keys()
+                    .map(String::as_str)
+                    .chain(self.failed.iter().map(|f| f.name.as_str()));
+                match crate::config::closest(name, known) {
+                    Some(c) => format!("no plugin named `{name}`; did you mean `{c}`?"),
+                    None => format!(
+                        "no plugin named `{name}` (declare it under [plugins] or put {name}.wasm in plugin_dir)"
+                    ),
+                }
+            }
         }
     }
 

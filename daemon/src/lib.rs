@@ -5,6 +5,7 @@
 //! [`supervisor`] (with [`reload`]) to each [`session`] ⇄ [`realtime`],
 //! recorded in the [`store`], driven through [`control`].
 
+pub mod authoring;
 pub mod calls;
 pub mod catalog;
 pub mod config;

@@ -58,6 +58,26 @@ impl Verdict {
     }
 }
 
+/// What a `#[guardrail]` function may return: a [`Verdict`], or a
+/// `Result<Verdict, E>` whose error says the guardrail could not judge. The
+/// host treats an error as a trip (fails closed) and logs it (contract 0.2).
+pub trait IntoVerdict {
+    /// The verdict, or the error text.
+    fn into_verdict(self) -> Result<Verdict, String>;
+}
+
+impl IntoVerdict for Verdict {
+    fn into_verdict(self) -> Result<Verdict, String> {
+        Ok(self)
+    }
+}
+
+impl<E: std::fmt::Display> IntoVerdict for Result<Verdict, E> {
+    fn into_verdict(self) -> Result<Verdict, String> {
+        self.map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,9 +49,11 @@
 //!
 //! A crate holds one `#[plugin]` module (it defines the component's exports).
 //! The macro adds a unit struct named `Plugin` to the module, so do not import
-//! the [`Plugin`] trait into the module by name. Calling a guardrail the plugin
-//! does not have trips (fails closed); calling an unknown tool is an
-//! `invalid-arguments` error.
+//! the [`Plugin`] trait into the module by name. A guardrail returns a
+//! [`Verdict`] or a `Result<Verdict, E>`; an error (and calling a guardrail the
+//! plugin does not have) trips on the host (fails closed); calling an unknown
+//! tool is an `invalid-arguments` error. The SDK builds contract 0.2
+//! (`agentd:plugin@0.2.0`).
 
 #![warn(missing_docs)]
 
@@ -63,7 +65,7 @@ mod schema;
 mod wit;
 
 pub use agentd_plugin_macros::plugin;
-pub use guardrail::{Subject, Verdict};
+pub use guardrail::{IntoVerdict, Subject, Verdict};
 pub use output::{IntoToolOutput, Json, ToolError};
 pub use schema::{ObjectSchema, Schema};
 /// The serde_json this crate uses, for writing [`Schema`] impls and tool outputs.
@@ -114,8 +116,9 @@ pub trait Plugin {
     /// The guardrails, in source order.
     fn describe_guardrails() -> Vec<GuardrailSpec>;
 
-    /// Runs guardrail `name` on `subject`; an unknown name trips (fails closed).
-    fn check(name: &str, subject: &Subject, ctx: &CallContext) -> Verdict;
+    /// Runs guardrail `name` on `subject`. An error (the guardrail could not
+    /// judge, or there is no guardrail `name`) trips: the host fails closed.
+    fn check(name: &str, subject: &Subject, ctx: &CallContext) -> Result<Verdict, String>;
 }
 
 /// Support for the code `#[plugin]` generates; not a stable API.

@@ -101,7 +101,7 @@ impl<P: Plugin> guardrails::Guest for Exports<P> {
         name: String,
         subject: guardrails::Subject,
         ctx: guardrails::CallContext,
-    ) -> guardrails::Verdict {
-        P::check(&name, &subject.into(), &ctx.into()).into()
+    ) -> Result<guardrails::Verdict, String> {
+        P::check(&name, &subject.into(), &ctx.into()).map(Into::into)
     }
 }

@@ -119,6 +119,16 @@ mod guards_only {
     pub fn open(_text: &str) -> Verdict {
         Verdict::pass()
     }
+
+    /// Cannot judge empty text (contract 0.2: an error, which the host trips on).
+    #[guardrail]
+    pub fn strict(text: &str) -> Result<Verdict, String> {
+        if text.is_empty() {
+            Err("nothing to judge".into())
+        } else {
+            Ok(Verdict::pass())
+        }
+    }
 }
 
 #[agentd_plugin_sdk::plugin]
@@ -315,11 +325,11 @@ fn describes_and_checks_guardrails() {
     let check = |name: &str, subject: Subject| sample::Plugin::check(name, &subject, &c);
     assert_eq!(
         check("stopper", Subject::InputText("go".into())),
-        Verdict::pass()
+        Ok(Verdict::pass())
     );
     assert_eq!(
         check("stopper", Subject::OutputText("please stop".into())),
-        Verdict::trip("said stop")
+        Ok(Verdict::trip("said stop"))
     );
     assert_eq!(
         check(
@@ -329,7 +339,7 @@ fn describes_and_checks_guardrails() {
                 arguments_json: "{}".into()
             }
         ),
-        Verdict::trip("no pinging")
+        Ok(Verdict::trip("no pinging"))
     );
     assert_eq!(
         check(
@@ -339,15 +349,15 @@ fn describes_and_checks_guardrails() {
                 arguments_json: r#"{"a":1,"b":2}"#.into()
             }
         ),
-        Verdict::trip("too long for tester")
+        Ok(Verdict::trip("too long for tester"))
     );
     assert_eq!(
         check("too_long", Subject::InputText("short".into())),
-        Verdict::pass()
+        Ok(Verdict::pass())
     );
     assert_eq!(
         check("missing", Subject::InputText("x".into())),
-        Verdict::trip("unknown guardrail `missing`")
+        Err("unknown guardrail `missing`".to_string())
     );
 }
 
@@ -358,11 +368,13 @@ fn one_sided_plugins_export_empty_lists() {
         guards_only::Plugin::call_tool("open", "{}", &ctx()),
         Err(ToolError::InvalidArguments("unknown tool `open`".into()))
     );
-    assert_eq!(guards_only::Plugin::describe_guardrails().len(), 1);
+    assert_eq!(guards_only::Plugin::describe_guardrails().len(), 2);
+    let check =
+        |text: &str| guards_only::Plugin::check("strict", &Subject::InputText(text.into()), &ctx());
+    assert_eq!(check(""), Err("nothing to judge".to_string()));
+    assert_eq!(check("x"), Ok(Verdict::pass()));
     assert!(tools_only::Plugin::describe_guardrails().is_empty());
-    assert!(
-        tools_only::Plugin::check("one", &Subject::InputText(String::new()), &ctx()).is_tripped()
-    );
+    assert!(tools_only::Plugin::check("one", &Subject::InputText(String::new()), &ctx()).is_err());
 }
 
 #[test]

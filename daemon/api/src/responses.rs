@@ -105,9 +105,30 @@ pub struct PluginSummary {
     /// The last load failure; with a `hash`, the previous version keeps serving.
     #[serde(default)]
     pub error: Option<String>,
+    /// Milliseconds spent in a compilation running now (a new version; the
+    /// one with `hash` keeps serving until it is ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiling_ms: Option<u64>,
+    /// How long the plugin's last compilation took, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_compile_ms: Option<u64>,
 }
 
 impl PluginSummary {
+    /// `compiling (12 s; last took 9 s)`, while a compilation runs.
+    pub fn compiling_line(&self) -> Option<String> {
+        let running = self.compiling_ms?;
+        let secs = |ms: u64| (ms + 500) / 1000;
+        Some(match self.last_compile_ms {
+            Some(last) => format!(
+                "compiling ({} s; last took {} s)",
+                secs(running),
+                secs(last)
+            ),
+            None => format!("compiling ({} s)", secs(running)),
+        })
+    }
+
     /// The first 12 characters of the serving version's hash, as shown to people.
     pub fn short_hash(&self) -> Option<&str> {
         let hash = self.hash.as_deref()?;
@@ -290,8 +311,19 @@ mod tests {
             tools: Vec::new(),
             guardrails: Vec::new(),
             error: None,
+            compiling_ms: None,
+            last_compile_ms: None,
         };
         assert_eq!(p.short_hash(), Some("éééééééééééé"));
+        let p = PluginSummary {
+            compiling_ms: Some(11_600),
+            last_compile_ms: Some(9_200),
+            ..p
+        };
+        assert_eq!(
+            p.compiling_line().as_deref(),
+            Some("compiling (12 s; last took 9 s)")
+        );
     }
 }
 

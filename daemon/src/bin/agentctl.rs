@@ -907,6 +907,13 @@ async fn attach(c: &Client, session: &str, raw: bool) -> Result<(), ClientError>
 
 fn print_plugins(ps: &[PluginSummary]) {
     for p in ps {
+        let compiling = p.compiling_line();
+        if p.hash.is_none()
+            && let Some(line) = &compiling
+        {
+            println!("  {}: {line}", p.name);
+            continue;
+        }
         let Some(hash) = p.short_hash() else {
             println!(
                 "  {} ({}) FAILED: {}",
@@ -930,6 +937,9 @@ fn print_plugins(ps: &[PluginSummary]) {
         );
         if let Some(e) = &p.error {
             println!("    last error: {e}");
+        }
+        if let Some(line) = compiling {
+            println!("    new version {line}");
         }
     }
 }

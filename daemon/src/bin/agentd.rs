@@ -1,7 +1,9 @@
 //! `agentd`: the daemon. `agentd [--config FILE] [--socket PATH]` runs it in
 //! the foreground; `agentd check [FILE]` validates a config (plugins
-//! included) and exits. SIGHUP reloads; SIGTERM drains (see `agentd::drain`)
-//! and a second SIGTERM stops at once.
+//! included) and exits; `agentd sim --listen ADDR` runs the offline model
+//! alone; `agentd plugin inspect|new|build` are the plugin author's tools.
+//! SIGHUP reloads; SIGTERM drains (see `agentd::drain`) and a second SIGTERM
+//! stops at once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +56,81 @@ enum Cmd {
         #[arg(long, value_name = "ADDR")]
         listen: std::net::SocketAddr,
     },
+    /// Write, build and inspect plugins
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+}
+
+/// `agentd compile …`: compile a component into the cache. The daemon runs
+/// this as a child process, so Cranelift's memory is never the daemon's.
+/// Like `gen-docs`, the word is looked at before [`Args`] are parsed: it is
+/// the daemon's, not the operator's, and shows in no man page or completion.
+#[derive(Parser)]
+#[command(name = "agentd compile")]
+struct CompileArgs {
+    #[arg(long)]
+    cache_dir: PathBuf,
+    #[arg(long)]
+    instance_slots: u32,
+    /// The SHA-256 the daemon read; a file that changed since is refused
+    #[arg(long)]
+    hash: String,
+    file: PathBuf,
+}
+
+/// When the arguments are `compile …`: the compile child's exit code.
+fn compile_child() -> Option<ExitCode> {
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_none_or(|a| a != "compile") {
+        return None;
+    }
+    let c = CompileArgs::parse_from(args);
+    agentd::logs::init(agentd::config::LogFormat::Text, "warn");
+    Some(
+        match agentd::plugin::compile::compile_into_cache(
+            c.cache_dir,
+            c.instance_slots,
+            &c.file,
+            &c.hash,
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agentd compile: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    )
+}
+
+#[derive(Subcommand)]
+enum PluginCmd {
+    /// Show a component's contract version, tools (with their JSON Schemas),
+    /// guardrails and what it imports (the grants it would need)
+    Inspect {
+        /// The component (.wasm)
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a ready-to-build plugin project in ./NAME with one example tool
+    /// (or guardrail) and a test that runs natively
+    New {
+        /// The plugin's name (also the folder and the component's file name)
+        name: String,
+        /// The plugin's language
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: agentd::authoring::Lang,
+        /// An example guardrail instead of an example tool
+        #[arg(long)]
+        guardrail: bool,
+    },
+    /// Build the plugin project in DIR to DIR/NAME.wasm, installing the
+    /// target or toolchain it needs first
+    Build {
+        /// The project folder [default: .]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn default_config() -> PathBuf {
@@ -92,6 +169,8 @@ async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
     let host = match PluginHost::with_options(HostOptions {
         cache_dir: Some(config.daemon.cache_dir.clone()),
         tool_queue: config.daemon.tool_queue,
+        // Big components are compiled by a child `agentd compile`.
+        compiler: std::env::current_exe().ok(),
         ..HostOptions::default()
     }) {
         Ok(h) => h,
@@ -397,8 +476,69 @@ async fn sim(listen: std::net::SocketAddr) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn inspect(file: PathBuf, json: bool) -> ExitCode {
+    let host = match PluginHost::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("agentd: cannot start the plugin host: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match host.inspect(&file).await {
+        Ok(found) if json => match serde_json::to_string_pretty(&found) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("agentd: cannot write JSON: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(found) => {
+            print!("{}", found.to_text());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new_plugin(name: String, lang: agentd::authoring::Lang, guardrail: bool) -> ExitCode {
+    use agentd::authoring::{World, new};
+    let req = new::NewProject {
+        name,
+        lang,
+        world: if guardrail {
+            World::Guardrails
+        } else {
+            World::Tools
+        },
+        parent: PathBuf::from("."),
+    };
+    match new::create(&req) {
+        Ok(dir) => {
+            println!(
+                "{}: a {lang:?} plugin; `cd {}` and run `agentd plugin build`",
+                dir.display(),
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agentd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     if let Some(code) = gen_docs::from_args(Args::command()) {
+        return code;
+    }
+    if let Some(code) = compile_child() {
         return code;
     }
     let args = Args::parse();
@@ -428,6 +568,26 @@ fn main() -> ExitCode {
             runtime.block_on(check(path))
         }
         Some(Cmd::Sim { listen }) => runtime.block_on(sim(listen)),
+        Some(Cmd::Plugin(PluginCmd::Inspect { file, json })) => {
+            runtime.block_on(inspect(file, json))
+        }
+        Some(Cmd::Plugin(PluginCmd::New {
+            name,
+            lang,
+            guardrail,
+        })) => new_plugin(name, lang, guardrail),
+        Some(Cmd::Plugin(PluginCmd::Build { dir })) => {
+            match agentd::authoring::build::build(&dir.unwrap_or_else(|| PathBuf::from("."))) {
+                Ok(out) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("agentd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => runtime.block_on(run(args.config.unwrap_or_else(default_config), args.socket)),
     };
     // Everything that matters (the journal) was flushed before `run`

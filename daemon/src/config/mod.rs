@@ -28,14 +28,15 @@ use std::path::Path;
 
 mod resilience;
 pub use diagnostics::{ConfigError, Diagnostic, Location, Written};
-pub use names::is_valid_name;
+pub use names::{closest, edit_distance, is_valid_name};
 pub use resilience::Resilience;
 pub use types::realtime;
 pub use types::{
-    AgentConfig, Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MODEL, DaemonConfig, DirGrant,
-    GuardrailRef, GuardrailSettings, HandoffConfig, HostPort, LogFormat, MAX_PLUGIN_MEMORY,
-    MAX_RECONNECT_ATTEMPTS, MAX_TOOL_QUEUE, Modality, ModelConfig, PluginConfig, Provider, Sandbox,
-    SettingsOverlay, ToolGuardrailRef, ToolRef, default_socket_path, default_state_dir,
+    AgentConfig, Config, DEFAULT_DRAIN_TIMEOUT, DEFAULT_MODEL, DEFAULT_RECYCLE_AFTER, DaemonConfig,
+    DirGrant, GuardrailRef, GuardrailSettings, HandoffConfig, HostPort, InstanceMode, LogFormat,
+    MAX_PLUGIN_MEMORY, MAX_RECONNECT_ATTEMPTS, MAX_TOOL_QUEUE, Modality, ModelConfig,
+    PER_SESSION_MAX, PluginConfig, Provider, Sandbox, SettingsOverlay, ToolGuardrailRef, ToolRef,
+    default_socket_path, default_state_dir,
 };
 pub use types::{
     DEFAULT_HTTP_MAX_BODY, DEFAULT_MAX_CALLS, DEFAULT_RATE_LIMIT, DEFAULT_REJECT_STATUS,

@@ -160,6 +160,29 @@ pub struct RawPlugin {
     pub path: S,
     #[serde(default)]
     pub sandbox: RawSandbox,
+    /// `"per-call"` (default), `"per-session"` or `{ pool = N, recycle_after = M }`.
+    pub instance: Option<Spanned<OrTable<RawInstance>>>,
+}
+
+/// `instance = "per-session"` or `{ pool = 4, recycle_after = 100, recycle_memory = "48MiB" }`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstance {
+    /// Only from the string form (`"per-call"`, `"per-session"`).
+    #[serde(skip)]
+    pub mode: Option<String>,
+    pub pool: Option<u32>,
+    pub recycle_after: Option<u32>,
+    pub recycle_memory: Option<String>,
+}
+
+impl Shorthand for RawInstance {
+    fn from_shorthand(mode: String) -> Self {
+        RawInstance {
+            mode: Some(mode),
+            ..RawInstance::default()
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]

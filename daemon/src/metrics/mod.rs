@@ -196,7 +196,7 @@ impl Metrics {
         let plugin_instances = Gauge::default();
         r.register(
             "plugin_instances_in_use",
-            "Plugin instance slots held by running calls",
+            "Plugin instance slots held by running calls and idle reused instances",
             plugin_instances.clone(),
         );
         let wasm_memory = Gauge::default();

@@ -1,13 +1,17 @@
-//! Calling a plugin: a fresh store and instance per call, under the limits of
-//! its sandbox — [`Plugin::call_tool`], [`Plugin::check_guardrail`] and the
-//! `describe` calls made at load.
+//! Calling a plugin: a store and instance per call (or a reused one, see
+//! [`super::instances`]), under the limits of its sandbox —
+//! [`Plugin::call_tool`], [`Plugin::check_guardrail`] and the `describe` calls
+//! made at load. Both contract versions are called here; 0.1 values are
+//! converted to the 0.2 types at this edge.
 //!
 //! Invariants:
 //! - a call first takes an instance slot ([`super::queue`]), waiting in the
 //!   bounded queue if none is free; the slot outlives the store, so the pool
 //!   never holds more instances than there are slots;
-//! - every call gets a new `Store` and instance from a pre-linked
-//!   `InstancePre`; a trapped instance is never reused;
+//! - a call gets a new `Store` and instance from a pre-linked `InstancePre`
+//!   unless the plugin opted into reuse; a trapped instance is never reused;
+//! - a 0.2 guardrail that answers an error trips (fails closed) and the error
+//!   is logged;
 //! - every store has a memory cap, a wall-clock deadline (checked on each
 //!   epoch tick, so a spinning guest is stopped even if it never yields) and
 //!   an output-size cap;
@@ -22,13 +26,14 @@ use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::{self, CallContext, Level, Subject, ToolError};
+use super::bindings::{self, CallContext, GuardrailSpec, Level, Subject, ToolError, ToolSpec};
+use super::bindings::{v0_1, v0_2};
 use super::error::CallError;
 use super::host::{CORE_INSTANCES_PER_CALL, EPOCH_TICK, MEMORIES_PER_CALL, TABLES_PER_CALL};
+use super::instances::Kind;
 use super::load::{GuardrailInfo, Plugin, ToolInfo};
 use super::sandbox;
 use super::schema::ArgumentSchema;
-use crate::metrics::Phase;
 
 /// Who is calling, passed to the plugin.
 #[derive(Debug, Clone, Default)]
@@ -70,8 +75,8 @@ pub(crate) struct HostState {
     http: WasiHttpCtx,
     http_policy: sandbox::HttpPolicy,
     table: ResourceTable,
-    limits: Limits,
-    deadline: Instant,
+    pub(super) limits: Limits,
+    pub(super) deadline: Instant,
 }
 
 impl WasiView for HostState {
@@ -93,6 +98,20 @@ impl WasiHttpView for HostState {
     }
 }
 
+impl v0_1::tools::agentd::plugin::host::Host for HostState {
+    fn log(&mut self, level: v0_1::tools::agentd::plugin::host::Level, message: String) {
+        use v0_1::tools::agentd::plugin::host::Level as L;
+        let level = match level {
+            L::Trace => Level::Trace,
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
+        };
+        bindings::Host::log(self, level, message);
+    }
+}
+
 impl bindings::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         // Bound what one line can cost the log.
@@ -110,11 +129,14 @@ impl bindings::Host for HostState {
 
 /// Memory and table caps for one store; remembers whether a cap was hit so a
 /// resulting trap can be reported as what it is.
-struct Limits {
+pub(super) struct Limits {
     memory: u64,
     memory_hit: bool,
+    /// The largest linear memory this store has grown to, in bytes.
+    pub(super) peak: u64,
     /// Linear memory this store grew to, counted in `agentd_wasm_memory_bytes`
-    /// until the store (and these limits with it) is dropped.
+    /// until the store (and these limits with it) is dropped — after one call,
+    /// or when a reused instance is recycled or evicted.
     grown: usize,
 }
 
@@ -136,6 +158,7 @@ impl wasmtime::ResourceLimiter for Limits {
         let ok = desired as u64 <= self.memory;
         self.memory_hit |= !ok;
         if ok {
+            self.peak = self.peak.max(desired as u64);
             let more = desired.saturating_sub(current);
             self.grown += more;
             crate::metrics::metrics().wasm_memory.inc_by(more as i64);
@@ -167,12 +190,223 @@ impl wasmtime::ResourceLimiter for Limits {
 }
 
 /// An instance that could not be set up.
-fn instantiate_error(e: wasmtime::Error) -> CallError {
+pub(super) fn instantiate_error(e: wasmtime::Error) -> CallError {
     CallError::Instantiate(format!("{e:#}"))
 }
 
+/// A component's `tools` export, pre-linked, by contract version.
+#[derive(Clone)]
+pub(super) enum ToolsPre {
+    V0_1(v0_1::tools::ToolPluginPre<HostState>),
+    V0_2(v0_2::tools::ToolPluginPre<HostState>),
+}
+
+/// A component's `guardrails` export, pre-linked, by contract version.
+#[derive(Clone)]
+pub(super) enum GuardrailsPre {
+    V0_1(v0_1::guardrails::GuardrailPluginPre<HostState>),
+    V0_2(v0_2::guardrails::GuardrailPluginPre<HostState>),
+}
+
+/// A live instance's exports, by contract version.
+pub(super) enum Instance {
+    ToolsV0_1(v0_1::tools::ToolPlugin),
+    ToolsV0_2(v0_2::tools::ToolPlugin),
+    GuardrailsV0_1(v0_1::guardrails::GuardrailPlugin),
+    GuardrailsV0_2(v0_2::guardrails::GuardrailPlugin),
+}
+
+impl ToolsPre {
+    pub(super) async fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            ToolsPre::V0_1(pre) => Instance::ToolsV0_1(pre.instantiate_async(store).await?),
+            ToolsPre::V0_2(pre) => Instance::ToolsV0_2(pre.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl GuardrailsPre {
+    pub(super) async fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            GuardrailsPre::V0_1(pre) => {
+                Instance::GuardrailsV0_1(pre.instantiate_async(store).await?)
+            }
+            GuardrailsPre::V0_2(pre) => {
+                Instance::GuardrailsV0_2(pre.instantiate_async(store).await?)
+            }
+        })
+    }
+}
+
+fn wrong_kind() -> wasmtime::Error {
+    wasmtime::Error::msg("internal: an instance was called through the wrong export")
+}
+
+/// One call into a live instance.
+pub(super) enum Op<'a> {
+    Tool {
+        tool: &'a str,
+        arguments: &'a str,
+        ctx: &'a CallContext,
+    },
+    Check {
+        name: &'a str,
+        subject: &'a Subject,
+        ctx: &'a CallContext,
+    },
+}
+
+/// What an [`Op`] answered.
+pub(super) enum Answer {
+    Tool(Result<String, ToolError>),
+    Check(Result<bindings::Verdict, String>),
+}
+
+impl Instance {
+    pub(super) async fn perform(
+        &self,
+        store: &mut Store<HostState>,
+        op: &Op<'_>,
+    ) -> wasmtime::Result<Answer> {
+        match op {
+            Op::Tool {
+                tool,
+                arguments,
+                ctx,
+            } => Ok(Answer::Tool(
+                self.call_tool(store, tool, arguments, ctx).await?,
+            )),
+            Op::Check { name, subject, ctx } => {
+                Ok(Answer::Check(self.check(store, name, subject, ctx).await?))
+            }
+        }
+    }
+
+    async fn describe_tools(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Vec<ToolSpec>> {
+        match self {
+            Instance::ToolsV0_2(i) => i.agentd_plugin_tools().call_describe(store).await,
+            Instance::ToolsV0_1(i) => Ok(i
+                .agentd_plugin_tools()
+                .call_describe(store)
+                .await?
+                .into_iter()
+                .map(|s| ToolSpec {
+                    name: s.name,
+                    description: s.description,
+                    parameters_schema: s.parameters_schema,
+                })
+                .collect()),
+            _ => Err(wrong_kind()),
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        store: &mut Store<HostState>,
+        tool: &str,
+        arguments: &str,
+        ctx: &CallContext,
+    ) -> wasmtime::Result<Result<String, ToolError>> {
+        match self {
+            Instance::ToolsV0_2(i) => {
+                i.agentd_plugin_tools()
+                    .call_call(store, tool, arguments, ctx)
+                    .await
+            }
+            Instance::ToolsV0_1(i) => {
+                use v0_1::tools::agentd::plugin::types as t;
+                let ctx = t::CallContext {
+                    session_id: ctx.session_id.clone(),
+                    agent: ctx.agent.clone(),
+                    call_id: ctx.call_id.clone(),
+                };
+                Ok(i.agentd_plugin_tools()
+                    .call_call(store, tool, arguments, &ctx)
+                    .await?
+                    .map_err(|e| match e {
+                        t::ToolError::InvalidArguments(m) => ToolError::InvalidArguments(m),
+                        t::ToolError::Failed(m) => ToolError::Failed(m),
+                    }))
+            }
+            _ => Err(wrong_kind()),
+        }
+    }
+
+    async fn describe_guardrails(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Vec<GuardrailSpec>> {
+        match self {
+            Instance::GuardrailsV0_2(i) => i.agentd_plugin_guardrails().call_describe(store).await,
+            Instance::GuardrailsV0_1(i) => Ok(i
+                .agentd_plugin_guardrails()
+                .call_describe(store)
+                .await?
+                .into_iter()
+                .map(|s| GuardrailSpec {
+                    name: s.name,
+                    description: s.description,
+                })
+                .collect()),
+            _ => Err(wrong_kind()),
+        }
+    }
+
+    /// A 0.1 guardrail's verdict is always `Ok`.
+    async fn check(
+        &self,
+        store: &mut Store<HostState>,
+        name: &str,
+        subject: &Subject,
+        ctx: &CallContext,
+    ) -> wasmtime::Result<Result<bindings::Verdict, String>> {
+        match self {
+            Instance::GuardrailsV0_2(i) => {
+                i.agentd_plugin_guardrails()
+                    .call_check(store, name, subject, ctx)
+                    .await
+            }
+            Instance::GuardrailsV0_1(i) => {
+                use v0_1::guardrails::exports::agentd::plugin::guardrails as g;
+                use v0_1::tools::agentd::plugin::types as t;
+                let ctx = t::CallContext {
+                    session_id: ctx.session_id.clone(),
+                    agent: ctx.agent.clone(),
+                    call_id: ctx.call_id.clone(),
+                };
+                let subject = match subject {
+                    Subject::OutputText(t) => g::Subject::OutputText(t.clone()),
+                    Subject::InputText(t) => g::Subject::InputText(t.clone()),
+                    Subject::ToolCall(c) => g::Subject::ToolCall(g::ToolCall {
+                        tool: c.tool.clone(),
+                        arguments_json: c.arguments_json.clone(),
+                    }),
+                };
+                let v = i
+                    .agentd_plugin_guardrails()
+                    .call_check(store, name, &subject, &ctx)
+                    .await?;
+                Ok(Ok(bindings::Verdict {
+                    tripwire: v.tripwire,
+                    reason: v.reason,
+                }))
+            }
+            _ => Err(wrong_kind()),
+        }
+    }
+}
+
 impl Plugin {
-    fn store(&self, call_id: &str) -> Result<Store<HostState>, CallError> {
+    pub(super) fn store(&self, call_id: &str) -> Result<Store<HostState>, CallError> {
         let plugin: Arc<str> = Arc::from(self.name.as_str());
         // Deny by default; the sandbox's grants are applied in one place.
         let call_id: Arc<str> = Arc::from(call_id);
@@ -188,6 +422,7 @@ impl Plugin {
             limits: Limits {
                 memory: self.sandbox.memory,
                 memory_hit: false,
+                peak: 0,
                 grown: 0,
             },
             deadline: Instant::now() + self.sandbox.timeout,
@@ -213,7 +448,7 @@ impl Plugin {
     }
 
     /// Turn a wasmtime error from a call into what happened, in words.
-    fn classify(&self, store: &Store<HostState>, err: wasmtime::Error) -> CallError {
+    pub(super) fn classify(&self, store: &Store<HostState>, err: wasmtime::Error) -> CallError {
         if store.data().limits.memory_hit {
             return CallError::MemoryLimit(self.sandbox.memory);
         }
@@ -226,7 +461,7 @@ impl Plugin {
 
     /// Run `work` (which builds its own store) in an instance slot, bounded
     /// by the sandbox's deadline once the slot is held.
-    async fn in_slot<T>(
+    pub(super) async fn in_slot<T>(
         &self,
         work: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
@@ -253,12 +488,11 @@ impl Plugin {
         self.in_slot(async {
             let mut store = self.store("describe")?;
             let inst = pre
-                .instantiate_async(&mut store)
+                .instantiate(&mut store)
                 .await
                 .map_err(instantiate_error)?;
             let specs = inst
-                .agentd_plugin_tools()
-                .call_describe(&mut store)
+                .describe_tools(&mut store)
                 .await
                 .map_err(|e| self.classify(&store, e))?;
             specs
@@ -295,12 +529,11 @@ impl Plugin {
         self.in_slot(async {
             let mut store = self.store("describe")?;
             let inst = pre
-                .instantiate_async(&mut store)
+                .instantiate(&mut store)
                 .await
                 .map_err(instantiate_error)?;
             let specs = inst
-                .agentd_plugin_guardrails()
-                .call_describe(&mut store)
+                .describe_guardrails(&mut store)
                 .await
                 .map_err(|e| self.classify(&store, e))?;
             Ok(specs
@@ -321,40 +554,25 @@ impl Plugin {
         arguments: &str,
         info: &CallInfo,
     ) -> Result<String, CallError> {
-        let Some(pre) = &self.tools_pre else {
+        if self.tools_pre.is_none() {
             return Err(CallError::NotExported(format!(
                 "plugin `{}` exports no tools",
                 self.name
             )));
-        };
+        }
         let ctx = CallContext::from(info);
-        let timed = self.tool_metrics.get(tool);
-        let observe = |phase, since: Instant| {
-            if let Some(m) = timed {
-                m.phase(phase, since.elapsed());
-            }
+        let op = Op::Tool {
+            tool,
+            arguments,
+            ctx: &ctx,
         };
-        let asked = Instant::now();
-        let out = self
-            .in_slot(async {
-                observe(Phase::Queue, asked);
-                let started = Instant::now();
-                let mut store = self.store(&info.call_id)?;
-                let inst = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(instantiate_error)?;
-                observe(Phase::Instantiate, started);
-                let running = Instant::now();
-                let out = inst
-                    .agentd_plugin_tools()
-                    .call_call(&mut store, tool, arguments, &ctx)
-                    .await
-                    .map_err(|e| self.classify(&store, e));
-                observe(Phase::Run, running);
-                out
-            })
-            .await;
+        let out = match self.run(Kind::Tools, info, op).await {
+            Ok(Answer::Tool(r)) => Ok(r),
+            Ok(Answer::Check(_)) => Err(CallError::Trap(
+                "internal: a tool call got a verdict".into(),
+            )),
+            Err(e) => Err(e),
+        };
         let result = match out {
             Err(e) => Err(e),
             Ok(Ok(text)) if text.len() as u64 > self.sandbox.max_output => {
@@ -388,12 +606,12 @@ impl Plugin {
         subject: &GuardrailSubject,
         info: &CallInfo,
     ) -> Result<GuardrailVerdict, CallError> {
-        let Some(pre) = &self.guardrails_pre else {
+        if self.guardrails_pre.is_none() {
             return Err(CallError::NotExported(format!(
                 "plugin `{}` exports no guardrails",
                 self.name
             )));
-        };
+        }
         let ctx = CallContext::from(info);
         let subject = match subject {
             GuardrailSubject::OutputText(t) => Subject::OutputText(t.clone()),
@@ -405,26 +623,35 @@ impl Plugin {
                 })
             }
         };
-        let verdict = self
-            .in_slot(async {
-                let mut store = self.store(&info.call_id)?;
-                let inst = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(instantiate_error)?;
-                inst.agentd_plugin_guardrails()
-                    .call_check(&mut store, name, &subject, &ctx)
-                    .await
-                    .map_err(|e| self.classify(&store, e))
-            })
-            .await;
+        let op = Op::Check {
+            name,
+            subject: &subject,
+            ctx: &ctx,
+        };
+        let verdict = match self.run(Kind::Guardrails, info, op).await {
+            Ok(Answer::Check(v)) => Ok(v),
+            Ok(Answer::Tool(_)) => Err(CallError::Trap(
+                "internal: a guardrail check got a tool answer".into(),
+            )),
+            Err(e) => Err(e),
+        };
         if let Err(e @ CallError::QueueFull { .. }) = &verdict {
             tracing::warn!(plugin = %self.name, guardrail = name, call_id = %info.call_id, error = %e, "guardrail check refused: the call queue is full");
         }
-        let verdict = verdict?;
-        Ok(GuardrailVerdict {
-            tripwire: verdict.tripwire,
-            reason: verdict.reason,
-        })
+        match verdict? {
+            Ok(verdict) => Ok(GuardrailVerdict {
+                tripwire: verdict.tripwire,
+                reason: verdict.reason,
+            }),
+            // Contract 0.2: the guardrail could not judge. Fail closed.
+            Err(error) => {
+                let error: String = error.chars().take(1024).collect();
+                tracing::warn!(plugin = %self.name, guardrail = name, call_id = %info.call_id, %error, "guardrail answered an error; treated as a trip");
+                Ok(GuardrailVerdict {
+                    tripwire: true,
+                    reason: Some(format!("the guardrail failed: {error}")),
+                })
+            }
+        }
     }
 }

@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::bindings::{GUARDRAILS_EXPORT, TOOLS_EXPORT};
 use super::cache::CacheDirError;
 
 /// Why the plugin host could not start.
@@ -47,9 +46,22 @@ pub enum LoadError {
         reason: String,
     },
     #[error(
-        "plugin `{plugin}`: {path} exports neither `{TOOLS_EXPORT}` nor `{GUARDRAILS_EXPORT}`; build it with agentd-plugin-sdk or against plugin-sdk/wit"
+        "plugin `{plugin}`: {path} exports neither `agentd:plugin/tools` nor `agentd:plugin/guardrails` (this agentd loads {supported}); build it with agentd-plugin-sdk or against plugin-sdk/wit"
     )]
-    NoExports { plugin: String, path: PathBuf },
+    NoExports {
+        plugin: String,
+        path: PathBuf,
+        supported: String,
+    },
+    #[error(
+        "plugin `{plugin}`: {path} is built against a contract version this agentd does not load ({found}); it loads {supported}"
+    )]
+    UnsupportedContract {
+        plugin: String,
+        path: PathBuf,
+        found: String,
+        supported: String,
+    },
     #[error("plugin `{plugin}`: cannot link {path}: {reason}")]
     Link {
         plugin: String,

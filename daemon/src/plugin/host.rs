@@ -73,6 +73,9 @@ pub struct HostOptions {
     pub tool_queue: usize,
     /// Calls that may hold an instance at once; sizes the instance pool.
     pub instance_slots: u32,
+    /// A program that compiles components into the cache out of process
+    /// (`agentd compile`, see [`super::compile`]); `None` compiles in process.
+    pub compiler: Option<PathBuf>,
 }
 
 impl Default for HostOptions {
@@ -81,6 +84,7 @@ impl Default for HostOptions {
             cache_dir: None,
             tool_queue: DEFAULT_TOOL_QUEUE,
             instance_slots: DEFAULT_INSTANCE_SLOTS,
+            compiler: None,
         }
     }
 }
@@ -122,6 +126,9 @@ pub struct PluginHost {
     pub(super) linker: Arc<Linker<HostState>>,
     pub(super) cache: Option<ComponentCache>,
     pub(super) queue: Arc<CallQueue>,
+    pub(super) compiler: Option<PathBuf>,
+    pub(super) instance_slots: u32,
+    pub(super) compiles: super::compile::CompileLog,
     _ticker: EpochTicker,
 }
 
@@ -179,7 +186,13 @@ impl PluginHost {
         // Linked for every plugin; each request is checked against allow_hosts.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| HostError::LinkHttp(format!("{e:#}")))?;
-        bindings::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
+        // Both contract versions' `host` interface: 0.1 and 0.2 components link.
+        bindings::v0_2::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::LinkHost(format!("{e:#}")))?;
+        bindings::v0_1::tools::agentd::plugin::host::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
@@ -195,6 +208,9 @@ impl PluginHost {
             linker: Arc::new(linker),
             cache,
             queue: Arc::new(CallQueue::new(slots as usize, options.tool_queue)),
+            compiler: options.compiler,
+            instance_slots: slots,
+            compiles: Default::default(),
             _ticker: ticker,
         })
     }

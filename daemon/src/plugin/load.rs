@@ -20,15 +20,16 @@ use std::time::{Instant, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::bindings::{self, GUARDRAILS_EXPORT, TOOLS_EXPORT};
+use super::bindings::{self, Contract, v0_1, v0_2};
 use super::cache::{self, Origin};
-use super::call::HostState;
+use super::call::{GuardrailsPre, ToolsPre};
 use super::error::{CallError, LoadError};
 use super::host::PluginHost;
+use super::instances::Instances;
 use super::queue::CallQueue;
 use super::sandbox::OutputLimiter;
 use super::schema::ArgumentSchema;
-use crate::config::{PluginConfig, Sandbox};
+use crate::config::{InstanceMode, PluginConfig, Sandbox};
 use crate::metrics::ToolMetrics;
 
 /// A tool a plugin exports.
@@ -60,15 +61,23 @@ pub struct Plugin {
     pub origin: Origin,
     pub loaded_at: SystemTime,
     pub sandbox: Sandbox,
+    /// The contract version the component was built against.
+    pub contract: Contract,
+    /// How calls get instances (`instance = ...`).
+    pub instance: InstanceMode,
     pub tools: Vec<ToolInfo>,
     pub guardrails: Vec<GuardrailInfo>,
+    /// What the component imports (`wasi:filesystem/types@0.2.6`, ...).
+    pub imports: Vec<String>,
     pub(super) engine: Engine,
+    /// Reused instances, for `per-session` and pools.
+    pub(super) instances: Arc<Instances>,
     /// The host's instance slots, shared by every plugin.
     pub(super) queue: Arc<CallQueue>,
     /// Rate limit of this plugin's stdout/stderr in the daemon log.
     pub(super) output: Arc<OutputLimiter>,
-    pub(super) tools_pre: Option<bindings::tools::ToolPluginPre<HostState>>,
-    pub(super) guardrails_pre: Option<bindings::guardrails::GuardrailPluginPre<HostState>>,
+    pub(super) tools_pre: Option<ToolsPre>,
+    pub(super) guardrails_pre: Option<GuardrailsPre>,
     /// Each tool's metric handles, resolved once at load.
     pub(crate) tool_metrics: Arc<std::collections::HashMap<String, ToolMetrics>>,
 }
@@ -79,6 +88,8 @@ impl fmt::Debug for Plugin {
             .field("name", &self.name)
             .field("path", &self.path)
             .field("hash", &self.hash)
+            .field("contract", &self.contract)
+            .field("instance", &self.instance)
             .field("tools", &self.tools)
             .field("guardrails", &self.guardrails)
             .finish()
@@ -106,7 +117,8 @@ impl PluginHost {
         if let Some(prev) = previous
             && prev.hash == hash
         {
-            if prev.sandbox == cfg.sandbox && prev.path == cfg.path {
+            if prev.sandbox == cfg.sandbox && prev.path == cfg.path && prev.instance == cfg.instance
+            {
                 return Ok(prev.clone());
             }
             return Ok(Arc::new(prev.reconfigured(cfg)));
@@ -120,6 +132,16 @@ impl PluginHost {
         bytes: Vec<u8>,
         hash: String,
     ) -> Result<Plugin, LoadError> {
+        // A miss is compiled (in a child process when the host has a
+        // compiler program, see `super::compile`) and timed for status pages.
+        let cached = self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.path_for(&hash).is_file());
+        let _running = (!cached).then(|| self.compiles.start(&cfg.name));
+        if !cached {
+            self.compile_in_child(&cfg.path, &hash).await;
+        }
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let key = hash.clone();
@@ -157,26 +179,31 @@ impl PluginHost {
             path: cfg.path.clone(),
             reason: format!("{e:#}"),
         };
-        let exports_tools = component.get_export_index(None, TOOLS_EXPORT).is_some();
-        let exports_guardrails = component
-            .get_export_index(None, GUARDRAILS_EXPORT)
+        let contract = contract_of(&self.engine, &component, cfg)?;
+        let exports_tools = component
+            .get_export_index(None, contract.tools_export())
             .is_some();
-        if !exports_tools && !exports_guardrails {
-            return Err(LoadError::NoExports {
-                plugin: cfg.name.clone(),
-                path: cfg.path.clone(),
-            });
-        }
+        let exports_guardrails = component
+            .get_export_index(None, contract.guardrails_export())
+            .is_some();
         let pre = self.linker.instantiate_pre(&component).map_err(link_err)?;
-        let tools_pre = if exports_tools {
-            Some(bindings::tools::ToolPluginPre::new(pre.clone()).map_err(link_err)?)
-        } else {
-            None
+        let tools_pre = match (exports_tools, contract) {
+            (false, _) => None,
+            (true, Contract::V0_1) => Some(ToolsPre::V0_1(
+                v0_1::tools::ToolPluginPre::new(pre.clone()).map_err(link_err)?,
+            )),
+            (true, Contract::V0_2) => Some(ToolsPre::V0_2(
+                v0_2::tools::ToolPluginPre::new(pre.clone()).map_err(link_err)?,
+            )),
         };
-        let guardrails_pre = if exports_guardrails {
-            Some(bindings::guardrails::GuardrailPluginPre::new(pre).map_err(link_err)?)
-        } else {
-            None
+        let guardrails_pre = match (exports_guardrails, contract) {
+            (false, _) => None,
+            (true, Contract::V0_1) => Some(GuardrailsPre::V0_1(
+                v0_1::guardrails::GuardrailPluginPre::new(pre).map_err(link_err)?,
+            )),
+            (true, Contract::V0_2) => Some(GuardrailsPre::V0_2(
+                v0_2::guardrails::GuardrailPluginPre::new(pre).map_err(link_err)?,
+            )),
         };
         let mut plugin = Plugin {
             name: cfg.name.clone(),
@@ -185,9 +212,17 @@ impl PluginHost {
             origin,
             loaded_at: SystemTime::now(),
             sandbox: cfg.sandbox.clone(),
+            contract,
+            instance: cfg.instance,
             tools: Vec::new(),
             guardrails: Vec::new(),
+            imports: component
+                .component_type()
+                .imports(&self.engine)
+                .map(|(n, _)| n.to_string())
+                .collect(),
             engine: self.engine.clone(),
+            instances: Arc::new(Instances::default()),
             queue: self.queue.clone(),
             output: Arc::new(OutputLimiter::new(Arc::from(cfg.name.as_str()))),
             tools_pre,
@@ -210,6 +245,46 @@ impl PluginHost {
                 .collect(),
         );
         Ok(plugin)
+    }
+}
+
+/// The one contract version `component` exports, or why it cannot be loaded.
+fn contract_of(
+    engine: &Engine,
+    component: &Component,
+    cfg: &PluginConfig,
+) -> Result<Contract, LoadError> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let found = bindings::exported_contracts(names.iter().map(String::as_str));
+    if !found.unsupported.is_empty() {
+        return Err(LoadError::UnsupportedContract {
+            plugin: cfg.name.clone(),
+            path: cfg.path.clone(),
+            found: found.unsupported.join(", "),
+            supported: bindings::supported_list(),
+        });
+    }
+    match found.versions[..] {
+        [one] => Ok(one),
+        [] => Err(LoadError::NoExports {
+            plugin: cfg.name.clone(),
+            path: cfg.path.clone(),
+            supported: bindings::supported_list(),
+        }),
+        _ => Err(LoadError::Invalid {
+            plugin: cfg.name.clone(),
+            reason: format!(
+                "{} exports more than one contract version ({}); build it against one",
+                cfg.path.display(),
+                found
+                    .versions
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
     }
 }
 
@@ -257,9 +332,14 @@ impl Plugin {
             origin: Origin::Reused,
             loaded_at: self.loaded_at,
             sandbox: cfg.sandbox.clone(),
+            contract: self.contract,
+            instance: cfg.instance,
             tools: self.tools.clone(),
             guardrails: self.guardrails.clone(),
+            imports: self.imports.clone(),
             engine: self.engine.clone(),
+            // Kept instances were made under the old sandbox: start afresh.
+            instances: Arc::new(Instances::default()),
             queue: self.queue.clone(),
             output: self.output.clone(),
             tools_pre: self.tools_pre.clone(),

@@ -16,18 +16,22 @@
 //!   costs bounded memory and bounded latency instead of an unbounded pile;
 //! - a waiting call that is dropped gives its place in the queue back;
 //! - the wait is not part of a call's deadline: the deadline bounds the
-//!   guest's run, which starts once the slot is held.
+//!   guest's run, which starts once the slot is held;
+//! - a reused instance (`instance = "per-session"` or a pool, see
+//!   [`super::instances`]) keeps its slot while it waits idle, because it
+//!   still holds its part of the pool; slots are owned, not borrowed, for that.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::CallError;
 
 /// The daemon's instance slots and the queue in front of them.
 #[derive(Debug)]
 pub(crate) struct CallQueue {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     capacity: usize,
     waiting: AtomicUsize,
     limit: usize,
@@ -48,18 +52,18 @@ pub struct QueueStatus {
 
 /// A held instance slot; dropping it frees the slot.
 #[derive(Debug)]
-pub(crate) struct Slot<'a> {
-    _permit: SemaphorePermit<'a>,
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
 }
 
-impl<'a> Slot<'a> {
-    fn new(permit: SemaphorePermit<'a>) -> Slot<'a> {
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit) -> Slot {
         crate::metrics::metrics().plugin_instances.inc();
         Slot { _permit: permit }
     }
 }
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         crate::metrics::metrics().plugin_instances.dec();
     }
@@ -79,7 +83,7 @@ impl CallQueue {
     /// `slots` calls run at once; at most `limit` more wait.
     pub(crate) fn new(slots: usize, limit: usize) -> CallQueue {
         CallQueue {
-            slots: Semaphore::new(slots),
+            slots: Arc::new(Semaphore::new(slots)),
             capacity: slots,
             waiting: AtomicUsize::new(0),
             limit,
@@ -87,8 +91,8 @@ impl CallQueue {
     }
 
     /// Take a slot, waiting for one if the queue has room.
-    pub(crate) async fn acquire(&self) -> Result<Slot<'_>, CallError> {
-        if let Ok(permit) = self.slots.try_acquire() {
+    pub(crate) async fn acquire(&self) -> Result<Slot, CallError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Ok(Slot::new(permit));
         }
         let limit = self.limit;
@@ -99,7 +103,7 @@ impl CallQueue {
             .map_err(|_| CallError::QueueFull { limit })?;
         let place = Place(&self.waiting);
         // The semaphore is never closed; the error arm cannot happen.
-        let permit = self.slots.acquire().await.map_err(|_| {
+        let permit = self.slots.clone().acquire_owned().await.map_err(|_| {
             CallError::Instantiate("the plugin host's instance slots are closed".into())
         })?;
         drop(place);

@@ -120,6 +120,8 @@ pub struct Supervisor {
     stop: Arc<watch::Sender<bool>>,
     /// Every session's events join this stream and share its memory budget.
     events: session::EventHub,
+    /// The plugin host, for what it reports (compile progress); its state is its own.
+    host: Arc<PluginHost>,
 }
 
 impl Supervisor {
@@ -150,7 +152,13 @@ impl Supervisor {
         let (catalog_tx, catalog_rx) = watch::channel(catalog);
         let (tx, rx) = mpsc::channel(256);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-        let state = task::State::new(catalog_tx, host, models, notices_tx, journal.clone());
+        let state = task::State::new(
+            catalog_tx,
+            host.clone(),
+            models,
+            notices_tx,
+            journal.clone(),
+        );
         tokio::spawn(state.run(rx, notices_rx));
         Ok(Supervisor {
             commands: tx,
@@ -162,7 +170,13 @@ impl Supervisor {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
             stop: Arc::new(watch::channel(false).0),
+            host,
         })
+    }
+
+    /// The plugin host (compile progress, queue status).
+    pub fn host(&self) -> &PluginHost {
+        &self.host
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {

@@ -230,7 +230,15 @@ impl State {
                 }
                 // Sessions follow this channel: each picks up its agent's new
                 // definition before it handles its next command.
-                self.catalog.send_replace(catalog.clone());
+                let old = self.catalog.send_replace(catalog.clone());
+                // A replaced or removed plugin's idle reused instances hold
+                // instance slots and memory; sessions (and ended ones kept
+                // readable) may hold the old plugin for long, so let them go now.
+                for (name, p) in &old.plugins {
+                    if !catalog.plugins.get(name).is_some_and(|n| Arc::ptr_eq(n, p)) {
+                        p.retire_instances();
+                    }
+                }
                 prune_cache(self.host.clone(), &catalog);
                 if changes.is_empty() {
                     ReloadResult::Unchanged

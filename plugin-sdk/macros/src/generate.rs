@@ -106,8 +106,7 @@ pub(crate) fn generate(def: &PluginDef) -> TokenStream {
         }
         let output = &guardrail.output;
         let verdict = quote_spanned!(output.span()=> {
-            let verdict: #sdk::Verdict = self::#ident(#(#passed),*);
-            verdict
+            #sdk::IntoVerdict::into_verdict(self::#ident(#(#passed),*))
         });
         quote!(#guardrail_name => #verdict,)
     });
@@ -145,10 +144,10 @@ pub(crate) fn generate(def: &PluginDef) -> TokenStream {
                 #name: &str,
                 #subject: &#sdk::Subject,
                 #ctx: &#sdk::CallContext,
-            ) -> #sdk::Verdict {
+            ) -> ::std::result::Result<#sdk::Verdict, ::std::string::String> {
                 match #name {
                     #(#guardrail_arms)*
-                    _ => #sdk::Verdict::trip(::std::format!("unknown guardrail `{}`", #name)),
+                    _ => ::std::result::Result::Err(::std::format!("unknown guardrail `{}`", #name)),
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! A `#[guardrail]` function into a [`Guardrail`]: it takes the whole
 //! `&Subject` or just its text (`&str`), optionally then `&CallContext`, and
-//! returns a `Verdict`.
+//! returns a `Verdict` or a `Result<Verdict, E: Display>` (an error trips).
 
 use syn::{Attribute, FnArg, Ident, ItemFn, Type};
 

@@ -121,6 +121,7 @@ mod tests {
 
     fn check(name: &str, subject: Subject) -> Verdict {
         Plugin::check(name, &subject, &CallContext::default())
+            .unwrap_or_else(|e| panic!("guardrail `{name}` failed: {e}"))
     }
 
     fn text(name: &str, text: &str) -> Verdict {

@@ -31,7 +31,10 @@ pub use sip::{
 };
 // Defined once, in the control API crate, because the API carries them.
 pub use agentd_api::settings::{Modality, SettingsOverlay};
-pub use plugins::{DirGrant, HostPort, MAX_PLUGIN_MEMORY, PluginConfig, Sandbox};
+pub use plugins::{
+    DEFAULT_RECYCLE_AFTER, DirGrant, HostPort, InstanceMode, MAX_PLUGIN_MEMORY, PER_SESSION_MAX,
+    PluginConfig, Sandbox,
+};
 
 /// The validated configuration of the whole daemon.
 #[derive(Debug, Clone)]

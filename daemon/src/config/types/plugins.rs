@@ -98,5 +98,45 @@ pub struct PluginConfig {
     pub name: String,
     pub path: PathBuf,
     pub sandbox: Sandbox,
+    /// How instances are made and reused; a fresh one per call by default.
+    pub instance: InstanceMode,
     pub at: Option<Written>,
+}
+
+/// Calls a reused instance serves before it is thrown away, by default.
+pub const DEFAULT_RECYCLE_AFTER: u32 = 1000;
+/// Idle instances a `per-session` plugin keeps at most (one per session).
+pub const PER_SESSION_MAX: u32 = 32;
+
+/// `instance = ...` of a plugin: a fresh instance per call (the default), or
+/// instances reused within one session, recycled after `recycle_after` calls,
+/// once their memory passes `recycle_memory`, or after any trap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceMode {
+    #[default]
+    PerCall,
+    /// Reused instances, each bound to one session while it lives; at most
+    /// `max` alive for the plugin (`per-session` keeps [`PER_SESSION_MAX`]).
+    Reused {
+        max: u32,
+        recycle_after: u32,
+        /// Bytes of linear memory past which an instance is recycled after its call.
+        recycle_memory: u64,
+        /// Written as `"per-session"` rather than `{ pool = N }`.
+        per_session: bool,
+    },
+}
+
+impl fmt::Display for InstanceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstanceMode::PerCall => f.write_str("per-call"),
+            InstanceMode::Reused {
+                per_session: true, ..
+            } => f.write_str("per-session"),
+            InstanceMode::Reused {
+                max, recycle_after, ..
+            } => write!(f, "pool of {max}, recycled after {recycle_after} calls"),
+        }
+    }
 }

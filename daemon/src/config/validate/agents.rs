@@ -50,9 +50,13 @@ impl Ctx<'_> {
         let model = match &a.model {
             Some(m) => {
                 if !models.contains_key(m.get_ref()) {
+                    let hint =
+                        crate::config::closest(m.get_ref(), models.keys().map(String::as_str))
+                            .map(|c| format!("; did you mean `{c}`?"))
+                            .unwrap_or_default();
                     self.error(
                         m,
-                        format!("no model named `{}` under [models]", m.get_ref()),
+                        format!("no model named `{}` under [models]{hint}", m.get_ref()),
                     );
                 }
                 m.get_ref().clone()
@@ -127,7 +131,16 @@ impl Ctx<'_> {
             if entry.agent == *name.get_ref() {
                 self.error(h, "an agent cannot hand off to itself");
             } else if !raw.agents.keys().any(|k| *k.get_ref() == entry.agent) {
-                self.error(h, format!("handoff to unknown agent `{}`", entry.agent));
+                let hint = crate::config::closest(
+                    &entry.agent,
+                    raw.agents.keys().map(|k| k.get_ref().as_str()),
+                )
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+                self.error(
+                    h,
+                    format!("handoff to unknown agent `{}`{hint}", entry.agent),
+                );
             } else if entry
                 .tool_name
                 .as_deref()

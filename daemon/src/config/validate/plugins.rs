@@ -11,7 +11,8 @@ use super::Ctx;
 use crate::config::names::{is_env_name, is_valid_name};
 use crate::config::raw;
 use crate::config::{
-    DirGrant, HostPort, MAX_PLUGIN_MEMORY, PluginConfig, Sandbox, parse_duration, parse_size,
+    DEFAULT_RECYCLE_AFTER, DirGrant, HostPort, InstanceMode, MAX_PLUGIN_MEMORY, PER_SESSION_MAX,
+    PluginConfig, Sandbox, parse_duration, parse_size,
 };
 
 impl Ctx<'_> {
@@ -33,17 +34,82 @@ impl Ctx<'_> {
                 continue;
             }
             let sandbox = self.sandbox(&p.sandbox);
+            let instance = match &p.instance {
+                Some(i) => self.instance(i, &sandbox),
+                None => InstanceMode::PerCall,
+            };
             plugins.insert(
                 name.get_ref().clone(),
                 PluginConfig {
                     name: name.get_ref().clone(),
                     path: self.path(&p.path),
                     sandbox,
+                    instance,
                     at: Some(self.written(name)),
                 },
             );
         }
         plugins
+    }
+
+    /// `instance = "per-call" | "per-session" | { pool = N, recycle_after = M, recycle_memory = SIZE }`.
+    fn instance(
+        &mut self,
+        written: &Spanned<raw::OrTable<raw::RawInstance>>,
+        sandbox: &Sandbox,
+    ) -> InstanceMode {
+        let raw = &written.get_ref().0;
+        // Recycle before the cap is hit: a call that reaches the cap traps.
+        let mut recycle_memory = sandbox.memory / 4 * 3;
+        if let Some(m) = &raw.recycle_memory {
+            match parse_size(m) {
+                Ok(v) if v == 0 || v > sandbox.memory => self.error(
+                    written,
+                    format!("instance: recycle_memory {m} must be more than 0 and at most the sandbox memory"),
+                ),
+                Ok(v) => recycle_memory = v,
+                Err(e) => self.error(written, format!("instance: recycle_memory: {e}")),
+            }
+        }
+        let recycle_after = match raw.recycle_after {
+            Some(0) => {
+                self.error(written, "instance: recycle_after must be at least 1");
+                DEFAULT_RECYCLE_AFTER
+            }
+            Some(n) => n,
+            None => DEFAULT_RECYCLE_AFTER,
+        };
+        match (raw.mode.as_deref(), raw.pool) {
+            (Some("per-call"), _) => InstanceMode::PerCall,
+            (Some("per-session"), _) => InstanceMode::Reused {
+                max: PER_SESSION_MAX,
+                recycle_after,
+                recycle_memory,
+                per_session: true,
+            },
+            (Some(other), _) => {
+                let hint = crate::config::names::closest(other, ["per-call", "per-session"])
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                self.error(
+                    written,
+                    format!(
+                        "instance `{other}` must be \"per-call\", \"per-session\" or {{ pool = N, recycle_after = M }}{hint}"
+                    ),
+                );
+                InstanceMode::PerCall
+            }
+            (None, Some(0)) | (None, None) => {
+                self.error(written, "instance: `pool` must be at least 1");
+                InstanceMode::PerCall
+            }
+            (None, Some(max)) => InstanceMode::Reused {
+                max,
+                recycle_after,
+                recycle_memory,
+                per_session: false,
+            },
+        }
     }
 
     fn sandbox(&mut self, s: &raw::RawSandbox) -> Sandbox {

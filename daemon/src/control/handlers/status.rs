@@ -56,7 +56,33 @@ pub async fn drain(daemon: &Supervisor) -> Response<Body> {
 }
 
 pub fn plugins(daemon: &Supervisor) -> Response<Body> {
-    reply::json(StatusCode::OK, &plugin_summaries(&daemon.catalog()))
+    let mut summaries = plugin_summaries(&daemon.catalog());
+    // Compilations in flight (a reload's new versions): progress next to the
+    // version still serving, or on its own line for a plugin not serving yet.
+    let host = daemon.host();
+    for name in host.compiling() {
+        if !summaries.iter().any(|s| s.name == name) {
+            summaries.push(PluginSummary {
+                name: name.clone(),
+                path: String::new(),
+                hash: None,
+                loaded_ms: None,
+                origin: None,
+                tools: Vec::new(),
+                guardrails: Vec::new(),
+                error: None,
+                compiling_ms: None,
+                last_compile_ms: None,
+            });
+        }
+    }
+    for s in &mut summaries {
+        let status = host.compile_status(&s.name);
+        s.compiling_ms = status.running.map(|d| d.as_millis() as u64);
+        s.last_compile_ms = status.last.map(|d| d.as_millis() as u64);
+    }
+    summaries.sort_by(|a, b| a.name.cmp(&b.name));
+    reply::json(StatusCode::OK, &summaries)
 }
 
 pub fn agents(daemon: &Supervisor) -> Response<Body> {
@@ -91,6 +117,8 @@ fn plugin_summaries(catalog: &Catalog) -> Vec<PluginSummary> {
             guardrails: p.guardrails.iter().map(|g| g.name.clone()).collect(),
             // A failed newer file while this version keeps serving.
             error: catalog.failure(&p.name).map(|f| f.error.clone()),
+            compiling_ms: None,
+            last_compile_ms: None,
         })
         .collect();
     out.extend(
@@ -107,6 +135,8 @@ fn plugin_summaries(catalog: &Catalog) -> Vec<PluginSummary> {
                 tools: Vec::new(),
                 guardrails: Vec::new(),
                 error: Some(f.error.clone()),
+                compiling_ms: None,
+                last_compile_ms: None,
             }),
     );
     out.sort_by(|a, b| a.name.cmp(&b.name));
