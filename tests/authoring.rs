@@ -356,6 +356,12 @@ async fn plugin_new_then_build_for_rust_yields_a_component_agentd_loads() {
     let wasm = project.join("greeter.wasm");
     assert_eq!(out.trim(), "./greeter.wasm");
     assert!(wasm.is_file());
+    // A project named by a relative path builds too (the toolchains run
+    // inside it: the path must not be taken twice).
+    let (ok, out, err) = run(&["plugin", "build", "greeter"], work.path());
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "greeter/greeter.wasm");
+    assert!(wasm.is_file());
 
     let host = host();
     let cfg = PluginConfig {

@@ -27,8 +27,15 @@ pub const COMPONENTIZE_JS: &str = "0.22.0";
 
 const TARGET: &str = "wasm32-wasip2";
 
-/// Build the project in `dir`; returns the component's path.
-pub fn build(dir: &Path) -> Result<PathBuf, AuthoringError> {
+/// Build the project in `given`; returns the component's path (under
+/// `given` as written).
+pub fn build(given: &Path) -> Result<PathBuf, AuthoringError> {
+    // The toolchains run inside the project with paths built from it: a
+    // relative path would then be taken twice (`p/p/x.wasm`).
+    let dir = &std::fs::canonicalize(given).map_err(|source| AuthoringError::ReadManifest {
+        path: given.join(super::MANIFEST),
+        source,
+    })?;
     let manifest = Manifest::read(dir)?;
     let out = dir.join(format!("{}.wasm", manifest.name));
     match manifest.lang {
@@ -39,7 +46,7 @@ pub fn build(dir: &Path) -> Result<PathBuf, AuthoringError> {
     if !out.is_file() {
         return Err(AuthoringError::NoOutput(out));
     }
-    Ok(out)
+    Ok(given.join(format!("{}.wasm", manifest.name)))
 }
 
 fn run(cmd: &mut Command) -> Result<(), AuthoringError> {
