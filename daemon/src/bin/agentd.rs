@@ -354,6 +354,9 @@ async fn run(config_path: PathBuf, socket_arg: Option<PathBuf>) -> ExitCode {
     {
         tracing::warn!("sessions did not all close in 10 s; stopping without them");
     }
+    // Watchers get their sessions' last events (`session_closed`) before
+    // the runtime, and their connections with it, go.
+    agentd::control::streaming::wait_for_streams(std::time::Duration::from_secs(2)).await;
     match tokio::time::timeout(std::time::Duration::from_secs(30), daemon.journal().flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "cannot flush the journal"),

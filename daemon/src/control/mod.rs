@@ -15,7 +15,7 @@ pub(crate) mod handlers;
 pub(crate) mod reply;
 pub(crate) mod routes;
 pub mod server;
-mod streaming;
+pub mod streaming;
 
 /// The control client lives in the API crate (so `agentctl` does not link
 /// the daemon); re-exported here for code that still names the old path.

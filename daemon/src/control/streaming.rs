@@ -79,12 +79,45 @@ impl Out {
     }
 }
 
+/// Event-stream bodies still being sent. A stopping daemon waits (bounded)
+/// for them, so a watcher gets the last lines — `session_closed` above all —
+/// instead of a stream cut when the runtime goes.
+static OPEN_STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Held by a stream body until its last line was handed to the connection.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> OpenStream {
+        OPEN_STREAMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Wait until every event stream has sent its last line, at most `limit`
+/// (a daemon-wide follower never ends by itself).
+pub async fn wait_for_streams(limit: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while OPEN_STREAMS.load(std::sync::atomic::Ordering::Relaxed) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 fn ndjson(body_rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
-    });
+    let stream =
+        futures_util::stream::unfold((body_rx, OpenStream::new()), |(mut rx, open)| async move {
+            rx.recv()
+                .await
+                .map(|b| (Ok::<_, Infallible>(Frame::data(b)), (rx, open)))
+        });
     let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     resp.headers_mut().insert(
         CONTENT_TYPE,
