@@ -149,25 +149,11 @@ pub async fn drain(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::catalog::Catalog;
     use crate::config::SettingsOverlay;
-    use crate::plugin::PluginHost;
-    use crate::store::Journal;
 
     async fn supervisor() -> Supervisor {
-        let config = crate::config::Config::parse(
-            std::path::Path::new("/etc/agentd/agents.toml"),
-            "[agents.a]\ninstructions = \"x\"\n",
-        )
-        .unwrap();
-        let host = Arc::new(PluginHost::new().unwrap());
-        let catalog = Catalog::build(config, &host).await.unwrap();
-        Supervisor::start(catalog, host, Journal::in_memory().unwrap())
-            .await
-            .unwrap()
+        crate::supervisor::test_supervisor().await
     }
 
     #[tokio::test]

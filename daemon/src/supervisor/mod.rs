@@ -446,21 +446,28 @@ impl Supervisor {
     }
 }
 
+/// A supervisor with one agent `a`, no plugins and an in-memory journal,
+/// for unit tests of what runs on top of it.
+#[cfg(test)]
+pub(crate) async fn test_supervisor() -> Supervisor {
+    let config = crate::config::Config::parse(
+        std::path::Path::new("/etc/agentd/agents.toml"),
+        "[agents.a]\ninstructions = \"x\"\n",
+    )
+    .unwrap();
+    let host = Arc::new(PluginHost::new().unwrap());
+    let catalog = Catalog::build(config, &host).await.unwrap();
+    Supervisor::start(catalog, host, Journal::in_memory().unwrap())
+        .await
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     async fn supervisor() -> Supervisor {
-        let config = crate::config::Config::parse(
-            std::path::Path::new("/etc/agentd/agents.toml"),
-            "[agents.a]\ninstructions = \"x\"\n",
-        )
-        .unwrap();
-        let host = Arc::new(PluginHost::new().unwrap());
-        let catalog = Catalog::build(config, &host).await.unwrap();
-        Supervisor::start(catalog, host, Journal::in_memory().unwrap())
-            .await
-            .unwrap()
+        super::test_supervisor().await
     }
 
     #[tokio::test]
