@@ -89,6 +89,18 @@ async fn http(
     }
 }
 
+/// `http` with `token` as the bearer token.
+async fn with_token(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Reply {
+    http(
+        addr,
+        method,
+        path,
+        &[("authorization", &format!("Bearer {token}"))],
+        body,
+    )
+    .await
+}
+
 fn token_file(dir: &Path, name: &str, secret: &str, mode: u32) -> String {
     let p = dir.join(format!("{name}.token"));
     std::fs::write(&p, format!("{secret}\n")).expect("write token");
@@ -442,14 +454,7 @@ async fn calls_are_routed_by_number_limited_by_max_calls_and_sip_gets_no_vad_tun
     // token like any read (a viewer's will do).
     let none = http(&s.addr, "GET", "/metrics", &[], b"").await;
     assert_eq!(none.status, 401, "{}", none.body);
-    let m = http(
-        &s.addr,
-        "GET",
-        "/metrics",
-        &[("authorization", &format!("Bearer {WALL}"))],
-        b"",
-    )
-    .await;
+    let m = with_token(&s.addr, "GET", "/metrics", WALL, b"").await;
     assert_eq!(m.status, 200, "{}", m.body);
     for line in [
         "agentd_calls_total{channel=\"sip\",result=\"accepted\"} 2",
@@ -556,29 +561,29 @@ async fn a_transfer_waits_for_approval_and_hang_ups_say_who() {
     // A target outside transfer_targets is refused; hang-ups record who.
     let v = simulate(&s.d, "+18005550100", "+14155550002", &[], true).await;
     let call_id = v["call_id"].as_str().unwrap().to_string();
-    let r = http(
+    let r = with_token(
         &s.addr,
         "POST",
         &format!("/v1/calls/{call_id}/transfer"),
-        &[("authorization", &format!("Bearer {OPS}"))],
+        OPS,
         br#"{"target_uri":"tel:+19005550000"}"#,
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = http(
+    let r = with_token(
         &s.addr,
         "POST",
         &format!("/v1/calls/{call_id}/hangup"),
-        &[("authorization", &format!("Bearer {WALL}"))],
+        WALL,
         b"{}",
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = http(
+    let r = with_token(
         &s.addr,
         "POST",
         &format!("/v1/calls/{call_id}/hangup"),
-        &[("authorization", &format!("Bearer {OPS}"))],
+        OPS,
         b"{}",
     )
     .await;
@@ -712,11 +717,11 @@ async fn webrtc_signalling_relays_sdp_and_attaches_by_the_location_id() {
     assert_eq!(end["output"], "2");
 
     // An ephemeral key for a browser that calls the provider itself…
-    let r = http(
+    let r = with_token(
         &s.addr,
         "POST",
         "/v1/client_secrets?agent=concierge",
-        &[("authorization", &format!("Bearer {WALL}"))],
+        WALL,
         b"",
     )
     .await;
@@ -766,32 +771,11 @@ async fn webrtc_signalling_relays_sdp_and_attaches_by_the_location_id() {
     assert_eq!(bare(ek.clone()).await.status, 201);
     assert_eq!(bare("ek_made_up".into()).await.status, 401);
     let attach = format!("/v1/calls/{theirs}/attach?agent=concierge");
-    let r = http(
-        &s.addr,
-        "POST",
-        &attach,
-        &[("authorization", &format!("Bearer {WALL}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", &attach, WALL, b"").await;
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = http(
-        &s.addr,
-        "POST",
-        &attach,
-        &[("authorization", &format!("Bearer {OPS}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", &attach, OPS, b"").await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = http(
-        &s.addr,
-        "POST",
-        &attach,
-        &[("authorization", &format!("Bearer {OPS}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", &attach, OPS, b"").await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(sim_call(&sim_base, &theirs).await["sidebands"], 1);
 }
@@ -814,56 +798,28 @@ async fn the_control_api_over_tcp_takes_tokens_by_role() {
     )
     .await;
     assert_eq!(r.status, 401, "{}", r.body);
-    let r = http(
-        &s.addr,
-        "GET",
-        "/v1/status",
-        &[("authorization", &format!("Bearer {WALL}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "GET", "/v1/status", WALL, b"").await;
     assert_eq!(r.status, 200, "{}", r.body);
     // The same routes as the socket: a session started by the operator…
     let start = br#"{"agent":"concierge"}"#;
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/sessions",
-        &[("authorization", &format!("Bearer {WALL}"))],
-        start,
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/sessions", WALL, start).await;
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/sessions",
-        &[("authorization", &format!("Bearer {OPS}"))],
-        start,
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/sessions", OPS, start).await;
     assert!(r.status < 300, "{}", r.body);
     let id = r.json()["id"].as_str().unwrap().to_string();
     // …whose events a viewer may read.
-    let r = http(
+    let r = with_token(
         &s.addr,
         "GET",
         &format!("/v1/sessions/{id}/events?since=0"),
-        &[("authorization", &format!("Bearer {WALL}"))],
+        WALL,
         b"",
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // Size limit.
     let big = vec![b'x'; 2 << 20];
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/sessions",
-        &[("authorization", &format!("Bearer {OPS}"))],
-        &big,
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/sessions", OPS, &big).await;
     assert_eq!(r.status, 413, "{}", r.body);
     // Nothing in the log gives a token away.
     let log = s.d.log();
@@ -956,47 +912,19 @@ instructions = "Remote line."
     replies.push(r.body);
     // A browser call and an ephemeral key.
     let offer = "v=0\r\ns=browser\r\n";
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/calls",
-        &[("authorization", &format!("Bearer {OPS}"))],
-        offer.as_bytes(),
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/calls", OPS, offer.as_bytes()).await;
     assert_eq!(r.status, 201, "{}", r.body);
     replies.push(format!("{:?}{}", r.headers, r.body));
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/client_secrets",
-        &[("authorization", &format!("Bearer {OPS}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/client_secrets", OPS, b"").await;
     assert_eq!(r.status, 200, "{}", r.body);
     replies.push(format!("{:?}{}", r.headers, r.body));
     for path in ["/v1/calls", "/v1/status", "/v1/sessions", "/v1/agents"] {
-        let r = http(
-            &s.addr,
-            "GET",
-            path,
-            &[("authorization", &format!("Bearer {OPS}"))],
-            b"",
-        )
-        .await;
+        let r = with_token(&s.addr, "GET", path, OPS, b"").await;
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         replies.push(r.body);
     }
     // An error from the provider (an unknown call) is reported without the key too.
-    let r = http(
-        &s.addr,
-        "POST",
-        "/v1/calls/rtc_nope/attach",
-        &[("authorization", &format!("Bearer {OPS}"))],
-        b"",
-    )
-    .await;
+    let r = with_token(&s.addr, "POST", "/v1/calls/rtc_nope/attach", OPS, b"").await;
     replies.push(r.body);
     for body in &replies {
         assert!(!body.contains(key), "the API key is in a reply: {body}");
