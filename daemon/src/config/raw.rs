@@ -139,6 +139,8 @@ pub struct RawModel {
     pub ca_file: Option<S>,
     /// Sim provider only: play this scenario script instead of the offline model.
     pub scenario: Option<S>,
+    /// Sim provider only: what committed input audio is transcribed as, in turn.
+    pub transcripts: Option<Spanned<Vec<String>>>,
     /// WebSocket ping interval, like `"20s"`.
     pub keepalive: Option<S>,
     /// A model silent this long is taken as dead.

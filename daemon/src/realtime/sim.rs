@@ -6,7 +6,19 @@
 //!   (a tool named `plugin.tool` is matched to the declared `plugin_tool`);
 //! - function call outputs → `The result of <tool> is <output>.`;
 //! - any other user text → `You said: <text>`;
-//! - committed input audio → transcribed as `(<n> ms of audio)` and answered.
+//! - committed input audio → transcribed as the model's next scripted line
+//!   (`transcripts = […]` in `[models.NAME]`, one per committed buffer of a
+//!   connection), after the last as `(<n> ms of audio)`, then answered like
+//!   user text (so a scripted `call calc.multiply {"a":6,"b":7}` calls it).
+//!
+//! With `turn_detection = server_vad` it commits input audio itself, as the
+//! real API does ([`Vad`]: deterministic, by RMS energy per 10 ms window):
+//! `speech_started` when a window is loud enough, `speech_stopped` and a
+//! commit after `silence_duration_ms` (default 500) of quiet. Speech starting
+//! while a response streams cancels it (unless `interrupt_response = false`);
+//! the session's own barge-in logic then truncates what the listener heard,
+//! and `conversation.item.truncate` really cuts the item's transcript to the
+//! words whose audio was played, so the history shows the cut.
 //!
 //! On the same port it serves the provider's call routes and sidebands
 //! (`sim_calls`): a sideband (`?call_id=`) starts with the accepted call's
@@ -17,8 +29,9 @@
 //! tone per word when the session's output modality is audio, text deltas when
 //! it is text. `response.cancel` stops a reply mid-stream.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use base64::Engine as _;
 use std::sync::Arc;
@@ -36,6 +49,26 @@ use super::sim_calls::{Sideband, SimCalls};
 pub struct SimServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    scripts: Arc<Scripts>,
+}
+
+/// Scripted transcripts per model, kept up to date by the supervisor; a
+/// connection's url names its model's entry by number (`&script=N`), so the
+/// url never carries the lines themselves.
+#[derive(Default)]
+struct Scripts {
+    /// model name → (its number, its lines).
+    by_model: Mutex<BTreeMap<String, (u64, Vec<String>)>>,
+}
+
+impl Scripts {
+    fn lines(&self, number: u64) -> Vec<String> {
+        let map = self.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        map.values()
+            .find(|(n, _)| *n == number)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl SimServer {
@@ -50,13 +83,15 @@ impl SimServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let calls = Arc::new(SimCalls::default());
+        let scripts = Arc::new(Scripts::default());
+        let shared = scripts.clone();
         let task = tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
                         // Small events, answered at once.
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(serve(stream, calls.clone()));
+                        tokio::spawn(serve(stream, calls.clone(), shared.clone()));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "sim model: accept failed");
@@ -65,7 +100,30 @@ impl SimServer {
                 }
             }
         });
-        Ok(SimServer { addr, task })
+        Ok(SimServer {
+            addr,
+            task,
+            scripts,
+        })
+    }
+
+    /// What committed audio on `model`'s connections is transcribed as, in
+    /// turn (replaces what was set before; empty: none).
+    pub fn set_transcripts(&self, model: &str, lines: Vec<String>) {
+        let mut map = self.scripts.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        let next = map.len() as u64 + 1;
+        let number = map.get(model).map_or(next, |(n, _)| *n);
+        map.insert(model.to_string(), (number, lines));
+    }
+
+    /// The url for `model` (sent as `model=`) on behalf of the config's model
+    /// `config_name`: with its scripted transcripts when it has some.
+    pub fn url_for(&self, model: &str, config_name: &str) -> String {
+        let map = self.scripts.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(config_name) {
+            Some((n, lines)) if !lines.is_empty() => format!("{}&script={n}", self.url(model)),
+            _ => self.url(model),
+        }
     }
 
     /// The address it listens on.
@@ -86,10 +144,11 @@ impl Drop for SimServer {
 }
 
 /// One client connection: REST requests, or a WebSocket upgrade.
-async fn serve(stream: TcpStream, calls: Arc<SimCalls>) {
+async fn serve(stream: TcpStream, calls: Arc<SimCalls>, scripts: Arc<Scripts>) {
     let service = hyper::service::service_fn(move |req| {
         let calls = calls.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(calls, req).await) }
+        let scripts = scripts.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(calls, scripts, req).await) }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -110,7 +169,10 @@ fn plain(status: hyper::StatusCode, text: &str) -> Reply {
     r
 }
 
-async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incoming>) -> Reply {
+async fn route(
+    calls: Arc<SimCalls>,
+    scripts: Arc<Scripts>,
+    mut req: hyper::Request<hyper::body::Incoming>) -> Reply {
     let upgrade = req
         .headers()
         .get("upgrade")
@@ -128,6 +190,10 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
     };
     let query = req.uri().query().unwrap_or("").to_string();
     let call_id = form_urlencoded_get(&query, "call_id");
+    let transcripts = form_urlencoded_get(&query, "script")
+        .and_then(|n| n.parse::<u64>().ok())
+        .map(|n| scripts.lines(n))
+        .unwrap_or_default();
     let sideband = match &call_id {
         Some(id) => match calls.sideband(id) {
             Some(s) => Some(s),
@@ -156,6 +222,7 @@ async fn route(calls: Arc<SimCalls>, mut req: hyper::Request<hyper::body::Incomi
         )
         .await;
         let mut conn = SimConnection::new();
+        conn.transcripts = transcripts.into();
         if let Some(s) = sideband {
             conn.attach(s);
         }
@@ -205,6 +272,12 @@ struct SimConnection {
     configured: bool,
     /// Fires when the call this sideband drives has ended.
     ended: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What the next committed audio buffers are transcribed as.
+    transcripts: VecDeque<String>,
+    /// Server VAD over the input audio (used when turn detection is `server_vad`).
+    vad: Vad,
+    /// The item id announced by `speech_started`, used by its commit.
+    speech_item: Option<String>,
 }
 
 impl SimConnection {
@@ -226,6 +299,9 @@ impl SimConnection {
             caller: VecDeque::new(),
             configured: false,
             ended: None,
+            transcripts: VecDeque::new(),
+            vad: Vad::default(),
+            speech_item: None,
         }
     }
 
@@ -401,20 +477,15 @@ impl SimConnection {
                 self.items.retain(|i| i["id"] != id.as_str());
                 vec![json!({"type": "conversation.item.deleted", "item_id": id})]
             }
-            "conversation.item.truncate" => vec![json!({
-                "type": "conversation.item.truncated", "item_id": ev["item_id"],
-                "content_index": ev["content_index"], "audio_end_ms": ev["audio_end_ms"]
-            })],
-            "input_audio_buffer.append" => {
-                let len = ev["audio"].as_str().map_or(0, |a| a.len() / 4 * 3);
-                self.input_audio_bytes += len;
-                vec![]
-            }
+            "conversation.item.truncate" => self.truncate(&ev, event_id),
+            "input_audio_buffer.append" => self.append_audio(ev["audio"].as_str().unwrap_or("")),
             "input_audio_buffer.clear" => {
                 self.input_audio_bytes = 0;
+                self.vad = Vad::default();
+                self.speech_item = None;
                 vec![json!({"type": "input_audio_buffer.cleared"})]
             }
-            "input_audio_buffer.commit" => self.commit_audio(),
+            "input_audio_buffer.commit" => self.commit_audio(event_id),
             "response.create" => {
                 if self.active_response.is_some() {
                     return vec![Self::error(
@@ -451,10 +522,102 @@ impl SimConnection {
         ]
     }
 
-    fn commit_audio(&mut self) -> Vec<Value> {
+    /// The session's server VAD settings, when its turn detection is `server_vad`.
+    fn server_vad(&self) -> Option<&Value> {
+        let td = self
+            .session
+            .pointer("/audio/input/turn_detection")
+            .or_else(|| self.session.get("turn_detection"))?;
+        (td["type"] == "server_vad").then_some(td)
+    }
+
+    /// Input audio appended: counted, and with server VAD listened to.
+    fn append_audio(&mut self, audio: &str) -> Vec<Value> {
+        let Some(td) = self.server_vad() else {
+            self.input_audio_bytes += audio.len() / 4 * 3;
+            return vec![];
+        };
+        let threshold = td["threshold"].as_f64().unwrap_or(0.5);
+        let silence_ms = td["silence_duration_ms"].as_u64().unwrap_or(500);
+        let interrupt = td["interrupt_response"].as_bool().unwrap_or(true);
+        let create = td["create_response"].as_bool().unwrap_or(true);
+        let pcm = match base64::engine::general_purpose::STANDARD.decode(audio) {
+            Ok(b) => b,
+            Err(e) => {
+                return vec![Self::error(
+                    "invalid_audio",
+                    &format!("audio is not base64: {e}"),
+                    None,
+                )];
+            }
+        };
+        self.input_audio_bytes += pcm.len();
+        let mut out = Vec::new();
+        for ev in self.vad.feed(&pcm, threshold * VAD_RMS_SCALE, silence_ms) {
+            match ev {
+                VadEvent::Started { at_ms } => {
+                    let id = self.id("item");
+                    out.push(json!({"type": "input_audio_buffer.speech_started",
+                                    "audio_start_ms": at_ms, "item_id": id}));
+                    self.speech_item = Some(id);
+                    if interrupt {
+                        out.extend(self.cancel());
+                    }
+                }
+                VadEvent::Stopped { at_ms } => {
+                    let id = self.speech_item.take().unwrap_or_else(|| self.id("item"));
+                    out.push(json!({"type": "input_audio_buffer.speech_stopped",
+                                    "audio_end_ms": at_ms, "item_id": id}));
+                    out.extend(self.commit_as(id, create));
+                }
+            }
+        }
+        out
+    }
+
+    /// `conversation.item.truncate`: an assistant audio item keeps the words
+    /// whose audio was played (each word is [`MS_PER_WORD`] of audio).
+    fn truncate(&mut self, ev: &Value, event_id: Option<&Value>) -> Vec<Value> {
+        let id = ev["item_id"].as_str().unwrap_or("");
+        let end_ms = ev["audio_end_ms"].as_u64().unwrap_or(0);
+        let Some(item) = self.items.iter_mut().find(|i| i["id"] == id) else {
+            return vec![Self::error(
+                "item_not_found",
+                &format!("no item `{id}`"),
+                event_id,
+            )];
+        };
+        if let Some(t) = item["content"][0]["transcript"].as_str() {
+            let heard = (end_ms as usize) / MS_PER_WORD;
+            let kept: String = t.split_inclusive(' ').take(heard).collect();
+            item["content"][0]["transcript"] = json!(kept.trim_end());
+            item["status"] = json!("incomplete");
+        }
+        vec![json!({
+            "type": "conversation.item.truncated", "item_id": id,
+            "content_index": ev["content_index"], "audio_end_ms": end_ms
+        })]
+    }
+
+    fn commit_audio(&mut self, event_id: Option<&Value>) -> Vec<Value> {
+        if self.input_audio_bytes == 0 {
+            // As the real API: nothing to commit (server VAD may have committed it already).
+            return vec![Self::error(
+                "input_audio_buffer_commit_empty",
+                "Error committing input audio buffer: the buffer is empty",
+                event_id,
+            )];
+        }
+        let id = self.speech_item.take().unwrap_or_else(|| self.id("item"));
+        self.vad.speaking = false;
+        self.vad.quiet_ms = 0;
+        self.commit_as(id, true)
+    }
+
+    /// Commit the input buffer as the user item `id`; `respond`: answer it.
+    fn commit_as(&mut self, id: String, respond: bool) -> Vec<Value> {
         let ms = self.input_audio_bytes / 48;
         self.input_audio_bytes = 0;
-        let id = self.id("item");
         let previous = self
             .items
             .last()
@@ -466,7 +629,10 @@ impl SimConnection {
             json!({"type": "input_audio_buffer.committed", "previous_item_id": previous, "item_id": id}),
         ];
         out.extend(self.add_item(item));
-        let transcript = format!("({ms} ms of audio)");
+        let transcript = self
+            .transcripts
+            .pop_front()
+            .unwrap_or_else(|| format!("({ms} ms of audio)"));
         if let Some(last) = self.items.last_mut() {
             last["content"][0]["transcript"] = json!(transcript);
         }
@@ -474,7 +640,7 @@ impl SimConnection {
             json!({"type": "conversation.item.input_audio_transcription.completed",
                         "item_id": id, "content_index": 0, "transcript": transcript}),
         );
-        if self.active_response.is_none() {
+        if respond && self.active_response.is_none() {
             self.respond();
         }
         out
@@ -681,6 +847,70 @@ impl SimConnection {
     }
 }
 
+/// A VAD `threshold` of 1.0 is this RMS (of PCM16 samples): the default 0.5
+/// hears a window as speech above an RMS of 500 (about -36 dBFS).
+const VAD_RMS_SCALE: f64 = 1000.0;
+
+/// Bytes of one VAD window: 10 ms of PCM16 at 24 kHz.
+const VAD_WINDOW: usize = 480;
+
+/// What the VAD noticed, at a position in the input audio.
+#[derive(Debug, PartialEq)]
+enum VadEvent {
+    Started { at_ms: u64 },
+    Stopped { at_ms: u64 },
+}
+
+/// Deterministic voice activity detection: RMS energy per 10 ms window.
+/// Positions count from the start of the buffer since its last commit.
+#[derive(Debug, Default)]
+struct Vad {
+    /// Bytes of a window not complete yet.
+    carry: Vec<u8>,
+    /// Audio heard so far, ms.
+    at_ms: u64,
+    speaking: bool,
+    /// Quiet since the last loud window, ms (while speaking).
+    quiet_ms: u64,
+}
+
+impl Vad {
+    fn feed(&mut self, pcm: &[u8], rms_threshold: f64, silence_ms: u64) -> Vec<VadEvent> {
+        self.carry.extend_from_slice(pcm);
+        let whole = self.carry.len() / VAD_WINDOW * VAD_WINDOW;
+        let mut out = Vec::new();
+        for window in self.carry[..whole].chunks_exact(VAD_WINDOW) {
+            let sum: f64 = window
+                .chunks_exact(2)
+                .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])).powi(2))
+                .sum();
+            let rms = (sum / (VAD_WINDOW / 2) as f64).sqrt();
+            let loud = rms > rms_threshold;
+            match (self.speaking, loud) {
+                (false, true) => {
+                    self.speaking = true;
+                    self.quiet_ms = 0;
+                    out.push(VadEvent::Started { at_ms: self.at_ms });
+                }
+                (true, true) => self.quiet_ms = 0,
+                (true, false) => {
+                    self.quiet_ms += 10;
+                    if self.quiet_ms >= silence_ms {
+                        self.speaking = false;
+                        out.push(VadEvent::Stopped {
+                            at_ms: self.at_ms + 10 - self.quiet_ms,
+                        });
+                    }
+                }
+                (false, false) => {}
+            }
+            self.at_ms += 10;
+        }
+        self.carry.drain(..whole);
+        out
+    }
+}
+
 /// Resolves once the call has ended; never without a call.
 async fn call_ended(rx: &mut Option<tokio::sync::watch::Receiver<bool>>) -> Option<()> {
     match rx {
@@ -803,5 +1033,179 @@ mod tests {
         let out = conn.on_client_text(r#"{"type":"response.cancel"}"#);
         assert_eq!(out[0]["response"]["status"], "cancelled");
         assert!(conn.queue.is_empty());
+    }
+
+    fn b64(pcm: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(pcm)
+    }
+
+    fn append(conn: &mut SimConnection, pcm: &[u8]) -> Vec<Value> {
+        conn.on_client_text(
+            &json!({"type": "input_audio_buffer.append", "audio": b64(pcm)}).to_string(),
+        )
+    }
+
+    fn kinds(events: &[Value]) -> Vec<&str> {
+        events.iter().filter_map(|e| e["type"].as_str()).collect()
+    }
+
+    fn server_vad(conn: &mut SimConnection, extra: Value) {
+        let mut td = json!({"type": "server_vad"});
+        if let (Some(td), Some(extra)) = (td.as_object_mut(), extra.as_object()) {
+            td.extend(extra.clone());
+        }
+        conn.on_client_text(
+            &json!({"type": "session.update", "session": {"audio": {"input": {"turn_detection": td}}}})
+                .to_string(),
+        );
+    }
+
+    #[test]
+    fn committed_audio_takes_the_scripted_lines_in_turn_then_the_length() {
+        let mut conn = SimConnection::new();
+        conn.transcripts = vec!["hello there".to_string(), "call calc.multiply {\"a\":6,\"b\":7}".to_string()].into();
+        conn.on_client_text(&json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "calc_multiply", "description": "", "parameters": {}}]}}).to_string());
+        let transcript = |out: &[Value]| {
+            out.iter()
+                .find(|e| e["type"] == "conversation.item.input_audio_transcription.completed")
+                .map(|e| e["transcript"].clone())
+                .unwrap()
+        };
+        append(&mut conn, &[0u8; 4800]);
+        let out = conn.on_client_text(r#"{"type":"input_audio_buffer.commit"}"#);
+        assert_eq!(transcript(&out), "hello there");
+        assert_eq!(conn.items.last().unwrap()["content"][0]["transcript"], "You said: hello there");
+        conn.queue.clear();
+        conn.active_response = None;
+        append(&mut conn, &[0u8; 4800]);
+        let out = conn.on_client_text(r#"{"type":"input_audio_buffer.commit"}"#);
+        assert_eq!(transcript(&out), r#"call calc.multiply {"a":6,"b":7}"#);
+        // Treated exactly as user text: a call of the declared tool.
+        let done = conn
+            .queue
+            .iter()
+            .find(|e| e["type"] == "response.function_call_arguments.done")
+            .unwrap();
+        assert_eq!(done["name"], "calc_multiply");
+        assert_eq!(done["arguments"], r#"{"a":6,"b":7}"#);
+        conn.queue.clear();
+        conn.active_response = None;
+        append(&mut conn, &[0u8; 4800]);
+        let out = conn.on_client_text(r#"{"type":"input_audio_buffer.commit"}"#);
+        assert_eq!(transcript(&out), "(100 ms of audio)");
+        // Nothing appended since: nothing to commit, as the real API says.
+        let out = conn.on_client_text(r#"{"type":"input_audio_buffer.commit","event_id":"c1"}"#);
+        assert_eq!(out[0]["error"]["code"], "input_audio_buffer_commit_empty");
+    }
+
+    #[test]
+    fn vad_hears_speech_by_energy_and_ends_it_after_the_silence() {
+        let silence = |ms: usize| vec![0u8; ms * 48];
+        // (input, threshold, silence_ms, expected)
+        let cases: Vec<(Vec<u8>, f64, u64, Vec<VadEvent>)> = vec![
+            (silence(2000), 500.0, 500, vec![]),
+            (
+                [silence(100), tone(300), silence(600)].concat(),
+                500.0,
+                500,
+                vec![VadEvent::Started { at_ms: 100 }, VadEvent::Stopped { at_ms: 400 }],
+            ),
+            // A pause shorter than the silence is part of the speech.
+            (
+                [tone(200), silence(300), tone(200), silence(499)].concat(),
+                500.0,
+                500,
+                vec![VadEvent::Started { at_ms: 0 }],
+            ),
+            (
+                [tone(200), silence(200)].concat(),
+                500.0,
+                200,
+                vec![VadEvent::Started { at_ms: 0 }, VadEvent::Stopped { at_ms: 200 }],
+            ),
+            // The tone's RMS (about 5 600) is under a high threshold.
+            ([tone(500), silence(600)].concat(), 6_000.0, 500, vec![]),
+        ];
+        for (i, (pcm, threshold, silence_ms, want)) in cases.into_iter().enumerate() {
+            let mut vad = Vad::default();
+            assert_eq!(vad.feed(&pcm, threshold, silence_ms), want, "case {i}");
+            // The same audio in odd-sized pieces is heard the same.
+            let mut vad = Vad::default();
+            let mut pieces = Vec::new();
+            for chunk in pcm.chunks(333) {
+                pieces.extend(vad.feed(chunk, threshold, silence_ms));
+            }
+            assert_eq!(pieces, vad_again(&pcm, threshold, silence_ms), "case {i} in pieces");
+        }
+    }
+
+    fn vad_again(pcm: &[u8], threshold: f64, silence_ms: u64) -> Vec<VadEvent> {
+        Vad::default().feed(pcm, threshold, silence_ms)
+    }
+
+    #[test]
+    fn server_vad_commits_on_silence_and_answers() {
+        let mut conn = SimConnection::new();
+        conn.transcripts = vec!["what time is it".to_string()].into();
+        server_vad(&mut conn, json!({"silence_duration_ms": 300}));
+        let out = append(&mut conn, &tone(400));
+        assert_eq!(kinds(&out), ["input_audio_buffer.speech_started"]);
+        let item = out[0]["item_id"].clone();
+        let out = append(&mut conn, &vec![0u8; 300 * 48]);
+        assert_eq!(
+            kinds(&out),
+            [
+                "input_audio_buffer.speech_stopped",
+                "input_audio_buffer.committed",
+                "conversation.item.added",
+                "conversation.item.done",
+                "conversation.item.input_audio_transcription.completed"
+            ]
+        );
+        assert_eq!(out[0]["audio_end_ms"], 400);
+        // One item from speech_started to its commit.
+        assert!(out.iter().all(|e| e["item_id"] == item || e["item"]["id"] == item));
+        assert_eq!(out[4]["transcript"], "what time is it");
+        assert!(types(&conn).contains(&"response.output_audio_transcript.delta".to_string()));
+        // Without server VAD, audio is only counted.
+        let mut plain = SimConnection::new();
+        assert!(append(&mut plain, &[tone(400), vec![0u8; 600 * 48]].concat()).is_empty());
+    }
+
+    #[test]
+    fn speech_during_a_reply_cancels_it_unless_told_not_to() {
+        for (interrupt, cancelled) in [(json!(true), true), (json!(false), false)] {
+            let mut conn = SimConnection::new();
+            server_vad(&mut conn, json!({"interrupt_response": interrupt}));
+            user(&mut conn, "tell me a long story");
+            assert!(conn.active_response.is_some());
+            let out = append(&mut conn, &tone(100));
+            assert_eq!(out[0]["type"], "input_audio_buffer.speech_started");
+            let done = out.iter().find(|e| e["type"] == "response.done");
+            assert_eq!(
+                done.map(|d| d["response"]["status"].clone()),
+                cancelled.then(|| json!("cancelled")),
+                "interrupt_response = {interrupt}"
+            );
+        }
+    }
+
+    #[test]
+    fn truncate_keeps_the_words_that_were_heard() {
+        let mut conn = SimConnection::new();
+        user(&mut conn, "one two three four");
+        let msg = conn.items.last().unwrap()["id"].clone();
+        // "You said: one two three four" is 6 words of 50 ms each; 120 ms heard two.
+        let out = conn.on_client_text(
+            &json!({"type": "conversation.item.truncate", "item_id": msg, "content_index": 0, "audio_end_ms": 120}).to_string(),
+        );
+        assert_eq!(out[0]["type"], "conversation.item.truncated");
+        assert_eq!(out[0]["audio_end_ms"], 120);
+        let item = conn.items.iter().find(|i| i["id"] == msg).unwrap();
+        assert_eq!(item["content"][0]["transcript"], "You said:");
+        let out = conn.on_client_text(
+            r#"{"type":"conversation.item.truncate","item_id":"nope","content_index":0,"audio_end_ms":1}"#,
+        );
+        assert_eq!(out[0]["error"]["code"], "item_not_found");
     }
 }

@@ -72,6 +72,15 @@ impl ModelServers {
                 None => {}
             }
         }
+        // Scripted transcripts follow every reload; connections opened
+        // from now on get the new lines.
+        if let Some(sim) = &self.sim {
+            for m in config.models.values() {
+                if m.provider == Provider::Sim && m.scenario.is_none() {
+                    sim.set_transcripts(&m.name, m.transcripts.clone());
+                }
+            }
+        }
         errors
     }
 
@@ -83,7 +92,7 @@ impl ModelServers {
         match (&model.scenario, self.scenarios.get(&model.name)) {
             (Some(_), Some((_, server))) => Some(server.url(&model.model)),
             (Some(_), None) => None,
-            (None, _) => self.sim.as_ref().map(|s| s.url(&model.model)),
+            (None, _) => self.sim.as_ref().map(|s| s.url_for(&model.model, &model.name)),
         }
     }
 }

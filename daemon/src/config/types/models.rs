@@ -36,6 +36,9 @@ pub struct ModelConfig {
     pub ca_file: Option<PathBuf>,
     /// Sim provider: a scenario script played instead of the offline model (absolute path).
     pub scenario: Option<PathBuf>,
+    /// Sim provider: each committed input audio buffer of a connection is
+    /// transcribed as the next of these lines (then as `(<n> ms of audio)`).
+    pub transcripts: Vec<String>,
     /// Keepalive and reconnect policy of its connections.
     pub resilience: Resilience,
     /// Settings every agent on this model starts from.

@@ -39,6 +39,7 @@ impl Ctx<'_> {
                 tracing: true,
                 ca_file: None,
                 scenario: None,
+                transcripts: Vec::new(),
                 resilience: Resilience::default(),
                 defaults: SettingsOverlay::default(),
             });
@@ -126,6 +127,24 @@ impl Ctx<'_> {
                 }
             }
         });
+        let transcripts = match &m.transcripts {
+            Some(t) if provider != Provider::Sim => {
+                self.error(
+                    t,
+                    "`transcripts` are spoken by the sim provider; set provider = \"sim\"",
+                );
+                Vec::new()
+            }
+            Some(t) if scenario.is_some() => {
+                self.error(
+                    t,
+                    "`transcripts` are used by the offline model, not by a `scenario` (write the caller's lines in the script)",
+                );
+                Vec::new()
+            }
+            Some(t) => t.get_ref().clone(),
+            None => Vec::new(),
+        };
         let resilience = self.resilience(m);
         let defaults = self.overlay(name, &m.defaults);
         let api_base = match (&provider, &m.api_base) {
@@ -160,6 +179,7 @@ impl Ctx<'_> {
             tracing: m.tracing.unwrap_or(true),
             ca_file,
             scenario,
+            transcripts,
             resilience,
             defaults,
         })
@@ -432,5 +452,37 @@ scenario = "ok.json"
             c.models["replay"].scenario,
             Some(dir.path().join("ok.json"))
         );
+    }
+
+    #[test]
+    fn transcripts_are_the_offline_models_only() {
+        let c = parse(
+            "[models.scripted]\ntranscripts = [\"hello\", \"call calc.multiply {\\\"a\\\":6,\\\"b\\\":7}\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.models["scripted"].transcripts,
+            ["hello", r#"call calc.multiply {"a":6,"b":7}"#]
+        );
+        assert!(c.models["default"].transcripts.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agents.toml");
+        std::fs::write(dir.path().join("ok.json"), r#"{"steps": [{"sleep": 0}]}"#).unwrap();
+        let text = r#"[models.remote]
+provider = "openai"
+url = "ws://127.0.0.1:9/"
+transcripts = ["hi"]
+
+[models.replay]
+scenario = "ok.json"
+transcripts = ["hi"]
+"#;
+        let m = messages_at(&config, text);
+        let expect = [
+            ("4:15", "`transcripts` are spoken by the sim provider"),
+            ("8:15", "not by a `scenario`"),
+        ];
+        assert_reported(&m, &config, &expect);
+        assert_eq!(m.len(), expect.len(), "{m:#?}");
     }
 }

@@ -188,10 +188,13 @@ impl Conversation {
                 tracing::debug!("input audio dropped: a sideband carries no audio");
             }
             ModelCommand::Audio { audio, commit } => {
-                self.send(ClientEvent::InputAudioBufferAppend {
-                    event_id: None,
-                    audio,
-                });
+                // A bare commit (`{"type":"commit"}` on the audio relay) appends nothing.
+                if !audio.is_empty() {
+                    self.send(ClientEvent::InputAudioBufferAppend {
+                        event_id: None,
+                        audio,
+                    });
+                }
                 if commit {
                     self.send(ClientEvent::InputAudioBufferCommit { event_id: None });
                 }
