@@ -59,6 +59,7 @@ pub fn document() -> Value {
                 "application/openmetrics-text": {"schema": {"type": "string"}}
             }),
             Reply::Sdp => json!({"application/sdp": {"schema": {"type": "string"}}}),
+            Reply::WebSocket => json!({}),
         };
         op.insert(
             "responses".into(),

@@ -36,6 +36,7 @@ pub enum RouteId {
     CloseSession,
     SendMessage,
     SendAudio,
+    AudioRelay,
     Interrupt,
     Playback,
     SetAgent,
@@ -80,6 +81,9 @@ pub enum Reply {
     Metrics,
     /// An SDP answer (`application/sdp`), with the call in `Location`.
     Sdp,
+    /// A WebSocket (`101 Switching Protocols`): binary frames of PCM16
+    /// little-endian mono 24 kHz both ways, JSON text frames for control.
+    WebSocket,
 }
 
 /// A query parameter.
@@ -204,6 +208,8 @@ pub const ROUTES: &[RouteSpec] = &[
         body: Some(schema::<SendMessage>), reply: Reply::Json(schema::<Accepted>)),
     route!(SendAudio, "POST", "/v1/sessions/{id}/audio", 202, "Append (and commit) user audio",
         body: Some(schema::<SendAudio>), reply: Reply::Json(schema::<Accepted>)),
+    route!(AudioRelay, "GET", "/v1/sessions/{id}/audio", 101, "Talk to the session over a WebSocket (`Upgrade: websocket`): PCM16 24 kHz both ways, `commit` and `playback` as JSON text frames; operators only",
+        body: None, reply: Reply::WebSocket),
     route!(Interrupt, "POST", "/v1/sessions/{id}/interrupt", 202, "Interrupt the model's response",
         body: None, reply: Reply::Json(schema::<Accepted>)),
     route!(Playback, "POST", "/v1/sessions/{id}/playback", 202, "Report how much audio was played",
@@ -342,6 +348,7 @@ mod tests {
             RouteId::CloseSession,
             RouteId::SendMessage,
             RouteId::SendAudio,
+            RouteId::AudioRelay,
             RouteId::Interrupt,
             RouteId::Playback,
             RouteId::SetAgent,

@@ -10,6 +10,7 @@
 //! JSON error shape are made.
 
 pub mod api;
+pub(crate) mod audio_relay;
 pub(crate) mod errors;
 pub(crate) mod handlers;
 pub(crate) mod reply;

@@ -26,6 +26,8 @@ pub enum Route {
     CloseSession(String),
     SendMessage(String),
     SendAudio(String),
+    /// The WebSocket audio relay of a session.
+    AudioRelay(String),
     Interrupt(String),
     Playback(String),
     SetAgent(String),
@@ -100,6 +102,8 @@ impl Route {
     pub fn access(&self, method: &Method) -> Access {
         match self {
             Route::CallOffer { .. } | Route::ClientSecret { .. } => Access::Signalling,
+            // A GET, but it sends the user's audio: operators only.
+            Route::AudioRelay(_) => Access::Operate,
             // Policy explanations change nothing, but they are POSTs with a body:
             // kept to operators, like every other POST.
             _ if *method == Method::GET => Access::Read,
@@ -137,6 +141,7 @@ pub fn parse(method: &Method, path: &str, query: Option<&str>) -> Result<Route, 
         RouteId::CloseSession => Route::CloseSession(p(0)),
         RouteId::SendMessage => Route::SendMessage(p(0)),
         RouteId::SendAudio => Route::SendAudio(p(0)),
+        RouteId::AudioRelay => Route::AudioRelay(p(0)),
         RouteId::Interrupt => Route::Interrupt(p(0)),
         RouteId::Playback => Route::Playback(p(0)),
         RouteId::SetAgent => Route::SetAgent(p(0)),

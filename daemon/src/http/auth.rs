@@ -72,6 +72,30 @@ pub fn decide(
     }
 }
 
+/// Whether a WebSocket upgrade from `origin` may go on: a browser sends
+/// its page's origin, which must be this listener's own (`Host` with either
+/// scheme) or one of `allow_origins`; a client that is not a browser sends
+/// none. Browsers attach cookies to cross-site WebSocket upgrades and no
+/// CORS protects them, so this check is what keeps another site's page
+/// from talking through a logged-in operator's browser.
+pub fn same_origin(config: &HttpConfig, origin: Option<&str>, host: Option<&str>) -> Result<(), String> {
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let own = host.is_some_and(|h| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            == Some(h)
+    });
+    if own || config.allow_origins.iter().any(|a| a == origin) {
+        return Ok(());
+    }
+    Err(format!(
+        "a WebSocket from origin `{origin}` is refused: only this listener's own origin and [daemon.http] allow_origins may open one"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +150,19 @@ mod tests {
         );
         assert!(decide(&c, Access::Signalling, None, Some("https://evil.example")).is_err());
         assert!(decide(&c, Access::Read, None, Some("https://app.example")).is_err());
+    }
+
+    #[test]
+    fn websocket_upgrades_come_from_our_origin_or_an_allowed_one() {
+        let c = config();
+        let host = Some("127.0.0.1:8080");
+        assert!(same_origin(&c, None, host).is_ok());
+        assert!(same_origin(&c, Some("http://127.0.0.1:8080"), host).is_ok());
+        assert!(same_origin(&c, Some("https://127.0.0.1:8080"), host).is_ok());
+        assert!(same_origin(&c, Some("https://app.example"), host).is_ok());
+        let why = same_origin(&c, Some("https://evil.example"), host).unwrap_err();
+        assert!(why.contains("evil.example"), "{why}");
+        assert!(same_origin(&c, Some("http://127.0.0.1:8080"), None).is_err());
+        assert!(same_origin(&c, Some("http://127.0.0.1:8080.evil"), host).is_err());
     }
 }

@@ -103,6 +103,12 @@ pub async fn handle(ctx: Arc<Ctx>, peer: IpAddr, req: Request<Incoming>) -> Resp
     if route == routes::Route::Metrics && ctx.config.metrics_public {
         return handlers::status::metrics();
     }
+    if let routes::Route::AudioRelay(_) = &route
+        && let Err(why) = auth::same_origin(&ctx.config, origin.as_deref(), header(&req, "host"))
+    {
+        tracing::info!(%peer, %path, reason = %why, "HTTP request refused");
+        return ApiError::new(StatusCode::FORBIDDEN, "cross_origin", why).response();
+    }
     let access = route.access(req.method());
     let token = auth::token(&ctx.config, header(&req, "authorization"));
     let who = match auth::decide(&ctx.config, access, token, origin.as_deref()) {

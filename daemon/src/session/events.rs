@@ -45,6 +45,8 @@ pub struct Logged {
     /// Estimated bytes in memory (the budget's unit).
     size: usize,
     line: OnceLock<Option<Bytes>>,
+    /// An `audio` event's PCM, decoded once for every audio relay listening.
+    pcm: OnceLock<Option<Bytes>>,
 }
 
 /// What a logged event holds.
@@ -62,6 +64,32 @@ impl Logged {
             .get_or_init(|| match &self.body {
                 Body::Event(event) => line_of(self.seq, &self.session, self.time_ms, event),
                 Body::Raw(raw) => Some(raw_line(self.seq, &self.session, self.time_ms, raw)),
+            })
+            .as_ref()
+    }
+
+    /// The event, unless it is a raw model event.
+    pub fn event(&self) -> Option<&SessionEvent> {
+        match &self.body {
+            Body::Event(e) => Some(e),
+            Body::Raw(_) => None,
+        }
+    }
+
+    /// An `audio` event's bytes, decoded from base64 the first time any
+    /// subscriber asks and shared by all of them; `None` for other events
+    /// (and for audio that is not base64).
+    pub fn pcm(&self) -> Option<&Bytes> {
+        use base64::Engine as _;
+        self.pcm
+            .get_or_init(|| match &self.body {
+                Body::Event(SessionEvent::Audio { audio, .. }) => {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(audio)
+                        .ok()
+                        .map(Bytes::from)
+                }
+                _ => None,
             })
             .as_ref()
     }
@@ -362,6 +390,7 @@ impl EventBus {
             body,
             size,
             line: OnceLock::new(),
+            pcm: OnceLock::new(),
         });
         log.bytes += size;
         log.events.push_back(logged.clone());

@@ -48,6 +48,7 @@ pub async fn dispatch(
         Route::CloseSession(id) => sessions::close(daemon, &id).await,
         Route::SendMessage(id) => sessions::send_message(daemon, &id, read_json(req).await?).await,
         Route::SendAudio(id) => sessions::send_audio(daemon, &id, read_json(req).await?).await,
+        Route::AudioRelay(id) => super::audio_relay::upgrade(session(daemon, &id).await?, req),
         Route::Interrupt(id) => sessions::interrupt(daemon, &id).await,
         Route::Playback(id) => sessions::playback(daemon, &id, read_json(req).await?).await,
         Route::SetAgent(id) => sessions::set_agent(daemon, &id, read_json(req).await?).await,
