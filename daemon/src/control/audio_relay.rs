@@ -55,7 +55,10 @@ enum ClientFrame {
 }
 
 /// Answer the upgrade and relay in a task of its own.
-pub fn upgrade(session: SessionHandle, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub fn upgrade(
+    session: SessionHandle,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     let is_ws = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let Some(key) = header("sec-websocket-key").filter(|_| is_ws) else {
@@ -95,8 +98,14 @@ pub fn upgrade(session: SessionHandle, mut req: Request<Incoming>) -> Result<Res
     });
     let mut resp = reply::bytes(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Vec::new());
     let h = resp.headers_mut();
-    h.insert("upgrade", hyper::header::HeaderValue::from_static("websocket"));
-    h.insert("connection", hyper::header::HeaderValue::from_static("Upgrade"));
+    h.insert(
+        "upgrade",
+        hyper::header::HeaderValue::from_static("websocket"),
+    );
+    h.insert(
+        "connection",
+        hyper::header::HeaderValue::from_static("Upgrade"),
+    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
         h.insert("sec-websocket-accept", v);
     }
@@ -146,7 +155,10 @@ async fn on_client(session: &SessionHandle, msg: Message) -> Result<(), String> 
                 ));
             }
             let audio = base64::engine::general_purpose::STANDARD.encode(&pcm);
-            session.send_audio(audio, false).await.map_err(|e| e.to_string())
+            session
+                .send_audio(audio, false)
+                .await
+                .map_err(|e| e.to_string())
         }
         Message::Text(t) => match serde_json::from_str::<ClientFrame>(t.as_str()) {
             Ok(ClientFrame::Commit) => session
@@ -265,7 +277,11 @@ mod tests {
             ("not json", None),
         ];
         for (text, want) in cases {
-            assert_eq!(serde_json::from_str::<ClientFrame>(text).ok(), want, "{text}");
+            assert_eq!(
+                serde_json::from_str::<ClientFrame>(text).ok(),
+                want,
+                "{text}"
+            );
         }
     }
 }

@@ -78,7 +78,11 @@ pub fn decide(
 /// none. Browsers attach cookies to cross-site WebSocket upgrades and no
 /// CORS protects them, so this check is what keeps another site's page
 /// from talking through a logged-in operator's browser.
-pub fn same_origin(config: &HttpConfig, origin: Option<&str>, host: Option<&str>) -> Result<(), String> {
+pub fn same_origin(
+    config: &HttpConfig,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> Result<(), String> {
     let Some(origin) = origin else {
         return Ok(());
     };

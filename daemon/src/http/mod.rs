@@ -122,7 +122,12 @@ pub async fn serve(
             let result = match tls {
                 Some(acceptor) => {
                     match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => builder.serve_connection(TokioIo::new(s), service).with_upgrades().await,
+                        Ok(Ok(s)) => {
+                            builder
+                                .serve_connection(TokioIo::new(s), service)
+                                .with_upgrades()
+                                .await
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
                             return;

@@ -110,7 +110,11 @@ impl SimServer {
     /// What committed audio on `model`'s connections is transcribed as, in
     /// turn (replaces what was set before; empty: none).
     pub fn set_transcripts(&self, model: &str, lines: Vec<String>) {
-        let mut map = self.scripts.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .scripts
+            .by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let next = map.len() as u64 + 1;
         let number = map.get(model).map_or(next, |(n, _)| *n);
         map.insert(model.to_string(), (number, lines));
@@ -119,7 +123,11 @@ impl SimServer {
     /// The url for `model` (sent as `model=`) on behalf of the config's model
     /// `config_name`: with its scripted transcripts when it has some.
     pub fn url_for(&self, model: &str, config_name: &str) -> String {
-        let map = self.scripts.by_model.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self
+            .scripts
+            .by_model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match map.get(config_name) {
             Some((n, lines)) if !lines.is_empty() => format!("{}&script={n}", self.url(model)),
             _ => self.url(model),
@@ -172,7 +180,8 @@ fn plain(status: hyper::StatusCode, text: &str) -> Reply {
 async fn route(
     calls: Arc<SimCalls>,
     scripts: Arc<Scripts>,
-    mut req: hyper::Request<hyper::body::Incoming>) -> Reply {
+    mut req: hyper::Request<hyper::body::Incoming>,
+) -> Reply {
     let upgrade = req
         .headers()
         .get("upgrade")
@@ -1063,7 +1072,11 @@ mod tests {
     #[test]
     fn committed_audio_takes_the_scripted_lines_in_turn_then_the_length() {
         let mut conn = SimConnection::new();
-        conn.transcripts = vec!["hello there".to_string(), "call calc.multiply {\"a\":6,\"b\":7}".to_string()].into();
+        conn.transcripts = vec![
+            "hello there".to_string(),
+            "call calc.multiply {\"a\":6,\"b\":7}".to_string(),
+        ]
+        .into();
         conn.on_client_text(&json!({"type": "session.update", "session": {"tools": [{"type": "function", "name": "calc_multiply", "description": "", "parameters": {}}]}}).to_string());
         let transcript = |out: &[Value]| {
             out.iter()
@@ -1074,7 +1087,10 @@ mod tests {
         append(&mut conn, &[0u8; 4800]);
         let out = conn.on_client_text(r#"{"type":"input_audio_buffer.commit"}"#);
         assert_eq!(transcript(&out), "hello there");
-        assert_eq!(conn.items.last().unwrap()["content"][0]["transcript"], "You said: hello there");
+        assert_eq!(
+            conn.items.last().unwrap()["content"][0]["transcript"],
+            "You said: hello there"
+        );
         conn.queue.clear();
         conn.active_response = None;
         append(&mut conn, &[0u8; 4800]);
@@ -1108,7 +1124,10 @@ mod tests {
                 [silence(100), tone(300), silence(600)].concat(),
                 500.0,
                 500,
-                vec![VadEvent::Started { at_ms: 100 }, VadEvent::Stopped { at_ms: 400 }],
+                vec![
+                    VadEvent::Started { at_ms: 100 },
+                    VadEvent::Stopped { at_ms: 400 },
+                ],
             ),
             // A pause shorter than the silence is part of the speech.
             (
@@ -1121,7 +1140,10 @@ mod tests {
                 [tone(200), silence(200)].concat(),
                 500.0,
                 200,
-                vec![VadEvent::Started { at_ms: 0 }, VadEvent::Stopped { at_ms: 200 }],
+                vec![
+                    VadEvent::Started { at_ms: 0 },
+                    VadEvent::Stopped { at_ms: 200 },
+                ],
             ),
             // The tone's RMS (about 5 600) is under a high threshold.
             ([tone(500), silence(600)].concat(), 6_000.0, 500, vec![]),
@@ -1135,7 +1157,11 @@ mod tests {
             for chunk in pcm.chunks(333) {
                 pieces.extend(vad.feed(chunk, threshold, silence_ms));
             }
-            assert_eq!(pieces, vad_again(&pcm, threshold, silence_ms), "case {i} in pieces");
+            assert_eq!(
+                pieces,
+                vad_again(&pcm, threshold, silence_ms),
+                "case {i} in pieces"
+            );
         }
     }
 
@@ -1164,7 +1190,10 @@ mod tests {
         );
         assert_eq!(out[0]["audio_end_ms"], 400);
         // One item from speech_started to its commit.
-        assert!(out.iter().all(|e| e["item_id"] == item || e["item"]["id"] == item));
+        assert!(
+            out.iter()
+                .all(|e| e["item_id"] == item || e["item"]["id"] == item)
+        );
         assert_eq!(out[4]["transcript"], "what time is it");
         assert!(types(&conn).contains(&"response.output_audio_transcript.delta".to_string()));
         // Without server VAD, audio is only counted.

@@ -92,7 +92,10 @@ impl ModelServers {
         match (&model.scenario, self.scenarios.get(&model.name)) {
             (Some(_), Some((_, server))) => Some(server.url(&model.model)),
             (Some(_), None) => None,
-            (None, _) => self.sim.as_ref().map(|s| s.url_for(&model.model, &model.name)),
+            (None, _) => self
+                .sim
+                .as_ref()
+                .map(|s| s.url_for(&model.model, &model.name)),
         }
     }
 }
