@@ -28,14 +28,12 @@ use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use super::errors::ApiError;
 use super::reply::{self, Body};
@@ -78,39 +76,23 @@ pub fn upgrade(
             ),
         ));
     }
-    let accept = derive_accept_key(key.as_bytes());
+    let key = key.to_string();
     let on_upgrade = hyper::upgrade::on(&mut req);
     // Subscribed before answering: no audio after the 101 is missed.
     let (_, events) = session.bus.subscribe(u64::MAX);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    None,
-                )
-                .await;
+                let ws = crate::http::upgrade::server_stream(upgraded).await;
                 relay(session, ws, events).await;
             }
             Err(e) => tracing::debug!(error = %e, "audio relay: upgrade failed"),
         }
     });
     let mut resp = reply::bytes(StatusCode::SWITCHING_PROTOCOLS, "text/plain", Vec::new());
-    let h = resp.headers_mut();
-    h.insert(
-        "upgrade",
-        hyper::header::HeaderValue::from_static("websocket"),
-    );
-    h.insert(
-        "connection",
-        hyper::header::HeaderValue::from_static("Upgrade"),
-    );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
-        h.insert("sec-websocket-accept", v);
-    }
+    crate::http::upgrade::accept_headers(resp.headers_mut(), &key);
     // `bytes` sets a content type a 101 must not carry.
-    h.remove("content-type");
+    resp.headers_mut().remove("content-type");
     Ok(resp)
 }
 

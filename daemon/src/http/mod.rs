@@ -13,6 +13,7 @@ pub mod auth;
 pub mod limits;
 pub mod router;
 pub mod tls;
+pub mod upgrade;
 
 use std::convert::Infallible;
 use std::path::Path;

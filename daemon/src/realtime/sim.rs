@@ -41,7 +41,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::sim_calls::{Sideband, SimCalls};
 
@@ -193,7 +192,8 @@ async fn route(
     let Some(key) = req
         .headers()
         .get("sec-websocket-key")
-        .map(|k| derive_accept_key(k.as_bytes()))
+        .and_then(|k| k.to_str().ok())
+        .map(str::to_string)
     else {
         return plain(hyper::StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key");
     };
@@ -224,12 +224,7 @@ async fn route(
                 return;
             }
         };
-        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            TokioIo::new(upgraded),
-            tokio_tungstenite::tungstenite::protocol::Role::Server,
-            Some(crate::realtime::connection::ws_config()),
-        )
-        .await;
+        let ws = crate::http::upgrade::server_stream(upgraded).await;
         let mut conn = SimConnection::new();
         conn.transcripts = transcripts.into();
         if let Some(s) = sideband {
@@ -240,18 +235,7 @@ async fn route(
         }
     });
     let mut r = plain(hyper::StatusCode::SWITCHING_PROTOCOLS, "");
-    let h = r.headers_mut();
-    h.insert(
-        "upgrade",
-        hyper::header::HeaderValue::from_static("websocket"),
-    );
-    h.insert(
-        "connection",
-        hyper::header::HeaderValue::from_static("Upgrade"),
-    );
-    if let Ok(v) = hyper::header::HeaderValue::from_str(&key) {
-        h.insert("sec-websocket-accept", v);
-    }
+    crate::http::upgrade::accept_headers(r.headers_mut(), &key);
     r
 }
 
